@@ -1,0 +1,1 @@
+"""Emulated board and instruments: one board model, several faces (serial, radio, power)."""

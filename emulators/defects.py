@@ -1,0 +1,42 @@
+"""Defects an emulated board can carry, switched on by name from a station profile or the CLI.
+
+Each defect lives on the board model, so it shows on every face a real fault would touch.
+"""
+
+from __future__ import annotations
+
+DEFECTS: dict[str, str] = {
+    # serial foundation
+    "wrong-firmware": "GET_INFO reports firmware 1.3.9 instead of the released 1.4.2",
+    "bad-serial": "the provisioned serial number does not follow the CB-XXX-NNNNNN format",
+    "stuck-sensor": "every sensor returns the same reading forever",
+    "sensor-out-of-range": "the humidity sensor reads 180 %RH",
+    "selftest-fail": "SELF_TEST reports the flash subsystem as failed",
+    "crc-ignored": "frames with a bad CRC are executed instead of NACKed",
+    "telemetry-gaps": "about one telemetry frame in ten is never sent",
+    "slow-response": "every response is sent 120 ms late",
+    # power (instruments)
+    "sleep-current-high": "sleep mode draws 180 uA instead of 8 uA",
+    "boot-slow": "the banner comes 450 ms after power-on instead of 60 ms",
+    "brownout-threshold-wrong": "brown-out reset trips at 2.2 V instead of 2.7 V",
+    "battery-reading-offset": "the reported battery voltage reads 150 mV high",
+    # radio (BLE)
+    "ble-serial-mismatch": "the Device Information serial number differs from GET_INFO",
+    "notify-rate-drift": "environmental notifications run 25 % slower than configured",
+    "adv-missing-manufacturer-data": "advertising carries no manufacturer data",
+    "battery-level-wrong": "the Battery Level characteristic reports 100 % whatever the voltage",
+}
+
+
+class UnknownDefectError(ValueError):
+    """A defect name that no emulator knows."""
+
+
+def check_defects(names: list[str] | tuple[str, ...] | frozenset[str], where: str) -> frozenset[str]:
+    """Validate defect names, naming where they came from (a profile key or a CLI flag)."""
+    unknown = sorted(set(names) - set(DEFECTS))
+    if unknown:
+        raise UnknownDefectError(
+            f"{where}: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}"
+        )
+    return frozenset(names)
