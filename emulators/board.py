@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from emulators.defects import check_defects
-from protocols.messages import Mode, SelfTest
+from protocols.messages import Mode, SelfTest, SensorReading
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,6 @@ class Identity:
     firmware: str = "1.4.2"
     ble_address: str = "C0:FF:EE:00:01:23"
     ble_name: str = "citebench-ws"
-
-
-@dataclass(frozen=True)
-class SensorReading:
-    temperature_c: float
-    humidity_pct: float
-    pressure_pa: float
-    battery_v: float
 
 
 class BoardEvent(Enum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from construct import Bytes, Int8ul, Int16ul, Struct
 
-from protocols.messages import MsgType
+from protocols.messages import RESPONSE_BIT, MsgType
 
 SYNC = b"\xa5\x5a"
 VERSION = 1
@@ -54,9 +54,10 @@ class Frame:
     @property
     def name(self) -> str:
         try:
-            return MsgType(self.type).name
+            name = MsgType(self.type & ~RESPONSE_BIT).name
         except ValueError:
             return f"0x{self.type:02x}"
+        return f"{name}_RSP" if self.type & RESPONSE_BIT else name
 
 
 class ProtocolError(Exception):

@@ -10,6 +10,7 @@ All multi-byte integers are little-endian; units are in the field names (docs/pr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 from construct import (
@@ -65,6 +66,34 @@ class SelfTest(IntFlag):
     RADIO = 0x04
     PMIC = 0x08
     RTC = 0x10
+
+
+@dataclass(frozen=True)
+class SensorReading:
+    """One set of sensor values in SI-derived units, as the board measured them."""
+
+    temperature_c: float
+    humidity_pct: float
+    pressure_pa: float
+    battery_v: float
+
+    def to_wire(self) -> dict[str, int]:
+        """Scale to the wire's integers (0.01 degC, 0.01 %RH, 0.1 Pa, mV), clamped to field range."""
+        return {
+            "temperature_cdeg": max(-0x8000, min(0x7FFF, round(self.temperature_c * 100))),
+            "humidity_cpct": max(0, min(0xFFFF, round(self.humidity_pct * 100))),
+            "pressure_dpa": max(0, min(0xFFFFFFFF, round(self.pressure_pa * 10))),
+            "battery_mv": max(0, min(0xFFFF, round(self.battery_v * 1000))),
+        }
+
+    @classmethod
+    def from_wire(cls, fields) -> SensorReading:
+        return cls(
+            temperature_c=fields.temperature_cdeg / 100,
+            humidity_pct=fields.humidity_cpct / 100,
+            pressure_pa=fields.pressure_dpa / 10,
+            battery_v=fields.battery_mv / 1000,
+        )
 
 
 _text = PascalString(Int8ul, "ascii")

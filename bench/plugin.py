@@ -1,0 +1,128 @@
+"""citebench's pytest plugin: wires options to fixtures and hands the work to `bench/`.
+
+    pytest testplans --station fixtures/desk-example.toml --html report.html --self-contained-html
+
+Registered through the `pytest11` entry point. Role fixtures (`station`, `dut`, instruments, radio)
+live in the `fixtures` package; this module holds the options, the `measure` and `run_record`
+fixtures, and the hooks that turn each test into a step of the run record.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.measure import Outcome, StepRecorder
+from bench.record import RunRecord
+from bench.session import BenchSession
+from bench.station import StationError
+
+pytest_plugins = ["fixtures.station", "fixtures.serial"]
+
+SESSION = pytest.StashKey[BenchSession]()
+RECORDER = pytest.StashKey[StepRecorder]()
+PHASES = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("citebench")
+    group.addoption("--station", default=None,
+                    help="station profile (TOML); default $CITEBENCH_STATION, then the emulated one")
+    group.addoption("--record", default=None, help="path of the run record (JSON Lines)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    record = config.getoption("--record")
+    session = BenchSession(config.getoption("--station"), Path(record) if record else None,
+                           Path(config.rootpath))
+    try:
+        session.profile  # noqa: B018 - load now so a wrong profile stops the run at once
+    except StationError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SESSION] = session
+    if config.pluginmanager.hasplugin("html"):
+        from bench import report
+
+        config.pluginmanager.register(report.HtmlHooks(session), "citebench-html")
+
+
+def bench_session(config: pytest.Config) -> BenchSession:
+    return config.stash[SESSION]
+
+
+@pytest.fixture(scope="session")
+def run_record(pytestconfig: pytest.Config) -> RunRecord:
+    """The run record of this session; fixtures add the DUT and instrument identities to it."""
+    return bench_session(pytestconfig).activate()
+
+
+@pytest.fixture
+def measure(request: pytest.FixtureRequest, run_record: RunRecord) -> StepRecorder:
+    """Take a measurement: `measure("rtt", 0.004, units="s", high=0.05)`; limits are numbers."""
+    return request.node.stash[RECORDER]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[RECORDER] = StepRecorder()
+    item.stash[PHASES] = {"start": time.time()}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    recorder = item.stash.get(RECORDER, None)
+    if recorder is None:
+        return report
+    if call.when == "call" and report.passed and recorder.failed:
+        report.outcome = "failed"
+        report.longrepr = "measurement(s) out of limits:\n" + "\n".join(
+            f"  {m.name} = {m.value} {m.units} (limits {m.limits_text()})" for m in recorder.failed
+        )
+    item.stash[PHASES][call.when] = (report, call.excinfo)
+    if call.when == "call":
+        from bench.report import measurement_extras
+
+        report.extras = [*getattr(report, "extras", []), *measurement_extras(recorder)]
+    if call.when == "teardown":
+        _record_step(item, recorder)
+    return report
+
+
+def _step_outcome(phases: dict) -> tuple[Outcome, str]:
+    worst, message = Outcome.PASS, ""
+    for when in ("setup", "call", "teardown"):
+        if when not in phases:
+            continue
+        report, excinfo = phases[when]
+        if report.skipped:
+            outcome = Outcome.SKIP
+        elif report.passed:
+            continue
+        elif when == "call" and (excinfo is None or excinfo.errisinstance(AssertionError)):
+            outcome = Outcome.FAIL  # the DUT is out of its specification
+        else:
+            outcome = Outcome.ERROR  # the bench could not test: a port, a timeout, a bug
+        if outcome > worst or not message:
+            worst = max(worst, outcome)
+            message = str(report.longrepr)[-2000:] if report.longrepr else ""
+    return worst, message
+
+
+def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
+    session = bench_session(item.config)
+    if session.record is None:
+        return
+    phases = item.stash[PHASES]
+    outcome, message = _step_outcome(phases)
+    session.outcomes.append(outcome)
+    doc = (getattr(item, "function", None).__doc__ or "") if hasattr(item, "function") else ""
+    session.record.step(item.nodeid, doc.strip(), outcome, recorder.measurements,
+                        recorder.attachments, phases["start"], time.time(), message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    bench_session(session.config).finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)

@@ -1,0 +1,134 @@
+"""The run record: JSON Lines written as the run goes, one line per event, fsynced per step.
+
+    >>> import tempfile, pathlib
+    >>> record = RunRecord(pathlib.Path(tempfile.mkdtemp()) / "record.jsonl")
+    >>> record.start({"id": "emulated-01"}, {"citebench": "0.1.0"})
+    >>> record.step("test_ping", "Ping.", Outcome.PASS, [], [], 0.0, 0.1)
+    >>> record.end(Outcome.PASS)
+    >>> load_record(record.path).verdict.name
+    'PASS'
+
+A run killed at any instant leaves a valid record up to its last finished step: every line is
+complete JSON on its own, written with one write and fsynced. The HTML report, JUnit file and
+archive are views rebuilt from this record; none of them holds data the record does not.
+Attachments (traffic logs, captures) are stored beside the record, named by their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.measure import Measurement, Outcome
+
+
+class RunRecord:
+    """Appends events to `path`; attachments go to `path.parent / "attachments"`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.attachment_dir = path.parent / "attachments"
+        self._lock = threading.Lock()
+        self._file = None
+
+    def _write(self, event: dict) -> None:
+        line = json.dumps(event, default=str, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def start(self, station: dict, software: dict, operator: str = "") -> None:
+        self._write({"kind": "start", "time": time.time(), "station": station,
+                     "software": software, "operator": operator})
+
+    def dut(self, identity: dict) -> None:
+        self._write({"kind": "dut", "time": time.time(), **identity})
+
+    def instrument(self, role: str, identity: dict) -> None:
+        self._write({"kind": "instrument", "time": time.time(), "role": role, **identity})
+
+    def attach(self, name: str, media_type: str, content: str) -> dict:
+        data = content.encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        self.attachment_dir.mkdir(parents=True, exist_ok=True)
+        target = self.attachment_dir / digest
+        if not target.exists():
+            target.write_bytes(data)
+        return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
+
+    def step(self, name: str, doc: str, outcome: Outcome, measurements: list[Measurement],
+             attachments: list[tuple[str, str, str]], start: float, end: float,
+             message: str = "") -> None:
+        self._write({
+            "kind": "step", "name": name, "doc": doc, "outcome": outcome.name.lower(),
+            "start": start, "end": end, "message": message,
+            "measurements": [m.to_dict() for m in measurements],
+            "attachments": [self.attach(*a) for a in attachments],
+        })
+
+    def end(self, verdict: Outcome) -> None:
+        self._write({"kind": "end", "time": time.time(), "verdict": verdict.name.lower()})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+@dataclass
+class RecordView:
+    """A record read back: what every report is rebuilt from."""
+
+    path: Path
+    start: dict = field(default_factory=dict)
+    dut: dict = field(default_factory=dict)
+    instruments: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    end: dict | None = None
+    truncated: bool = False  # the last line was cut short (a run killed mid-write)
+
+    @property
+    def verdict(self) -> Outcome:
+        if self.end is not None:
+            return Outcome[self.end["verdict"].upper()]
+        worst = max((Outcome[s["outcome"].upper()] for s in self.steps), default=Outcome.ERROR)
+        return max(worst, Outcome.ABORTED) if self.start else worst
+
+    def attachment(self, ref: dict) -> str:
+        return (self.path.parent / "attachments" / ref["sha256"]).read_text(encoding="utf-8")
+
+
+def load_record(path: Path) -> RecordView:
+    """Read a record, a partial one from a crashed run included (a cut last line is skipped)."""
+    view = RecordView(path)
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as error:
+                if line.endswith("\n"):
+                    raise ValueError(f"{path}: line {number} is not JSON ({error})") from error
+                view.truncated = True
+                break
+            kind = event.get("kind")
+            if kind == "start":
+                view.start = event
+            elif kind == "dut":
+                view.dut = event
+            elif kind == "instrument":
+                view.instruments.append(event)
+            elif kind == "step":
+                view.steps.append(event)
+            elif kind == "end":
+                view.end = event
+    return view

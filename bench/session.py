@@ -1,0 +1,66 @@
+"""One bench session: the station profile in use and the run record, created on first use.
+
+The plugin keeps one BenchSession in the pytest config. Nothing is loaded or written until a test
+asks for the station or takes a measurement, so unit tests that never touch a board leave no record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from pathlib import Path
+
+from bench.measure import Outcome
+from bench.record import RunRecord
+from bench.software import software_identity
+from bench.station import StationProfile, load_station, resolve_profile_path
+
+
+class BenchSession:
+    def __init__(self, station_option: str | None, record_path: Path | None, plan_dir: Path):
+        self.profile_path = resolve_profile_path(station_option)
+        self.record_path = record_path or default_record_path(plan_dir)
+        self.plan_dir = plan_dir
+        self._profile: StationProfile | None = None
+        self.record: RunRecord | None = None
+        self.outcomes: list[Outcome] = []
+
+    @property
+    def profile(self) -> StationProfile:
+        if self._profile is None:
+            self._profile = load_station(self.profile_path)
+        return self._profile
+
+    def activate(self) -> RunRecord:
+        """Open the record and write its start event (station, software, operator)."""
+        if self.record is None:
+            profile = self.profile
+            self.record = RunRecord(self.record_path)
+            self.record.start(
+                station={"id": profile.station.id, "description": profile.station.description,
+                         "host": socket.gethostname(), "profile": str(profile.path),
+                         "profile_sha256": profile.sha256},
+                software=software_identity(self.plan_dir),
+                operator=profile.station.operator,
+            )
+        return self.record
+
+    def verdict(self, interrupted: bool) -> Outcome:
+        if interrupted:
+            return Outcome.ABORTED
+        judged = [o for o in self.outcomes if o is not Outcome.SKIP]
+        return max(judged, default=Outcome.ERROR)
+
+    def finish(self, interrupted: bool) -> Outcome | None:
+        if self.record is None:
+            return None
+        verdict = self.verdict(interrupted)
+        self.record.end(verdict)
+        self.record.close()
+        return verdict
+
+
+def default_record_path(root: Path) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + f"-{time.monotonic_ns() % 10**6}"
+    return root / "reports" / "runs" / stamp / "record.jsonl"

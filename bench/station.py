@@ -1,0 +1,206 @@
+"""Station profiles: TOML files that bind the roles a plan asks for to real or emulated resources.
+
+    >>> profile = load_station(DEFAULT_PROFILE)
+    >>> profile.dut.port
+    'emulator'
+
+Every section is a frozen dataclass whose field names are the TOML keys; an unknown key, a missing
+key or a wrong type is one `StationError` naming the file and the key. The resource `"emulator"`
+means the bench starts citebench's own emulator for that role.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulators.defects import DEFECTS
+
+EMULATOR = "emulator"
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "emulated.toml"
+STATION_ENV = "CITEBENCH_STATION"
+
+
+class StationError(ValueError):
+    """The station profile is wrong; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class StationInfo:
+    id: str
+    description: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    seed: int = 0
+    defects: tuple[str, ...] = ()
+    serial: str = "pty"  # "pty" or "socket"
+    provisioned: bool = True
+
+
+@dataclass(frozen=True)
+class DutConfig:
+    port: str
+    baudrate: int = 115200
+    expect_firmware: str = ""
+    part_number: str = ""
+    banner: str = "citebench-fw"
+    timeout_s: float = 1.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class PsuConfig:
+    resource: str
+    channel: int = 1
+    nominal_voltage: float = 3.7
+    max_voltage: float = 4.4
+    max_current: float = 0.5
+    calibration_due: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class DmmConfig:
+    resource: str
+    test_point: str = "vbat"
+    calibration_due: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    resource: str
+    backend: str = "bumble"  # "bumble" (emulated controllers) or "native" (the OS stack)
+    name: str = ""
+    address: str = ""
+    scan_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class StationProfile:
+    path: Path
+    sha256: str
+    station: StationInfo
+    dut: DutConfig
+    emulator: EmulatorConfig | None = None
+    psu: PsuConfig | None = None
+    dmm: DmmConfig | None = None
+    radio: RadioConfig | None = None
+    roles: tuple[str, ...] = field(default=())
+
+    def emulated_roles(self) -> tuple[str, ...]:
+        """Roles whose resource is the bench's own emulator."""
+        return tuple(
+            role for role in self.roles
+            if getattr(getattr(self, role), "port" if role == "dut" else "resource") == EMULATOR
+        )
+
+
+_SECTIONS: dict[str, type] = {
+    "station": StationInfo,
+    "emulator": EmulatorConfig,
+    "dut": DutConfig,
+    "psu": PsuConfig,
+    "dmm": DmmConfig,
+    "radio": RadioConfig,
+}
+_ROLES = ("dut", "psu", "dmm", "radio")
+
+
+def _check_type(value: object, hint: object, where: str) -> object:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        return _check_type(value, options[0], where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise StationError(f"{where} must be a list, got {type(value).__name__}")
+        return tuple(_check_type(item, typing.get_args(hint)[0], f"{where}[]") for item in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is dt.date and isinstance(value, dt.datetime):
+        return value.date()
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):  # type: ignore[arg-type]
+        raise StationError(
+            f"{where} must be {getattr(hint, '__name__', hint)}, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    return value
+
+
+def _section(cls: type, data: object, where: str) -> object:
+    if not isinstance(data, dict):
+        raise StationError(f"{where} must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise StationError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(fields)}")
+    missing = [name for name, f in fields.items() if name not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise StationError(f"{where}: missing key(s) {', '.join(missing)}")
+    values = {key: _check_type(value, hints[key], f"{where}.{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def load_station(path: str | os.PathLike[str]) -> StationProfile:
+    """Load and validate a station profile; every error names the file and the key."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise StationError(f"station profile {path}: cannot read ({error.strerror})") from error
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise StationError(f"station profile {path}: not valid TOML ({error})") from error
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise StationError(f"{path}: unknown section(s) [{'], ['.join(unknown)}]; "
+                           f"known: {', '.join(_SECTIONS)}")
+    for required in ("station", "dut"):
+        if required not in data:
+            raise StationError(f"{path}: missing section [{required}]")
+    sections = {name: _section(_SECTIONS[name], data[name], f"{path}: [{name}]")
+                for name in data}
+    profile = StationProfile(
+        path=path.resolve(),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        roles=tuple(role for role in _ROLES if role in sections),
+        **sections,  # type: ignore[arg-type]
+    )
+    _check_emulation(profile)
+    return profile
+
+
+def _check_emulation(profile: StationProfile) -> None:
+    emulated = profile.emulated_roles()
+    if emulated and profile.emulator is None:
+        raise StationError(
+            f"{profile.path}: role(s) {', '.join(emulated)} use \"{EMULATOR}\" but the profile has "
+            "no [emulator] section"
+        )
+    if profile.emulator is not None:
+        unknown = sorted(set(profile.emulator.defects) - set(DEFECTS))
+        if unknown:
+            raise StationError(f"{profile.path}: [emulator].defects: unknown defect(s) "
+                               f"{', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}")
+        if profile.emulator.serial not in ("pty", "socket"):
+            raise StationError(f"{profile.path}: [emulator].serial must be \"pty\" or \"socket\", "
+                               f"got {profile.emulator.serial!r}")
+
+
+def resolve_profile_path(option: str | None) -> Path:
+    """--station wins, then $CITEBENCH_STATION, then the emulated default station."""
+    chosen = option or os.environ.get(STATION_ENV)
+    return Path(chosen) if chosen else DEFAULT_PROFILE

@@ -1,0 +1,221 @@
+"""The board's UART, served over a real pty or a loopback TCP socket.
+
+    >>> board = BoardModel(seed=1)
+    >>> with SerialFace(board, "pty") as face:
+    ...     face.port.startswith("/dev/pts/")
+    True
+
+The bench opens `face.port` exactly as it would open `/dev/ttyACM0` (or `socket://...`). Bytes the
+firmware writes while nobody listens are lost, as on a real UART. `unplug()` makes the port vanish
+mid-test, the way a USB cable pulled out does.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import socket
+import threading
+import time
+import tty
+
+from protocols.frames import FrameDecoder, encode_frame
+from protocols.messages import MsgType, build_payload
+
+from emulators.board import BoardEvent, BoardModel
+from emulators.firmware import Firmware
+
+SLOW_RESPONSE_S = 0.120
+GAP_PROBABILITY = 0.1
+INTERBYTE_TIMEOUT_S = 0.02
+
+
+class _PtyTransport:
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.port = os.ttyname(self.slave)
+
+    def wait_readable(self, timeout: float, stop: int) -> bool:
+        ready, _, _ = select.select([self.master, stop], [], [], timeout)
+        return self.master in ready
+
+    def read(self) -> bytes:
+        try:
+            return os.read(self.master, 4096)
+        except BlockingIOError:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        try:
+            os.write(self.master, data)
+        except BlockingIOError:
+            pass  # nobody reads the port and its buffer is full: the UART drops bytes
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class _SocketTransport:
+    """One client at a time, like a serial-over-TCP server (ser2net in raw mode)."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.client: socket.socket | None = None
+        self._write_lock = threading.Lock()
+
+    def wait_readable(self, timeout: float, stop: int) -> bool:
+        watched = [self.server, stop] + ([self.client] if self.client else [])
+        ready, _, _ = select.select(watched, [], [], timeout)
+        if self.server in ready:
+            client, _ = self.server.accept()
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.client:
+                self.client.close()
+            self.client = client
+        return self.client is not None and self.client in ready
+
+    def read(self) -> bytes:
+        try:
+            data = self.client.recv(4096) if self.client else b""
+        except OSError:
+            data = b""
+        if not data and self.client:
+            self.client.close()
+            self.client = None
+        return data
+
+    def write(self, data: bytes) -> None:
+        with self._write_lock:
+            if self.client:
+                try:
+                    self.client.sendall(data)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        if self.client:
+            self.client.close()
+        self.server.close()
+
+
+class SerialFace:
+    """Serves one board's firmware on one serial transport ("pty" or "socket")."""
+
+    def __init__(self, board: BoardModel, transport: str = "pty", seed: int = 0) -> None:
+        self.board = board
+        self.firmware = Firmware(board)
+        self._transport = _PtyTransport() if transport == "pty" else _SocketTransport()
+        self.port = self._transport.port
+        self._rng = random.Random(seed)
+        self._stop_r, self._stop_w = os.pipe()
+        self._stopping = threading.Event()
+        self._stream_changed = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"uart {self.port}", daemon=True),
+            threading.Thread(target=self._stream, name=f"telemetry {self.port}", daemon=True),
+        ]
+        board.listen(self._on_board_event)
+
+    def start(self) -> SerialFace:
+        for thread in self._threads:
+            thread.start()
+        if self.board.powered:
+            self._print_banner()
+        return self
+
+    def __enter__(self) -> SerialFace:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._stream_changed.set()
+        os.write(self._stop_w, b"x")
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=2)
+        self._transport.close()
+        for fd in (self._stop_r, self._stop_w):
+            os.close(fd)
+
+    def unplug(self) -> None:
+        """The port vanishes: the pty (or socket) closes under whoever has it open."""
+        self._transport.close()
+
+    # --- board events -------------------------------------------------------------------------
+    def _on_board_event(self, event: BoardEvent) -> None:
+        if event is BoardEvent.BOOT:
+            self._print_banner()
+        self._stream_changed.set()
+
+    def _print_banner(self) -> None:
+        ident = self.board.identity
+        self._transport.write(
+            f"\r\ncitebench-fw {ident.firmware} ({ident.part_number} rev {ident.hw_revision}) "
+            f"boot #{self.board.boot_count}\r\nready\r\n".encode()
+        )
+
+    # --- request/response -----------------------------------------------------------------------
+    def _serve(self) -> None:
+        decoder = FrameDecoder()
+        while not self._stopping.is_set():
+            try:
+                readable = self._transport.wait_readable(INTERBYTE_TIMEOUT_S, self._stop_r)
+                data = self._transport.read() if readable else b""
+            except (OSError, ValueError):
+                return  # unplugged
+            if not self.board.powered:
+                decoder = FrameDecoder()  # an unpowered UART hears nothing
+                continue
+            events = decoder.feed(data) if data else decoder.drop_partial()
+            for event in events:
+                if isinstance(event, str):
+                    continue
+                replies = self.firmware.handle(event)
+                if replies and "slow-response" in self.board.defects:
+                    time.sleep(SLOW_RESPONSE_S)  # the defect is a late answer; nothing to await
+                for reply in replies:
+                    self._transport.write(reply)
+                if self.firmware.reset_pending:
+                    self.firmware.reset_pending = False
+                    self.board.reset()
+
+    # --- telemetry ------------------------------------------------------------------------------
+    def _stream(self) -> None:
+        counter = 0
+        next_due = time.monotonic()
+        while not self._stopping.is_set():
+            board = self.board
+            if not (board.powered and board.stream_enabled):
+                self._stream_changed.wait()
+                self._stream_changed.clear()
+                next_due = time.monotonic()
+                continue
+            period = 1.0 / board.stream_rate_hz
+            if self._stream_changed.wait(max(0.0, next_due - time.monotonic())):
+                self._stream_changed.clear()
+                next_due = time.monotonic() + period
+                continue
+            next_due += period
+            counter += 1
+            if "telemetry-gaps" in board.defects and self._rng.random() < GAP_PROBABILITY:
+                continue
+            self._transport.write(self._telemetry_frame(counter))
+
+    def _telemetry_frame(self, counter: int) -> bytes:
+        values = self.board.read_sensors().to_wire()
+        values |= {"counter": counter,
+                   "uptime_ms": int((self.board.clock() - self.board.booted_at) * 1000)}
+        return encode_frame(MsgType.TELEMETRY, counter, build_payload(MsgType.TELEMETRY, values))
+
+

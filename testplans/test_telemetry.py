@@ -1,0 +1,36 @@
+"""Telemetry: unsolicited frames arrive at the requested rate, without sequence gaps."""
+
+import pytest
+from drivers.board import BoardDriver
+
+RATE_HZ = 20
+WINDOW_S = 2.0
+RATE_TOLERANCE = 0.10
+
+
+@pytest.fixture(scope="module")
+def stream(dut: BoardDriver):
+    return dut.collect_telemetry(WINDOW_S, RATE_HZ)
+
+
+def test_telemetry_rate(stream, measure) -> None:
+    """Frame rate over a 2 s window at 20 Hz, from the first to the last arrival."""
+    measure("telemetry frames", len(stream), low=2)
+    span = stream[-1].received_at - stream[0].received_at
+    rate = (len(stream) - 1) / span
+    measure("telemetry rate", rate, units="Hz", low=RATE_HZ * (1 - RATE_TOLERANCE),
+            high=RATE_HZ * (1 + RATE_TOLERANCE), nominal=RATE_HZ)
+
+
+def test_telemetry_has_no_gaps(stream, measure) -> None:
+    """The board's frame counter increases by exactly one from frame to frame."""
+    counters = [frame.counter for frame in stream]
+    gaps = sum(b - a - 1 for a, b in zip(counters, counters[1:], strict=False) if b != a + 1)
+    measure("telemetry frames lost", gaps, high=0)
+
+
+def test_telemetry_values_plausible(stream, measure) -> None:
+    """Streamed temperatures stay in the room range the sensor plan uses."""
+    temps = [frame.reading.temperature_c for frame in stream]
+    measure("telemetry temperature min", min(temps), units="degC", low=5.0)
+    measure("telemetry temperature max", max(temps), units="degC", high=45.0)
