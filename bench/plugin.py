@@ -31,12 +31,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--station", default=None,
                     help="station profile (TOML); default $CITEBENCH_STATION, then the emulated one")
     group.addoption("--record", default=None, help="path of the run record (JSON Lines)")
+    group.addoption("--defect", action="append", default=[],
+                    help="switch an emulated board defect on (repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     record = config.getoption("--record")
     session = BenchSession(config.getoption("--station"), Path(record) if record else None,
-                           Path(config.rootpath))
+                           Path(config.rootpath), config.getoption("--defect"))
     try:
         session.profile  # noqa: B018 - load now so a wrong profile stops the run at once
     except StationError as error:

@@ -14,12 +14,14 @@ from pathlib import Path
 from bench.measure import Outcome
 from bench.record import RunRecord
 from bench.software import software_identity
-from bench.station import StationProfile, load_station, resolve_profile_path
+from bench.station import StationProfile, load_station, resolve_profile_path, with_defects
 
 
 class BenchSession:
-    def __init__(self, station_option: str | None, record_path: Path | None, plan_dir: Path):
+    def __init__(self, station_option: str | None, record_path: Path | None, plan_dir: Path,
+                 defects: list[str] | None = None):
         self.profile_path = resolve_profile_path(station_option)
+        self.defects = defects or []
         self.record_path = record_path or default_record_path(plan_dir)
         self.plan_dir = plan_dir
         self._profile: StationProfile | None = None
@@ -29,7 +31,8 @@ class BenchSession:
     @property
     def profile(self) -> StationProfile:
         if self._profile is None:
-            self._profile = load_station(self.profile_path)
+            self._profile = with_defects(load_station(self.profile_path), self.defects,
+                                         "--defect")
         return self._profile
 
     def activate(self) -> RunRecord:

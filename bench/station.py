@@ -200,6 +200,21 @@ def _check_emulation(profile: StationProfile) -> None:
                                f"got {profile.emulator.serial!r}")
 
 
+def with_defects(profile: StationProfile, defects: list[str], where: str) -> StationProfile:
+    """The profile with extra emulated defects switched on (from a CLI flag named `where`)."""
+    if not defects:
+        return profile
+    if profile.emulator is None:
+        raise StationError(f"{profile.path}: {where} needs a profile with an [emulator] section")
+    unknown = sorted(set(defects) - set(DEFECTS))
+    if unknown:
+        raise StationError(f"{where}: unknown defect(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(sorted(DEFECTS))}")
+    merged = tuple(sorted({*profile.emulator.defects, *defects}))
+    return dataclasses.replace(profile,
+                               emulator=dataclasses.replace(profile.emulator, defects=merged))
+
+
 def resolve_profile_path(option: str | None) -> Path:
     """--station wins, then $CITEBENCH_STATION, then the emulated default station."""
     chosen = option or os.environ.get(STATION_ENV)

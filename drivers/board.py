@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from drivers.serial_link import SerialLink
 from protocols.frames import Frame
 from protocols.messages import Mode, MsgType, SelfTest, SensorReading, parse_payload
-
-from drivers.serial_link import SerialLink
 
 BANNER = r"citebench-fw (?P<firmware>\S+) \((?P<part>\S+) rev (?P<rev>\S+)\) boot #(?P<boot>\d+)"
 

@@ -19,10 +19,10 @@ from collections import deque
 from dataclasses import dataclass
 
 import serial
-from protocols.frames import Frame, FrameDecoder, ProtocolError, encode_frame
-from protocols.messages import RESPONSE_BIT, MsgType, NackCode, build_payload, parse_payload
 
 from drivers.traffic import TrafficLog
+from protocols.frames import Frame, FrameDecoder, ProtocolError, encode_frame
+from protocols.messages import RESPONSE_BIT, MsgType, NackCode, build_payload, parse_payload
 
 INTERBYTE_TIMEOUT_S = 0.05
 TAIL_BYTES = 64

@@ -10,6 +10,7 @@ It builds every payload with the same construct declarations the driver parses w
 
 from __future__ import annotations
 
+from emulators.board import BoardModel
 from protocols.frames import (
     HEADER_SIZE,
     CrcError,
@@ -26,8 +27,6 @@ from protocols.messages import (
     build_payload,
     parse_payload,
 )
-
-from emulators.board import BoardModel
 
 
 def ble_address_bytes(address: str) -> bytes:

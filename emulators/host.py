@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.station import StationProfile
-
 from emulators.board import BoardModel, Identity
 from emulators.serial_face import SerialFace
 

@@ -20,11 +20,10 @@ import threading
 import time
 import tty
 
-from protocols.frames import FrameDecoder, encode_frame
-from protocols.messages import MsgType, build_payload
-
 from emulators.board import BoardEvent, BoardModel
 from emulators.firmware import Firmware
+from protocols.frames import FrameDecoder, encode_frame
+from protocols.messages import MsgType, build_payload
 
 SLOW_RESPONSE_S = 0.120
 GAP_PROBABILITY = 0.1

@@ -3,6 +3,7 @@
 import statistics
 
 import pytest
+
 from drivers.board import BoardDriver
 
 PINGS = 50

@@ -1,6 +1,7 @@
 """Telemetry: unsolicited frames arrive at the requested rate, without sequence gaps."""
 
 import pytest
+
 from drivers.board import BoardDriver
 
 RATE_HZ = 20

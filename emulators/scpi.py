@@ -1,0 +1,313 @@
+"""A SCPI parser and instrument base for the emulators: headers, parameters, error queue.
+
+    >>> class Box(ScpiDevice):
+    ...     idn = "Acme,Box,0001,1.0"
+    ...     @scpi("[SOURce]:VOLTage[:LEVel]")
+    ...     def voltage(self, call):
+    ...         if call.query:
+    ...             return fmt_number(self.volts)
+    ...         self.volts = call.number(0, low=0, high=6, default=0)
+    ...     def reset(self):
+    ...         self.volts = 0.0
+    >>> box = Box()
+    >>> box.execute("volt 1.5;:SOUR:VOLTAGE?")
+    b'+1.50000000E+00'
+    >>> box.execute("VOLT 9"), box.execute("SYST:ERR?")
+    (None, b'-222,"Data out of range; 9 outside 0..6"')
+
+Why our own: an emulator that accepts only the exact strings one driver sends proves nothing
+about a real instrument. This one follows IEEE 488.2 / SCPI-99 where drivers meet it: mnemonics
+in short or long form in any case, optional `[nodes]`, `;` keeping the header path and `;:`
+returning to the root, channel lists `(@1,2)` `(@1:3)`, MIN/MAX/DEF, a bounded error queue with
+the standard codes, arrays as comma lists or definite-length binary blocks. Whatever arrives,
+`execute` returns (an error lands in the queue); it never raises.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+ERROR_QUEUE_SIZE = 20
+
+# The standard messages of the codes the emulators raise (SCPI-99 vol. 2, chapter 21.8).
+ERRORS = {
+    0: "No error",
+    -100: "Command error",
+    -101: "Invalid character",
+    -102: "Syntax error",
+    -104: "Data type error",
+    -108: "Parameter not allowed",
+    -109: "Missing parameter",
+    -113: "Undefined header",
+    -200: "Execution error",
+    -213: "Init ignored",
+    -214: "Trigger deadlock",
+    -221: "Settings conflict",
+    -222: "Data out of range",
+    -223: "Too much data",
+    -224: "Illegal parameter value",
+    -230: "Data corrupt or stale",
+    -350: "Queue overflow",
+}
+
+
+class ScpiError(Exception):
+    """Raised by a handler to put `code` (and an optional detail) in the error queue."""
+
+    def __init__(self, code: int, detail: str = "") -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.text = ERRORS[code] + (f"; {detail}" if detail else "")
+
+
+def fmt_number(value: float) -> str:
+    """Numbers the way SCPI instruments answer them (NR3): `+3.70000000E+00`."""
+    return f"{value:+.8E}"
+
+
+def ascii_array(values: Sequence[float]) -> bytes:
+    return ",".join(f"{v:+.6E}" for v in values).encode()
+
+
+def binary_block(values: Sequence[float], fmt: str = ">f") -> bytes:
+    """IEEE 488.2 definite-length block: `#` + digit count + byte count + data."""
+    data = struct.pack(f"{fmt[0]}{len(values)}{fmt[1]}", *values)
+    size = str(len(data)).encode()
+    return b"#" + str(len(size)).encode() + size + data
+
+
+_SPECIALS = {"MIN": "MIN", "MINIMUM": "MIN", "MAX": "MAX", "MAXIMUM": "MAX", "DEF": "DEF",
+             "DEFAULT": "DEF"}
+_BOOLEANS = {"ON": True, "1": True, "OFF": False, "0": False}
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_CHANNELS = re.compile(r"\(@\s*([0-9:,\s]+)\)$")
+
+
+@dataclass
+class Call:
+    """One parsed program message unit, handed to its handler."""
+
+    header: str
+    query: bool
+    args: list[str] = field(default_factory=list)
+
+    def arg(self, index: int) -> str:
+        if index >= len(self.args):
+            raise ScpiError(-109, f"{self.header} needs parameter {index + 1}")
+        return self.args[index]
+
+    def number(self, index: int, *, low: float, high: float, default: float) -> float:
+        """A numeric parameter or MIN/MAX/DEF, checked against [low, high] (-222 outside)."""
+        text = self.arg(index).upper()
+        special = _SPECIALS.get(text)
+        if special:
+            return {"MIN": low, "MAX": high, "DEF": default}[special]
+        if not _NUMBER.match(text):
+            raise ScpiError(-104, f"{self.args[index]!r} is not a number")
+        value = float(text)
+        if not low <= value <= high:
+            raise ScpiError(-222, f"{value:g} outside {low:g}..{high:g}")
+        return value
+
+    def boolean(self, index: int) -> bool:
+        text = self.arg(index).upper()
+        if text not in _BOOLEANS:
+            raise ScpiError(-224, f"{self.args[index]!r} is not ON|OFF|1|0")
+        return _BOOLEANS[text]
+
+    def choice(self, index: int, options: Sequence[str]) -> str:
+        """One of `options` given as long forms (`"IMMediate"`), answered in short form."""
+        text = self.arg(index).upper()
+        for option in options:
+            if text in (option.upper(), _short(option)):
+                return _short(option)
+        raise ScpiError(-224, f"{self.args[index]!r} is not one of {'|'.join(options)}")
+
+    def channels(self, index: int, valid: Sequence[int]) -> list[int]:
+        """A channel list `(@1)`, `(@1,3)` or `(@1:3)`; a channel the unit lacks is -222."""
+        match = _CHANNELS.match(self.arg(index).replace(" ", ""))
+        if not match:
+            raise ScpiError(-104, f"{self.args[index]!r} is not a channel list")
+        found: list[int] = []
+        for part in match.group(1).split(","):
+            first, colon, last = part.partition(":")
+            if not first or (colon and not last):
+                raise ScpiError(-102, f"channel list {self.args[index]!r}")
+            found.extend(range(int(first), int(last or first) + 1))
+        bad = [ch for ch in found if ch not in valid]
+        if bad or not found:
+            raise ScpiError(-222, f"no channel {bad} in this unit")
+        return found
+
+    def no_more_than(self, count: int) -> None:
+        if len(self.args) > count:
+            raise ScpiError(-108, f"{self.header} takes {count} parameter(s)")
+
+
+def _short(mnemonic: str) -> str:
+    """The short form of a long mnemonic is all but its lower-case letters (`VOLTage` -> `VOLT`)."""
+    return "".join(c for c in mnemonic if not c.islower())
+
+
+def scpi(header: str) -> Callable[[Callable], Callable]:
+    """Mark a method as the handler of `header` (both its set and its query form)."""
+
+    def mark(method: Callable) -> Callable:
+        method.scpi_headers = (*getattr(method, "scpi_headers", ()), header)  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def _expand(pattern: str) -> list[list[tuple[str, str]]]:
+    """`[SOURce]:VOLTage[:LEVel]` -> every node sequence it allows, as (long, short) pairs."""
+    nodes = re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9]*)\]?", pattern)
+    variants: list[list[tuple[str, str]]] = [[]]
+    for optional, name in nodes:
+        node = (name.upper(), _short(name).upper())
+        with_node = [[*v, node] for v in variants]
+        variants = with_node + (variants if optional else [])
+    return variants
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """Split on `separator` outside quotes and parentheses; unbalanced input is -102."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, c in enumerate(text):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "\"'":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise ScpiError(-102, "unbalanced ')'")
+        elif c == separator and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if quote or depth:
+        raise ScpiError(-102, "unterminated string or channel list")
+    parts.append(text[start:])
+    return parts
+
+
+def _forms(variant: list[tuple[str, str]]) -> list[tuple[str, ...]]:
+    """Every spelling of a node sequence: each node in its long or its short form."""
+    combos: list[tuple[str, ...]] = [()]
+    for long, short in variant:
+        combos = [(*c, form) for c in combos for form in {long, short}]
+    return combos
+
+
+class ScpiDevice:
+    """Base of an emulated instrument: common commands, error queue, header matching."""
+
+    idn = "citebench,emulator,0,0"
+    _table: ClassVar[dict[tuple[str, ...], Callable]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[tuple[str, ...], Callable] = {}
+        for klass in reversed(cls.__mro__):
+            for method in vars(klass).values():
+                for header in getattr(method, "scpi_headers", ()):
+                    for variant in _expand(header):
+                        for combo in _forms(variant):
+                            table[combo] = method
+        cls._table = table
+
+    def __init__(self) -> None:
+        self.errors: deque[tuple[int, str]] = deque()
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """*RST: the instrument's defaults; subclasses extend it."""
+
+    # --- the message loop ---------------------------------------------------------------------
+    def execute(self, message: str) -> bytes | None:
+        """Run one program message; returns the response line (without newline) if any query."""
+        with self.lock:
+            replies: list[bytes] = []
+            try:
+                if any((ord(c) < 32 and c not in "\t\r") or ord(c) > 126 for c in message):
+                    raise ScpiError(-101, f"in {message[:40]!r}")
+                path: tuple[str, ...] = ()
+                for unit in _split(message.strip(), ";"):
+                    path, reply = self._unit(unit.strip(), path)
+                    if reply is not None:
+                        replies.append(reply)
+            except ScpiError as error:  # the rest of the message is discarded (IEEE 488.2)
+                self.push_error(error.code, error.text)
+            return b";".join(replies) if replies else None
+
+    def _unit(self, unit: str, path: tuple[str, ...]) -> tuple[tuple[str, ...], bytes | None]:
+        if not unit:
+            raise ScpiError(-102, "empty command")
+        header, _, rest = unit.partition(" ")
+        if "\t" in header:
+            header, _, more = header.partition("\t")
+            rest = f"{more} {rest}"
+        query = header.endswith("?")
+        name = header[:-1] if query else header
+        if name.startswith("*"):
+            tokens: tuple[str, ...] = (name.upper(),)
+            new_path = path  # common commands leave the header path alone
+        else:
+            if name.startswith(":"):
+                path, name = (), name[1:]
+            parts = name.upper().split(":")
+            if not all(re.fullmatch(r"[A-Z][A-Z0-9]*", p) for p in parts):
+                raise ScpiError(-102, f"header {header!r}")
+            tokens = path + tuple(parts)
+            new_path = tokens[:-1]
+        handler = self._table.get(tokens)
+        if handler is None:
+            raise ScpiError(-113, f"{':'.join(tokens)}{'?' if query else ''}")
+        args = [a.strip() for a in _split(rest, ",")] if rest.strip() else []
+        if any(not a for a in args):
+            raise ScpiError(-102, f"empty parameter in {unit!r}")
+        reply = handler(self, Call(header, query, args))
+        if query and reply is None:
+            raise ScpiError(-113, f"{header} has no query form")
+        if not query and reply is not None:
+            raise ScpiError(-113, f"{header} is a query only")
+        return new_path, (reply.encode() if isinstance(reply, str) else reply)
+
+    def push_error(self, code: int, text: str) -> None:
+        if len(self.errors) >= ERROR_QUEUE_SIZE:
+            self.errors[-1] = (-350, ERRORS[-350])
+        else:
+            self.errors.append((code, text))
+
+    # --- IEEE 488.2 common commands and the system subsystem -------------------------------------
+    @scpi("*IDN")
+    def _idn(self, call: Call) -> str:
+        call.no_more_than(0)
+        return self.idn
+
+    @scpi("*RST")
+    def _rst(self, call: Call) -> None:
+        self.reset()
+
+    @scpi("*CLS")
+    def _cls(self, call: Call) -> None:
+        self.errors.clear()
+
+    @scpi("*OPC")
+    def _opc(self, call: Call) -> str | None:
+        return "1" if call.query else None  # every operation here completes before the reply
+
+    @scpi("SYSTem:ERRor[:NEXT]")
+    def _error(self, call: Call) -> str:
+        code, text = self.errors.popleft() if self.errors else (0, ERRORS[0])
+        return f'{code:+d},"{text}"'
+
