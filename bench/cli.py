@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import signal
@@ -69,10 +70,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         for role, resource in emulated.resources.items():
             print(f"  {role:6} {resource}")
         print("Ctrl-C to stop", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

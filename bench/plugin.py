@@ -29,7 +29,7 @@ PHASES = pytest.StashKey[dict]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("citebench")
     group.addoption("--station", default=None,
-                    help="station profile (TOML); default $CITEBENCH_STATION, then the emulated one")
+                    help="station profile (TOML); default $CITEBENCH_STATION, else the emulated")
     group.addoption("--record", default=None, help="path of the run record (JSON Lines)")
     group.addoption("--defect", action="append", default=[],
                     help="switch an emulated board defect on (repeatable)")

@@ -1,4 +1,4 @@
-"""The software identity a lab needs to reproduce a run: versions, and the test plans' git commit."""
+"""The software identity a lab needs to reproduce a run: versions and the plans' git commit."""
 
 from __future__ import annotations
 

@@ -228,7 +228,7 @@ class SerialLink:
                 encode_frame(reply.type, reply.seq, reply.payload))
         return parse_payload(reply.type, reply.payload)
 
-    # --- console text -------------------------------------------------------------------------------
+    # --- console text ------------------------------------------------------------------------
     def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
         """Wait for console text matching `pattern`; consumes the text up to the match's end."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern

@@ -32,7 +32,7 @@ class UnknownDefectError(ValueError):
     """A defect name that no emulator knows."""
 
 
-def check_defects(names: list[str] | tuple[str, ...] | frozenset[str], where: str) -> frozenset[str]:
+def check_defects(names: tuple[str, ...] | list[str], where: str) -> frozenset[str]:
     """Validate defect names, naming where they came from (a profile key or a CLI flag)."""
     unknown = sorted(set(names) - set(DEFECTS))
     if unknown:

@@ -12,6 +12,7 @@ mid-test, the way a USB cable pulled out does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import select
@@ -55,10 +56,8 @@ class _PtyTransport:
 
     def close(self) -> None:
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 class _SocketTransport:
@@ -94,10 +93,8 @@ class _SocketTransport:
     def write(self, data: bytes) -> None:
         with self._write_lock:
             if self.client:
-                try:
+                with contextlib.suppress(OSError):
                     self.client.sendall(data)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         if self.client:

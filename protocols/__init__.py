@@ -1,1 +1,1 @@
-"""Binary frames the board speaks, declared once with construct and shared by drivers and emulators."""
+"""Binary frames the board speaks, declared once with construct for drivers and emulators."""

@@ -64,7 +64,8 @@ class ProtocolError(Exception):
     """A stream or frame violates the protocol; `offset` is the byte offset of the fault."""
 
     def __init__(self, message: str, offset: int = 0, raw: bytes = b"", seq: int | None = None):
-        super().__init__(f"{message} at byte offset {offset}" + (f": {raw.hex(' ')}" if raw else ""))
+        shown = f": {raw.hex(' ')}" if raw else ""
+        super().__init__(f"{message} at byte offset {offset}{shown}")
         self.offset = offset
         self.raw = raw
         self.seq = seq

@@ -10,6 +10,7 @@ All multi-byte integers are little-endian; units are in the field names (docs/pr
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
@@ -78,7 +79,7 @@ class SensorReading:
     battery_v: float
 
     def to_wire(self) -> dict[str, int]:
-        """Scale to the wire's integers (0.01 degC, 0.01 %RH, 0.1 Pa, mV), clamped to field range."""
+        """Scale to the wire's integers (0.01 degC, 0.01 %RH, 0.1 Pa, mV), clamped to range."""
         return {
             "temperature_cdeg": max(-0x8000, min(0x7FFF, round(self.temperature_c * 100))),
             "humidity_cpct": max(0, min(0xFFFF, round(self.humidity_pct * 100))),
@@ -195,7 +196,8 @@ def parse_payload(msg_type: int, payload: bytes):
                            min(size, len(payload)), payload)
     try:
         value = construct.parse(payload)
-    except (ConstructError, UnicodeDecodeError, ValueError) as error:
+    except (ConstructError, struct.error, UnicodeDecodeError, ValueError) as error:
+        # compiled parsers raise struct.error where the interpreted ones raise ConstructError
         raise PayloadError(f"{key.name} payload does not parse ({error})", 0, payload) from error
     if size is not None:
         return value

@@ -1,4 +1,4 @@
-"""Identification: the board says who it is, and it is the board and firmware this station expects."""
+"""Identification: the board says who it is, and it is the board and firmware expected here."""
 
 import re
 

@@ -1,5 +1,7 @@
 """Telemetry: unsolicited frames arrive at the requested rate, without sequence gaps."""
 
+import itertools
+
 import pytest
 
 from drivers.board import BoardDriver
@@ -26,7 +28,7 @@ def test_telemetry_rate(stream, measure) -> None:
 def test_telemetry_has_no_gaps(stream, measure) -> None:
     """The board's frame counter increases by exactly one from frame to frame."""
     counters = [frame.counter for frame in stream]
-    gaps = sum(b - a - 1 for a, b in zip(counters, counters[1:], strict=False) if b != a + 1)
+    gaps = sum(b - a - 1 for a, b in itertools.pairwise(counters) if b != a + 1)
     measure("telemetry frames lost", gaps, high=0)
 
 

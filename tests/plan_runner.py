@@ -1,0 +1,57 @@
+"""Run test plans in a subprocess against an emulated station, and read back each test's outcome.
+
+    outcomes = run_plan(["testplans/test_link.py"], defects=["slow-response"], tmp=tmp_path)
+    assert outcomes["testplans/test_link.py::test_ping_round_trip_time"] == "failed"
+
+A subprocess keeps each station (its pty, its threads) apart from the test suite's own process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROFILE = ROOT / "fixtures" / "emulated.toml"
+
+
+def write_profile(tmp: Path, defects: list[str], base: Path = DEFAULT_PROFILE,
+                  name: str = "station.toml") -> Path:
+    """A copy of `base` with `[emulator] defects` replaced; returns its path."""
+    text = base.read_text()
+    assert "defects = []" in text, f"{base} must carry an empty defects list to derive from"
+    target = tmp / name
+    target.write_text(text.replace("defects = []", f"defects = {defects!r}".replace("'", '"')))
+    tomllib.loads(target.read_text())  # a broken derivation fails here, not in the plan
+    return target
+
+
+def run_plan(plans: list[str], defects: list[str], tmp: Path, *extra: str,
+             timeout: float = 120) -> dict[str, str]:
+    """Outcome ("passed", "failed", "error", "skipped") of every test, keyed by node id."""
+    station = write_profile(tmp, defects)
+    junit = tmp / "junit.xml"
+    command = [sys.executable, "-m", "pytest", *plans, "--station", str(station),
+               "--record", str(tmp / "record.jsonl"), f"--junitxml={junit}", "-q",
+               "-p", "no:cacheprovider", "--rootdir", str(ROOT), *extra]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    if not junit.exists():
+        raise AssertionError(f"plan run wrote no JUnit file:\n{done.stdout}\n{done.stderr}")
+    return junit_outcomes(junit)
+
+
+def junit_outcomes(junit: Path) -> dict[str, str]:
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        path = case.get("classname", "").replace(".", "/")
+        node = f"{path}.py::{case.get('name')}"
+        kinds = {child.tag for child in case}
+        outcome = ("failed" if "failure" in kinds else "error" if "error" in kinds
+                   else "skipped" if "skipped" in kinds else "passed")
+        outcomes[node] = outcome
+    return outcomes
