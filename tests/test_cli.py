@@ -6,7 +6,6 @@ import sys
 
 from drivers.board import BoardDriver
 from drivers.serial_link import SerialLink
-
 from tests.plan_runner import ROOT
 
 
