@@ -12,13 +12,17 @@ owns the port's input and the decoder; callers wait on a condition for their seq
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import select
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import serial
+from serial.serialposix import Serial as PosixSerial
 
 from drivers.traffic import TrafficLog
 from protocols.frames import Frame, FrameDecoder, ProtocolError, encode_frame
@@ -69,12 +73,13 @@ class SerialLink:
         self.baudrate = baudrate
         self.timeout_s = timeout_s
         self.retries = retries
-        self.traffic = TrafficLog(port)
+        self.traffic = TrafficLog(port, describe)
         self.stats = LinkStats()
         self.errors: deque[ProtocolError] = deque(maxlen=256)
         self.telemetry: deque[tuple[float, Frame]] = deque(maxlen=100_000)
         self._serial: serial.SerialBase | None = None
         self._replies: dict[int, Frame] = {}
+        self._waiters: dict[int, threading.Lock] = {}  # seq -> lock its waiter blocks on
         self._console = ""
         self._rx_tail = bytearray()
         self._lost: Exception | None = None
@@ -92,6 +97,7 @@ class SerialLink:
             )
         except (serial.SerialException, OSError, ValueError) as error:
             raise PortLostError(f"cannot open serial port {self.port}: {error}") from error
+        self._read_chunk, self._write_all = _port_io(self._serial)
         self._reader = threading.Thread(target=self._read_loop, name=f"reader {self.port}",
                                         daemon=True)
         self._reader.start()
@@ -114,21 +120,18 @@ class SerialLink:
     # --- the reader thread ------------------------------------------------------------------------
     def _read_loop(self) -> None:
         decoder = FrameDecoder()
-        ser = self._serial
-        assert ser is not None
         while not self._closing:
             try:
-                data = ser.read(1)
-                if data:
-                    data += ser.read(ser.in_waiting)
+                data = self._read_chunk()
             except (serial.SerialException, OSError, TypeError, AttributeError) as error:
                 # TypeError/AttributeError: pyserial's socket:// after the peer is gone
                 if not self._closing:
                     self._mark_lost(error)
                 return
             if data:
-                self.traffic.bytes("RX", data)
-                self._rx_tail = (self._rx_tail + data)[-TAIL_BYTES:]
+                self.traffic.add("RX", data)
+                self._rx_tail += data
+                del self._rx_tail[:-TAIL_BYTES]
                 events = decoder.feed(data)
             elif decoder.pending:
                 events = decoder.drop_partial()
@@ -138,6 +141,7 @@ class SerialLink:
                 self._dispatch(events)
 
     def _dispatch(self, events: list[Frame | ProtocolError | str]) -> None:
+        wake = []
         with self._cond:
             for event in events:
                 if isinstance(event, str):
@@ -145,49 +149,65 @@ class SerialLink:
                 elif isinstance(event, ProtocolError):
                     self.stats.protocol_errors += 1
                     self.errors.append(event)
-                    self.traffic.note(f"   !! {event}")
+                    self.traffic.add("!!", event)
                 else:
-                    self.traffic.note(f"   << {describe(event)}")
+                    self.traffic.add("<<", event)
                     if event.type == MsgType.TELEMETRY:
                         self.telemetry.append((time.monotonic(), event))
                     else:
                         self._replies[event.seq] = event
+                        if event.seq in self._waiters:
+                            wake.append(self._waiters.pop(event.seq))
             self._cond.notify_all()
+        for waiter in wake:  # released outside the condition so the waiter runs at once
+            waiter.release()
 
     def _mark_lost(self, error: Exception) -> None:
         with self._cond:
             self._lost = error
-            self.traffic.note(f"   !! port lost: {error}")
+            self.traffic.add("!!", f"port lost: {error}")
             self._cond.notify_all()
+            waiters, self._waiters = list(self._waiters.values()), {}
+        for waiter in waiters:
+            waiter.release()
 
     # --- sending ----------------------------------------------------------------------------------
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (robustness tests send broken frames on purpose)."""
-        self._check_alive("sending " + data.hex(" "))
-        self.traffic.bytes("TX", data)
+        if self._lost is not None:
+            self._check_alive(f"sending {data.hex(' ')}")
+        self.traffic.add("TX", data)
         try:
             with self._write_lock:
-                assert self._serial is not None
-                self._serial.write(data)
+                self._write_all(data)
         except (serial.SerialException, OSError) as error:
             self._mark_lost(error)
-            raise PortLostError(f"serial port {self.port} lost while sending "
-                                f"{data.hex(' ')}: {error}") from error
+            raise PortLostError(f"serial port {self.port} vanished ({error}) while sending "
+                                f"{data.hex(' ')}{self._log_hint()}") from error
 
     def next_seq(self) -> int:
         return next(self._seq) & 0xFF
 
     def wait_reply(self, seq: int, timeout: float) -> Frame | None:
-        """The response or NACK carrying `seq`, or None when `timeout` passes first."""
-        deadline = time.monotonic() + timeout
+        """The response or NACK carrying `seq`, or None when `timeout` passes first.
+
+        Why a lock per waiter rather than the condition: the reader releases exactly the waiter
+        of that seq, a single wake-up, which is most of a round trip's thread hand-off cost.
+        """
+        waiter = threading.Lock()
+        waiter.acquire()
         with self._cond:
-            while seq not in self._replies:
-                self._check_alive(f"waiting for the reply to seq {seq}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-            return self._replies.pop(seq)
+            if seq in self._replies:
+                return self._replies.pop(seq)
+            self._check_alive(f"waiting for the reply to seq {seq}")
+            self._waiters[seq] = waiter
+        waiter.acquire(timeout=timeout)
+        with self._cond:
+            self._waiters.pop(seq, None)
+            if seq in self._replies:
+                return self._replies.pop(seq)
+            self._check_alive(f"waiting for the reply to seq {seq}")
+        return None
 
     def request(self, msg_type: MsgType, values: dict | None = None,
                 timeout: float | None = None, retries: int | None = None):
@@ -199,13 +219,13 @@ class SerialLink:
         for attempt in range(retries + 1):
             if attempt:
                 self.stats.retries += 1
-                self.traffic.note(f"   .. retry {attempt}/{retries} of {msg_type.name}")
+                self.traffic.add("..", f"retry {attempt}/{retries} of {msg_type.name}")
             seq = self.next_seq()
             with self._cond:
                 self._replies.pop(seq, None)
             sent = encode_frame(msg_type, seq, payload)
             self.stats.requests += 1
-            self.traffic.note(f"   >> {msg_type.name} seq={seq} {values or ''}")
+            self.traffic.add(">>", (msg_type, seq, values))
             self.send_raw(sent)
             reply = self.wait_reply(seq, timeout)
             if reply is not None:
@@ -260,14 +280,54 @@ class SerialLink:
                                 f"{self._log_hint()}")
 
     def _log_hint(self) -> str:
+        self.traffic.flush()
         return f"; traffic log: {self.traffic.path}" if self.traffic.path else ""
 
 
-def describe(frame: Frame) -> str:
-    """One log line for a decoded frame: its type, sequence number and fields."""
+def _port_io(ser: serial.SerialBase) -> tuple[Callable[[], bytes], Callable[[bytes], None]]:
+    """Read-a-chunk and write-all functions for an open port.
+
+    Why not pyserial's read/write everywhere: on a tty or pty, its read(1) + in_waiting + read(n)
+    and its write's extra select cost four system calls per round trip more than one select and
+    one os.read/os.write on the descriptor, which is most of the driver's overhead over a bare
+    echo. URL ports (socket://, rfc2217://) keep pyserial's own I/O.
+    """
+    if isinstance(ser, PosixSerial):
+        fd = ser.fd
+
+        def read_chunk() -> bytes:
+            if not select.select([fd], [], [], INTERBYTE_TIMEOUT_S)[0]:
+                return b""
+            data = os.read(fd, 4096)
+            if not data:
+                raise serial.SerialException("device reports readiness to read but returned "
+                                             "no data")
+            return data
+
+        def write_all(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+
+        return read_chunk, write_all
+
+    def read_chunk_generic() -> bytes:
+        data = ser.read(1)
+        return data + ser.read(ser.in_waiting) if data else data
+
+    return read_chunk_generic, ser.write
+
+
+def describe(item: object) -> str:
+    """One log line for a frame (its type, seq and fields) or a request (type, seq, values)."""
+    if isinstance(item, tuple):
+        msg_type, seq, values = item
+        return f"{msg_type.name} seq={seq} {values or ''}"
+    if not isinstance(item, Frame):
+        return str(item)
     try:
-        fields = parse_payload(frame.type, frame.payload)
+        fields = parse_payload(item.type, item.payload)
         shown = ", ".join(f"{k}={v!r}" for k, v in fields.items() if not k.startswith("_"))
     except ProtocolError as error:
         shown = f"undecodable payload ({error})"
-    return f"{frame.name} seq={frame.seq} {shown}"
+    return f"{item.name} seq={item.seq} {shown}"

@@ -1,29 +1,36 @@
 """Per-test traffic logs: every byte in and out with a timestamp, decoded frames alongside.
 
     >>> log = TrafficLog("/dev/pts/9")
-    >>> log.bytes("TX", b"\\xa5\\x5a")
-    >>> log.lines[-1].split()[1:]
+    >>> log.add("TX", b"\\xa5\\x5a")
+    >>> log.text().split()[1:]
     ['TX', '2', 'bytes:', 'a5', '5a']
 
-The serial link writes here from its reader thread and from the caller's thread; a fixture points
-the log at a new file for each test (`begin`) and attaches it to the test's record.
+Why entries are formatted late: the link logs from its reader thread on every chunk, and hex
+formatting plus a flushed write per line cost more than the round trip they describe. Entries are
+kept raw (timestamp, kind, object) and turned into text when the log is read, flushed, switched to
+the next test, or when an error message names the log file.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+BYTES_KINDS = ("TX", "RX")
+
 
 class TrafficLog:
-    """Thread-safe, line-oriented log of one link; keeps the current test's lines in memory."""
+    """Thread-safe log of one link; `describe` turns a logged object (a frame) into text."""
 
-    def __init__(self, port: str) -> None:
+    def __init__(self, port: str, describe: Callable[[object], str] = str) -> None:
         self.port = port
         self.path: Path | None = None
-        self.lines: list[str] = []
+        self._describe = describe
+        self._entries: list[tuple[float, str, object]] = []
+        self._lines: list[str] = []
         self._file: TextIO | None = None
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
@@ -32,7 +39,7 @@ class TrafficLog:
         """Start a new log (one per test): lines go to memory and, if given, to `path`."""
         with self._lock:
             self._close_file()
-            self.lines = []
+            self._entries, self._lines = [], []
             self.path = path
             self._t0 = time.monotonic()
             if path is not None:
@@ -40,26 +47,41 @@ class TrafficLog:
                 self._file = path.open("w", encoding="utf-8")
                 self._file.write(f"# serial traffic on {self.port}\n")
 
-    def bytes(self, direction: str, data: bytes) -> None:
-        self.note(f"{direction} {len(data)} bytes: {data.hex(' ')}")
+    def add(self, kind: str, item: object) -> None:
+        """Log bytes ("TX"/"RX"), a frame or any other object; cheap enough for the hot path."""
+        self._entries.append((time.monotonic(), kind, item))  # list.append is atomic
 
-    def note(self, text: str) -> None:
-        line = f"{time.monotonic() - self._t0:+11.6f} {text}"
+    def flush(self) -> None:
+        """Format pending entries and write them to the file."""
         with self._lock:
-            self.lines.append(line)
-            if self._file is not None:
-                self._file.write(line + "\n")
-                self._file.flush()
+            self._flush_locked()
 
     def text(self) -> str:
         with self._lock:
-            return "\n".join(self.lines)
+            self._flush_locked()
+            return "\n".join(self._lines)
 
     def close(self) -> None:
         with self._lock:
             self._close_file()
 
+    def _flush_locked(self) -> None:
+        pending, self._entries = self._entries, []
+        lines = [self._format(*entry) for entry in pending]
+        self._lines += lines
+        if self._file is not None and lines:
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+
+    def _format(self, at: float, kind: str, item: object) -> str:
+        if kind in BYTES_KINDS:
+            text = f"{kind} {len(item)} bytes: {item.hex(' ')}"  # type: ignore[attr-defined]
+        else:
+            text = f"   {kind} {self._describe(item)}"
+        return f"{at - self._t0:+11.6f} {text}"
+
     def _close_file(self) -> None:
+        self._flush_locked()
         if self._file is not None:
             self._file.close()
             self._file = None

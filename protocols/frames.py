@@ -5,8 +5,9 @@
     >>> [event.seq for event in decoder.feed(raw)]
     [7]
 
-The header is declared with construct and compiled; the CRC is checked with `binascii.crc_hqx`
-outside of construct because `Checksum` does not compile (see docs/protocol.md for the layout).
+The header is declared with construct and compiled to one `struct.Struct` (protocols/flat.py);
+the CRC is checked with `binascii.crc_hqx` outside of construct because `Checksum` does not
+compile (see docs/protocol.md for the layout).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from dataclasses import dataclass
 
 from construct import Bytes, Int8ul, Int16ul, Struct
 
+from protocols.errors import CrcError, LengthError, PayloadError, ProtocolError, VersionError
+from protocols.flat import flatten
 from protocols.messages import RESPONSE_BIT, MsgType
+
+__all__ = [
+    "CRC_SIZE", "HEADER_SIZE", "MAX_PAYLOAD", "SYNC", "VERSION", "CrcError", "Frame",
+    "FrameDecoder", "LengthError", "PayloadError", "ProtocolError", "VersionError", "crc16",
+    "decode_frame", "encode_frame",
+]
 
 SYNC = b"\xa5\x5a"
 VERSION = 1
@@ -30,10 +39,16 @@ _header = Struct(
     "seq" / Int8ul,
     "length" / Int16ul,
 )
-HEADER = _header.compile()
-HEADER_SIZE = _header.sizeof()
-CRC_SIZE = 2
-_crc = Struct("crc" / Int16ul).compile()
+HEADER = flatten(_header)
+HEADER_SIZE = HEADER.size
+_crc = flatten(Struct("crc" / Int16ul))
+CRC_SIZE = _crc.size
+# the hot path unpacks tuples in declaration order, without building a Container
+assert HEADER.names == ["sync", "version", "type", "seq", "length"]
+_unpack_header = HEADER.layout.unpack_from
+_unpack_crc = _crc.layout.unpack_from
+_pack_header = HEADER.layout.pack
+_pack_crc = _crc.layout.pack
 
 
 def crc16(data: bytes) -> int:
@@ -60,42 +75,12 @@ class Frame:
         return f"{name}_RSP" if self.type & RESPONSE_BIT else name
 
 
-class ProtocolError(Exception):
-    """A stream or frame violates the protocol; `offset` is the byte offset of the fault."""
-
-    def __init__(self, message: str, offset: int = 0, raw: bytes = b"", seq: int | None = None):
-        shown = f": {raw.hex(' ')}" if raw else ""
-        super().__init__(f"{message} at byte offset {offset}{shown}")
-        self.offset = offset
-        self.raw = raw
-        self.seq = seq
-
-
-class CrcError(ProtocolError):
-    """The frame's CRC does not match its contents."""
-
-
-class LengthError(ProtocolError):
-    """The length field is larger than the protocol allows, or disagrees with the bytes given."""
-
-
-class VersionError(ProtocolError):
-    """The frame carries a protocol version this side does not speak."""
-
-
-class PayloadError(ProtocolError):
-    """The payload does not match the declaration of its message type."""
-
-
 def encode_frame(msg_type: int, seq: int, payload: bytes = b"", version: int = VERSION) -> bytes:
     """Build the bytes of one frame; `seq` wraps at 256."""
     if len(payload) > MAX_PAYLOAD:
         raise LengthError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
-    body = HEADER.build(
-        {"sync": SYNC, "version": version, "type": msg_type, "seq": seq & 0xFF,
-         "length": len(payload)}
-    ) + payload
-    return body + _crc.build({"crc": crc16(body[2:])})
+    body = _pack_header(SYNC, version, msg_type, seq & 0xFF, len(payload)) + payload
+    return body + _pack_crc(crc16(body[2:]))
 
 
 def decode_frame(raw: bytes, offset: int = 0) -> Frame:
@@ -104,24 +89,24 @@ def decode_frame(raw: bytes, offset: int = 0) -> Frame:
         raise LengthError(f"frame of {len(raw)} bytes is shorter than the minimum", offset, raw)
     if raw[:2] != SYNC:
         raise ProtocolError("missing sync bytes a5 5a", offset, raw[:2])
-    header = HEADER.parse(raw)
-    if header.length > MAX_PAYLOAD:
-        raise LengthError(f"length field {header.length} exceeds {MAX_PAYLOAD}", offset + 5, raw)
-    end = HEADER_SIZE + header.length
+    _, version, msg_type, seq, length = _unpack_header(raw)
+    if length > MAX_PAYLOAD:
+        raise LengthError(f"length field {length} exceeds {MAX_PAYLOAD}", offset + 5, raw)
+    end = HEADER_SIZE + length
     if len(raw) != end + CRC_SIZE:
         raise LengthError(
-            f"length field {header.length} disagrees with {len(raw)} bytes given", offset + 5, raw
+            f"length field {length} disagrees with {len(raw)} bytes given", offset + 5, raw
         )
     expected = crc16(raw[2:end])
-    got = int.from_bytes(raw[end:end + CRC_SIZE], "little")
+    got = _unpack_crc(raw, end)[0]
     if got != expected:
         raise CrcError(
-            f"CRC 0x{got:04x} != computed 0x{expected:04x}", offset + end, raw, seq=header.seq
+            f"CRC 0x{got:04x} != computed 0x{expected:04x}", offset + end, raw, seq=seq
         )
-    if header.version != VERSION:
-        raise VersionError(f"protocol version {header.version} (expected {VERSION})", offset + 2,
-                           raw, seq=header.seq)
-    return Frame(header.type, header.seq, raw[HEADER_SIZE:end], header.version, offset)
+    if version != VERSION:
+        raise VersionError(f"protocol version {version} (expected {VERSION})", offset + 2,
+                           raw, seq=seq)
+    return Frame(msg_type, seq, raw[HEADER_SIZE:end], version, offset)
 
 
 class FrameDecoder:

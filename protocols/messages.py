@@ -27,6 +27,9 @@ from construct import (
     Struct,
 )
 
+from protocols.errors import PayloadError
+from protocols.flat import FlatStruct, flatten
+
 RESPONSE_BIT = 0x80
 
 
@@ -152,27 +155,29 @@ def _compiled(construct: Construct) -> Construct:
         return construct
 
 
-def _fixed_size(construct: Construct) -> int | None:
-    try:
-        return construct.sizeof()
-    except ConstructError:
-        return None
+def _fast(construct: Construct) -> Construct | FlatStruct:
+    """The fastest faithful parser of a declaration: flat struct, else construct's compiled."""
+    return flatten(construct) or _compiled(construct)
 
 
-_REQUEST = {t: _compiled(req) for t, (req, _) in DECLARATIONS.items()}
-_RESPONSE = {t: _compiled(resp) for t, (_, resp) in DECLARATIONS.items()}
-_SIZES = {c: _fixed_size(c) for c in (*_REQUEST.values(), *_RESPONSE.values())}
+_REQUEST = {t: _fast(req) for t, (req, _) in DECLARATIONS.items()}
+_RESPONSE = {t: _fast(resp) for t, (_, resp) in DECLARATIONS.items()}
+# fixed payload sizes; None where the length varies (construct's parser checks those)
+_SIZES = {c: c.size if isinstance(c, FlatStruct) else None
+          for c in (*_REQUEST.values(), *_RESPONSE.values())}
+_GREEDY = {c for c in _SIZES if isinstance(c, FlatStruct) and c.tail}
 
 
-def _lookup(msg_type: int) -> tuple[Construct, Construct | None]:
-    """Return the declaration for a wire type (response bit honoured) and whether it is one."""
-    base = msg_type & ~RESPONSE_BIT
-    try:
-        key = MsgType(base)
-    except ValueError:
-        return None, None  # type: ignore[return-value]
-    table = _RESPONSE if msg_type & RESPONSE_BIT else _REQUEST
-    return table[key], key
+# wire type (request, or response with bit 7 set) -> (parser, message type), looked up per frame
+_BY_WIRE_TYPE: dict[int, tuple[Construct | FlatStruct, MsgType]] = {
+    **{int(t): (c, t) for t, c in _REQUEST.items()},
+    **{int(t) | RESPONSE_BIT: (c, t) for t, c in _RESPONSE.items()},
+}
+
+
+def _lookup(msg_type: int) -> tuple[Construct | FlatStruct, MsgType | None]:
+    """The parser for a wire type (response bit honoured) and its message type, or (None, None)."""
+    return _BY_WIRE_TYPE.get(msg_type, (None, None))  # type: ignore[return-value]
 
 
 def build_payload(msg_type: int, values: dict | None = None) -> bytes:
@@ -185,8 +190,6 @@ def build_payload(msg_type: int, values: dict | None = None) -> bytes:
 
 def parse_payload(msg_type: int, payload: bytes):
     """Parse a payload by its wire type, raising PayloadError (never construct's own errors)."""
-    from protocols.frames import PayloadError
-
     construct, key = _lookup(msg_type)
     if key is None:
         raise PayloadError(f"unknown message type 0x{msg_type:02x}", 0, payload)
@@ -199,8 +202,8 @@ def parse_payload(msg_type: int, payload: bytes):
     except (ConstructError, struct.error, UnicodeDecodeError, ValueError) as error:
         # compiled parsers raise struct.error where the interpreted ones raise ConstructError
         raise PayloadError(f"{key.name} payload does not parse ({error})", 0, payload) from error
-    if size is not None:
-        return value
+    if size is not None or construct in _GREEDY:
+        return value  # a fixed size was checked above; a greedy tail cannot leave bytes over
     consumed = len(construct.build(value))
     if consumed != len(payload):
         raise PayloadError(

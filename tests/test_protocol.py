@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocols.flat import flatten
 from protocols.frames import (
     HEADER_SIZE,
     MAX_PAYLOAD,
@@ -152,3 +153,23 @@ def test_fuzz_valid_frames_survive_garbage_and_chunking(frames, garbage, chunk) 
 def test_fuzz_decode_frame_raises_only_protocol_errors(raw: bytes) -> None:
     with contextlib.suppress(ProtocolError):
         decode_frame(b"\xa5\x5a" + raw)
+
+
+@pytest.mark.parametrize("msg_type", list(EXAMPLES), ids=lambda t: t.name)
+def test_flat_compilation_agrees_with_construct(msg_type: MsgType) -> None:
+    """A declaration flattened to one struct.Struct parses and builds exactly like construct."""
+    for declaration, values in zip(DECLARATIONS[msg_type], EXAMPLES[msg_type], strict=False):
+        flat = flatten(declaration)
+        if flat is None:
+            continue
+        raw = declaration.build(values)
+        assert flat.build(values) == raw
+        assert dict(flat.parse(raw)) == {k: v for k, v in declaration.parse(raw).items()
+                                         if not k.startswith("_")}
+
+
+def test_only_length_prefixed_strings_stay_on_construct() -> None:
+    assert flatten(DECLARATIONS[MsgType.GET_INFO][1]) is None
+    assert flatten(DECLARATIONS[MsgType.FACTORY_WRITE_SERIAL][0]) is None
+    assert flatten(DECLARATIONS[MsgType.PING][0]).tail == "data"  # greedy echo bytes
+    assert flatten(DECLARATIONS[MsgType.TELEMETRY][0]).size == 18

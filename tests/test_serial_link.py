@@ -98,6 +98,7 @@ def test_expect_timeout_shows_the_tail_and_the_log(driver: BoardDriver, tmp_path
 def test_traffic_log_has_hex_and_decoded_frames(driver: BoardDriver, tmp_path) -> None:
     driver.link.traffic.begin(tmp_path / "t.log")
     driver.get_info()
+    assert driver.link.traffic.text().count("\n") >= 3
     text = (tmp_path / "t.log").read_text()
     assert "TX 9 bytes: a5 5a 01 02" in text
     assert ">> GET_INFO seq=" in text and "<< GET_INFO_RSP seq=" in text
