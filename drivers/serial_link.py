@@ -30,6 +30,7 @@ from protocols.messages import RESPONSE_BIT, MsgType, NackCode, build_payload, p
 
 INTERBYTE_TIMEOUT_S = 0.05
 TAIL_BYTES = 64
+LEND_IDLE_S = 0.005
 
 
 class LinkError(Exception):
@@ -81,13 +82,18 @@ class SerialLink:
         self._replies: dict[int, Frame] = {}
         self._waiters: dict[int, threading.Lock] = {}  # seq -> lock its waiter blocks on
         self._console = ""
-        self._rx_tail = bytearray()
+        self._rx_tail: deque[bytes] = deque(maxlen=8)  # last chunks, for error messages
         self._lost: Exception | None = None
         self._seq = itertools.count(1)
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._closing = False
+        self._decoder = FrameDecoder()
+        self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
+        self._kick_r, self._kick_w = os.pipe()  # wakes the reader out of select() to lend
+        self._last_lent = 0.0  # when a caller last read the port for itself
+        self._stopped = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
     def open(self) -> SerialLink:
@@ -97,7 +103,7 @@ class SerialLink:
             )
         except (serial.SerialException, OSError, ValueError) as error:
             raise PortLostError(f"cannot open serial port {self.port}: {error}") from error
-        self._read_chunk, self._write_all = _port_io(self._serial)
+        self._read_chunk, self._write_all, self._can_lend = _port_io(self._serial, self._kick_r)
         self._reader = threading.Thread(target=self._read_loop, name=f"reader {self.port}",
                                         daemon=True)
         self._reader.start()
@@ -105,10 +111,14 @@ class SerialLink:
 
     def close(self) -> None:
         self._closing = True
+        self._stopped.set()
+        os.write(self._kick_w, b"k")
         if self._reader is not None:
             self._reader.join(timeout=2)
         if self._serial is not None:
             self._serial.close()
+        for fd in (self._kick_r, self._kick_w):
+            os.close(fd)
         self.traffic.close()
 
     def __enter__(self) -> SerialLink:
@@ -119,26 +129,35 @@ class SerialLink:
 
     # --- the reader thread ------------------------------------------------------------------------
     def _read_loop(self) -> None:
-        decoder = FrameDecoder()
-        while not self._closing:
-            try:
-                data = self._read_chunk()
-            except (serial.SerialException, OSError, TypeError, AttributeError) as error:
-                # TypeError/AttributeError: pyserial's socket:// after the peer is gone
-                if not self._closing:
-                    self._mark_lost(error)
-                return
-            if data:
-                self.traffic.add("RX", data)
-                self._rx_tail += data
-                del self._rx_tail[:-TAIL_BYTES]
-                events = decoder.feed(data)
-            elif decoder.pending:
-                events = decoder.drop_partial()
-            else:
+        while not self._closing and self._lost is None:
+            idle = time.monotonic() - self._last_lent
+            if idle < LEND_IDLE_S:  # a caller is exchanging frames: stay out of its way
+                self._stopped.wait(LEND_IDLE_S - idle)
                 continue
-            if events:
-                self._dispatch(events)
+            with self._io_lock:
+                self._pump(INTERBYTE_TIMEOUT_S)
+
+    def _pump(self, timeout: float) -> None:
+        """Read one chunk (or time out), decode, dispatch; the caller holds `_io_lock`."""
+        try:
+            data = self._read_chunk(timeout)
+        except (serial.SerialException, OSError, TypeError, AttributeError) as error:
+            # TypeError/AttributeError: pyserial's socket:// after the peer is gone
+            if not self._closing:
+                self._mark_lost(error)
+            return
+        if data:
+            self.traffic.add("RX", data)
+            self._rx_tail.append(data)
+            events = self._decoder.feed(data)
+        elif data is None:  # woken to lend the port: nothing was read
+            return
+        elif self._decoder.pending and timeout >= INTERBYTE_TIMEOUT_S:
+            events = self._decoder.drop_partial()
+        else:
+            return
+        if events:
+            self._dispatch(events)
 
     def _dispatch(self, events: list[Frame | ProtocolError | str]) -> None:
         wake = []
@@ -188,12 +207,38 @@ class SerialLink:
     def next_seq(self) -> int:
         return next(self._seq) & 0xFF
 
+    def exchange_raw(self, data: bytes, seq: int, timeout: float) -> Frame | None:
+        """Send bytes and wait for the reply carrying `seq` (None on timeout)."""
+        if self._can_lend:
+            self._borrow()  # the reader steps aside while the frame travels
+            try:
+                self.send_raw(data)
+                return self._read_for_reply(seq, timeout)
+            finally:
+                self._io_lock.release()
+        self.send_raw(data)
+        return self.wait_reply(seq, timeout)
+
+    def _borrow(self) -> None:
+        """Take the port from the reader thread (kicking it out of select() if it is in one)."""
+        self._last_lent = time.monotonic()
+        if not self._io_lock.acquire(blocking=False):
+            os.write(self._kick_w, b"k")
+            self._io_lock.acquire()
+        self._last_lent = time.monotonic()
+
     def wait_reply(self, seq: int, timeout: float) -> Frame | None:
         """The response or NACK carrying `seq`, or None when `timeout` passes first.
 
         Why a lock per waiter rather than the condition: the reader releases exactly the waiter
         of that seq, a single wake-up, which is most of a round trip's thread hand-off cost.
         """
+        if self._can_lend:
+            self._borrow()
+            try:
+                return self._read_for_reply(seq, timeout)
+            finally:
+                self._io_lock.release()
         waiter = threading.Lock()
         waiter.acquire()
         with self._cond:
@@ -209,6 +254,23 @@ class SerialLink:
             self._check_alive(f"waiting for the reply to seq {seq}")
         return None
 
+    def _read_for_reply(self, seq: int, timeout: float) -> Frame | None:
+        """Read the port in this thread (holding `_io_lock`) until `seq` is answered.
+
+        Why: handing each reply from the reader thread to the caller costs two thread wake-ups
+        per round trip, as much as the round trip itself on a pty. While callers exchange frames
+        the reader sleeps (LEND_IDLE_S after the last exchange); whatever else arrives meanwhile
+        (telemetry, text) is dispatched by the caller's own reads, so no byte waits for it.
+        """
+        deadline = time.monotonic() + timeout
+        while seq not in self._replies:
+            self._check_alive(f"waiting for the reply to seq {seq}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._pump(min(remaining, INTERBYTE_TIMEOUT_S))
+        return self._replies.pop(seq)
+
     def request(self, msg_type: MsgType, values: dict | None = None,
                 timeout: float | None = None, retries: int | None = None):
         """Send a request and return its parsed response payload; NACKs raise NackError."""
@@ -221,19 +283,17 @@ class SerialLink:
                 self.stats.retries += 1
                 self.traffic.add("..", f"retry {attempt}/{retries} of {msg_type.name}")
             seq = self.next_seq()
-            with self._cond:
-                self._replies.pop(seq, None)
+            self._replies.pop(seq, None)  # a stale reply from 256 requests ago
             sent = encode_frame(msg_type, seq, payload)
             self.stats.requests += 1
             self.traffic.add(">>", (msg_type, seq, values))
-            self.send_raw(sent)
-            reply = self.wait_reply(seq, timeout)
+            reply = self.exchange_raw(sent, seq, timeout)
             if reply is not None:
                 return self._accept(msg_type, sent, reply)
         raise ResponseTimeoutError(
             f"{self.port}: no reply to {msg_type.name} within {timeout:g} s after "
             f"{retries + 1} attempt(s); last sent {sent.hex(' ')}; last bytes received: "
-            f"{bytes(self._rx_tail).hex(' ') or '(none)'}{self._log_hint()}"
+            f"{b''.join(self._rx_tail)[-TAIL_BYTES:].hex(' ') or '(none)'}{self._log_hint()}"
         )
 
     def _accept(self, msg_type: MsgType, sent: bytes, reply: Frame):
@@ -284,20 +344,26 @@ class SerialLink:
         return f"; traffic log: {self.traffic.path}" if self.traffic.path else ""
 
 
-def _port_io(ser: serial.SerialBase) -> tuple[Callable[[], bytes], Callable[[bytes], None]]:
-    """Read-a-chunk and write-all functions for an open port.
+def _port_io(
+    ser: serial.SerialBase, kick: int
+) -> tuple[Callable[[float], bytes | None], Callable[[bytes], None], bool]:
+    """Read-a-chunk and write-all functions for an open port, and whether it can be lent.
 
     Why not pyserial's read/write everywhere: on a tty or pty, its read(1) + in_waiting + read(n)
     and its write's extra select cost four system calls per round trip more than one select and
-    one os.read/os.write on the descriptor, which is most of the driver's overhead over a bare
-    echo. URL ports (socket://, rfc2217://) keep pyserial's own I/O.
+    one os.read/os.write on the descriptor. The select also watches `kick`, so the reader can be
+    woken to lend the port to a caller (read_chunk then returns None). URL ports (socket://,
+    rfc2217://) keep pyserial's own I/O and are never lent.
     """
     if isinstance(ser, PosixSerial):
         fd = ser.fd
 
-        def read_chunk() -> bytes:
-            if not select.select([fd], [], [], INTERBYTE_TIMEOUT_S)[0]:
-                return b""
+        def read_chunk(timeout: float) -> bytes | None:
+            ready = select.select([fd, kick], [], [], timeout)[0]
+            if kick in ready:
+                os.read(kick, 64)
+            if fd not in ready:
+                return None if ready else b""
             data = os.read(fd, 4096)
             if not data:
                 raise serial.SerialException("device reports readiness to read but returned "
@@ -305,17 +371,17 @@ def _port_io(ser: serial.SerialBase) -> tuple[Callable[[], bytes], Callable[[byt
             return data
 
         def write_all(data: bytes) -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            written = os.write(fd, data)
+            while written < len(data):  # a full tty buffer takes the rest in pieces
+                written += os.write(fd, data[written:])
 
-        return read_chunk, write_all
+        return read_chunk, write_all, True
 
-    def read_chunk_generic() -> bytes:
+    def read_chunk_generic(timeout: float) -> bytes:
         data = ser.read(1)
         return data + ser.read(ser.in_waiting) if data else data
 
-    return read_chunk_generic, ser.write
+    return read_chunk_generic, ser.write, False
 
 
 def describe(item: object) -> str:

@@ -128,6 +128,17 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame | ProtocolError | str]:
+        if not self._buf and data[:2] == SYNC and len(data) >= HEADER_SIZE:
+            # the common case, one whole frame per read: no buffering, no copies
+            size = HEADER_SIZE + CRC_SIZE + int.from_bytes(data[5:7], "little")
+            if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD:
+                try:
+                    frame = decode_frame(data, self._base)
+                except ProtocolError:
+                    pass  # the general path below reports it and resynchronizes
+                else:
+                    self._base += size
+                    return [frame]
         self._buf += data
         events: list[Frame | ProtocolError | str] = []
         while self._buf:
