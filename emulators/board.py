@@ -236,6 +236,8 @@ class BoardModel:
         with self._lock:
             if self.booting:
                 since = t - self.powered_at
+                if since < 0:  # a capture asking about the moment before power came
+                    return 0.0
                 return BOOT_PEAK_A * 2.718281828 ** (-since / 0.004) + 15e-3
             if not self.powered:
                 return 0.0

@@ -46,6 +46,7 @@ ERRORS = {
     -109: "Missing parameter",
     -113: "Undefined header",
     -200: "Execution error",
+    -211: "Trigger ignored",
     -213: "Init ignored",
     -214: "Trigger deadlock",
     -221: "Settings conflict",
@@ -155,11 +156,11 @@ def _short(mnemonic: str) -> str:
     return "".join(c for c in mnemonic if not c.islower())
 
 
-def scpi(header: str) -> Callable[[Callable], Callable]:
-    """Mark a method as the handler of `header` (both its set and its query form)."""
+def scpi(header: str, forms: str = "set,query") -> Callable[[Callable], Callable]:
+    """Mark a method as the handler of `header` in the given forms ("set", "query" or both)."""
 
     def mark(method: Callable) -> Callable:
-        method.scpi_headers = (*getattr(method, "scpi_headers", ()), header)  # type: ignore[attr-defined]
+        method.scpi_headers = (*getattr(method, "scpi_headers", ()), (header, forms))  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -211,17 +212,17 @@ class ScpiDevice:
     """Base of an emulated instrument: common commands, error queue, header matching."""
 
     idn = "citebench,emulator,0,0"
-    _table: ClassVar[dict[tuple[str, ...], Callable]] = {}
+    _table: ClassVar[dict[tuple[str, ...], tuple[Callable, str]]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        table: dict[tuple[str, ...], Callable] = {}
+        table: dict[tuple[str, ...], tuple[Callable, str]] = {}
         for klass in reversed(cls.__mro__):
             for method in vars(klass).values():
-                for header in getattr(method, "scpi_headers", ()):
+                for header, forms in getattr(method, "scpi_headers", ()):
                     for variant in _expand(header):
                         for combo in _forms(variant):
-                            table[combo] = method
+                            table[combo] = (method, forms)
         cls._table = table
 
     def __init__(self) -> None:
@@ -247,6 +248,8 @@ class ScpiDevice:
                         replies.append(reply)
             except ScpiError as error:  # the rest of the message is discarded (IEEE 488.2)
                 self.push_error(error.code, error.text)
+            except Exception as error:  # an emulator bug must show in the queue, not kill a session
+                self.push_error(-200, f"{ERRORS[-200]}; {type(error).__name__}: {error}")
             return b";".join(replies) if replies else None
 
     def _unit(self, unit: str, path: tuple[str, ...]) -> tuple[tuple[str, ...], bytes | None]:
@@ -269,36 +272,34 @@ class ScpiDevice:
                 raise ScpiError(-102, f"header {header!r}")
             tokens = path + tuple(parts)
             new_path = tokens[:-1]
-        handler = self._table.get(tokens)
-        if handler is None:
+        handler, forms = self._table.get(tokens, (None, ""))
+        if handler is None or ("query" if query else "set") not in forms:
             raise ScpiError(-113, f"{':'.join(tokens)}{'?' if query else ''}")
         args = [a.strip() for a in _split(rest, ",")] if rest.strip() else []
         if any(not a for a in args):
             raise ScpiError(-102, f"empty parameter in {unit!r}")
         reply = handler(self, Call(header, query, args))
-        if query and reply is None:
-            raise ScpiError(-113, f"{header} has no query form")
-        if not query and reply is not None:
-            raise ScpiError(-113, f"{header} is a query only")
         return new_path, (reply.encode() if isinstance(reply, str) else reply)
 
     def push_error(self, code: int, text: str) -> None:
+        # the message goes out as an ASCII string in double quotes, whatever the input held
+        text = text.encode("ascii", "backslashreplace").decode().replace('"', "'")
         if len(self.errors) >= ERROR_QUEUE_SIZE:
             self.errors[-1] = (-350, ERRORS[-350])
         else:
             self.errors.append((code, text))
 
     # --- IEEE 488.2 common commands and the system subsystem -------------------------------------
-    @scpi("*IDN")
+    @scpi("*IDN", "query")
     def _idn(self, call: Call) -> str:
         call.no_more_than(0)
         return self.idn
 
-    @scpi("*RST")
+    @scpi("*RST", "set")
     def _rst(self, call: Call) -> None:
         self.reset()
 
-    @scpi("*CLS")
+    @scpi("*CLS", "set")
     def _cls(self, call: Call) -> None:
         self.errors.clear()
 
@@ -306,7 +307,7 @@ class ScpiDevice:
     def _opc(self, call: Call) -> str | None:
         return "1" if call.query else None  # every operation here completes before the reply
 
-    @scpi("SYSTem:ERRor[:NEXT]")
+    @scpi("SYSTem:ERRor[:NEXT]", "query")
     def _error(self, call: Call) -> str:
         code, text = self.errors.popleft() if self.errors else (0, ERRORS[0])
         return f'{code:+d},"{text}"'

@@ -1,0 +1,204 @@
+"""An emulated digital multimeter (Keysight 34465A commands) probing one test point of the board.
+
+    >>> board = BoardModel(seed=1)
+    >>> dmm = DmmEmulator(board, test_point="vbat", seed=1)
+    >>> round(float(dmm.execute("MEAS:VOLT:DC?")), 2)
+    3.7
+    >>> board.shutdown()
+
+The station profile names the test point the probes sit on (`[dmm] test_point`); voltage reads
+that node of the board, current reads what flows in the supply lead (the meter in series).
+Readings carry seeded noise; a reading beyond the range (plus 20 % over-range) is the SCPI
+overload value 9.9E37, as on the real meter.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from emulators.board import BoardModel
+from emulators.scpi import Call, ScpiDevice, ScpiError, ascii_array, fmt_number, scpi
+
+# Nodes of the emulated board a probe can sit on: the battery terminals and the 3.3 V rail.
+TEST_POINTS: dict[str, Callable[[BoardModel], float]] = {
+    "vbat": lambda board: board.supply_v,
+    "v3v3": lambda board: min(3.3, board.supply_v - 0.15) if board.powered else 0.0,
+}
+RANGES = {"VOLT": (0.1, 1.0, 10.0, 100.0, 1000.0), "CURR": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0)}
+OVERLOAD = 9.9e37
+MAX_SAMPLES = 50_000
+
+
+class DmmEmulator(ScpiDevice):
+    idn = "Keysight Technologies,34465A,CB00000002,A.03.01-03.15-03.01-00.52-03-01"
+
+    def __init__(self, board: BoardModel, test_point: str = "vbat", seed: int = 0) -> None:
+        if test_point not in TEST_POINTS:
+            raise ValueError(f"dmm test point {test_point!r}: the emulated board has "
+                             f"{', '.join(TEST_POINTS)}")
+        self.board = board
+        self.probe = TEST_POINTS[test_point]
+        self.rng = random.Random(seed)
+        super().__init__()
+
+    def reset(self) -> None:
+        self.function = "VOLT"
+        self.ranges = {"VOLT": 10.0, "CURR": 0.1}
+        self.auto = {"VOLT": True, "CURR": True}
+        self.samples = 1
+        self.triggers = 1
+        self.source = "IMM"
+        self.waiting = False
+        self.readings: list[float] | None = None
+
+    # --- physics ------------------------------------------------------------------------------
+    def _reading(self) -> float:
+        if self.function == "VOLT":
+            value = self.probe(self.board)
+            value += self.rng.gauss(0.0, 5e-6 + 5e-6 * abs(value))
+        else:
+            value = self.board.current_a()
+            value += self.rng.gauss(0.0, 2e-9 + 1e-4 * abs(value))
+        ranges = RANGES[self.function]
+        if self.auto[self.function]:
+            fits = [r for r in ranges if abs(value) <= r * 1.2]
+            self.ranges[self.function] = fits[0] if fits else ranges[-1]
+        return value if abs(value) <= self.ranges[self.function] * 1.2 else OVERLOAD
+
+    def _take(self) -> None:
+        self.readings = [self._reading() for _ in range(self.samples * self.triggers)]
+        self.waiting = False
+
+    # --- configuration ------------------------------------------------------------------------
+    @scpi("CONFigure:VOLTage[:DC]", "set")
+    def _conf_volts(self, call: Call) -> None:
+        self._configure(call, "VOLT")
+
+    @scpi("CONFigure:CURRent[:DC]", "set")
+    def _conf_amps(self, call: Call) -> None:
+        self._configure(call, "CURR")
+
+    def _configure(self, call: Call, function: str) -> None:
+        """CONF sets the function and range and returns the trigger system to its defaults."""
+        call.no_more_than(2)
+        if call.args:
+            self._set_range(call, function)
+        else:
+            self.auto[function] = True
+        self.function = function
+        self.samples, self.triggers, self.source = 1, 1, "IMM"
+        self.waiting, self.readings = False, None
+
+    def _set_range(self, call: Call, function: str) -> None:
+        ranges = RANGES[function]
+        if call.arg(0).upper() in ("AUTO", "AUT"):
+            self.auto[function] = True
+            return
+        wanted = call.number(0, low=0.0, high=ranges[-1], default=ranges[-2])
+        self.ranges[function] = next(r for r in ranges if wanted <= r)
+        self.auto[function] = False
+
+    @scpi("CONFigure", "query")
+    def _conf_query(self, call: Call) -> str:
+        resolution = self.ranges[self.function] * 3e-7
+        return f'"{self.function} {fmt_number(self.ranges[self.function])},' \
+               f'{fmt_number(resolution)}"'
+
+    @scpi("[SENSe]:VOLTage[:DC]:RANGe[:UPPer]")
+    def _volt_range(self, call: Call) -> str | None:
+        return self._range(call, "VOLT")
+
+    @scpi("[SENSe]:CURRent[:DC]:RANGe[:UPPer]")
+    def _curr_range(self, call: Call) -> str | None:
+        return self._range(call, "CURR")
+
+    def _range(self, call: Call, function: str) -> str | None:
+        if call.query:
+            return fmt_number(self.ranges[function])
+        call.no_more_than(1)
+        self._set_range(call, function)
+        return None
+
+    @scpi("[SENSe]:VOLTage[:DC]:RANGe:AUTO")
+    def _volt_auto(self, call: Call) -> str | None:
+        return self._auto(call, "VOLT")
+
+    @scpi("[SENSe]:CURRent[:DC]:RANGe:AUTO")
+    def _curr_auto(self, call: Call) -> str | None:
+        return self._auto(call, "CURR")
+
+    def _auto(self, call: Call, function: str) -> str | None:
+        if call.query:
+            return str(int(self.auto[function]))
+        call.no_more_than(1)
+        self.auto[function] = call.boolean(0)
+        return None
+
+    # --- trigger system -----------------------------------------------------------------------
+    @scpi("SAMPle:COUNt")
+    def _sample_count(self, call: Call) -> str | None:
+        if call.query:
+            return f"{self.samples:+d}"
+        call.no_more_than(1)
+        self.samples = int(call.number(0, low=1, high=MAX_SAMPLES, default=1))
+        return None
+
+    @scpi("TRIGger:COUNt")
+    def _trigger_count(self, call: Call) -> str | None:
+        if call.query:
+            return f"{self.triggers:+d}"
+        call.no_more_than(1)
+        self.triggers = int(call.number(0, low=1, high=MAX_SAMPLES, default=1))
+        return None
+
+    @scpi("TRIGger:SOURce")
+    def _trigger_source(self, call: Call) -> str | None:
+        if call.query:
+            return self.source
+        call.no_more_than(1)
+        self.source = call.choice(0, ("IMMediate", "BUS", "EXTernal"))
+        return None
+
+    @scpi("INITiate[:IMMediate]", "set")
+    def _initiate(self, call: Call) -> None:
+        call.no_more_than(0)
+        if self.waiting:
+            raise ScpiError(-213, "already waiting for a trigger")
+        if self.samples * self.triggers > MAX_SAMPLES:
+            raise ScpiError(-221, f"sample count x trigger count over {MAX_SAMPLES}")
+        self.readings = None
+        if self.source == "IMM":
+            self._take()
+        else:
+            self.waiting = True
+
+    @scpi("*TRG", "set")
+    def _trg(self, call: Call) -> None:
+        if not (self.waiting and self.source == "BUS"):
+            raise ScpiError(-211, "not waiting for a BUS trigger")
+        self._take()
+
+    @scpi("FETCh", "query")
+    def _fetch(self, call: Call) -> bytes:
+        call.no_more_than(0)
+        if self.waiting:
+            raise ScpiError(-214, f"FETC? while waiting for a {self.source} trigger")
+        if self.readings is None:
+            raise ScpiError(-230, "no readings: INIT first")
+        return ascii_array(self.readings)
+
+    @scpi("READ", "query")
+    def _read(self, call: Call) -> bytes:
+        self._initiate(Call("INIT", False))
+        return self._fetch(call)
+
+    @scpi("MEASure:VOLTage[:DC]", "query")
+    def _measure_volts(self, call: Call) -> bytes:
+        self._configure(call, "VOLT")
+        return self._read(Call("READ", True))
+
+    @scpi("MEASure:CURRent[:DC]", "query")
+    def _measure_amps(self, call: Call) -> bytes:
+        self._configure(call, "CURR")
+        return self._read(Call("READ", True))

@@ -1,0 +1,82 @@
+"""Power: consumption in each mode, the charge of a radio burst, and the battery life it gives.
+
+Each figure comes from a current capture of the supply (N6705-style array acquisition), drawn
+into the report as an SVG plot.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+from bench.svgplot import waveform_svg
+from drivers.board import BoardDriver
+from drivers.psu import Capture, SupplyChannel
+from fixtures.station import Station
+from protocols.messages import Mode
+
+SLEEP_AVG_MAX_A = 40e-6  # floor plus one advertising burst a second
+SLEEP_FLOOR_MAX_A = 15e-6
+ACTIVE_A = (8e-3, 16e-3)
+BURST_CHARGE_C = (10e-6, 25e-6)
+BURST_ABOVE_A = 4e-3  # a burst adds 8 mA: half of it separates burst from floor
+MIN_LIFE_YEARS = 2.0
+USABLE_CAPACITY = 0.8  # self-discharge and the cut-off voltage take the rest
+
+
+@contextlib.contextmanager
+def mode(dut: BoardDriver, wanted: Mode) -> Iterator[None]:
+    """The board in `wanted` mode for the block, back to IDLE after."""
+    dut.set_mode(wanted)
+    try:
+        yield
+    finally:
+        dut.set_mode(Mode.IDLE)
+
+
+def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
+    measure.attach(name, waveform_svg(capture.times, capture.amps, title=name, unit="A", log=log),
+                   "image/svg+xml")
+
+
+def test_sleep_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+    """One second asleep: average (with its advertising burst) and floor within the budget."""
+    with mode(dut, Mode.SLEEP):
+        capture = psu.capture(10_000, 100e-6)
+    measure("sleep current (average)", capture.mean, units="A", high=SLEEP_AVG_MAX_A)
+    measure("sleep current (floor)", capture.median, units="A", high=SLEEP_FLOOR_MAX_A)
+    _plot(measure, "Sleep current", capture, log=True)
+
+
+def test_active_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+    """Active mode: the sensors and CPU running, between radio bursts."""
+    with mode(dut, Mode.ACTIVE):
+        capture = psu.capture(6_000, 50e-6)
+    measure("active current", capture.median, units="A", low=ACTIVE_A[0], high=ACTIVE_A[1])
+    _plot(measure, "Active current", capture)
+
+
+def test_charge_per_radio_burst(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+    """Advertising every 100 ms in active mode: each burst's charge above the floor."""
+    with mode(dut, Mode.ACTIVE):
+        capture = psu.capture(17_500, 20e-6)
+    bursts = capture.bursts(capture.median + BURST_ABOVE_A)
+    measure("radio bursts seen", len(bursts), low=2)
+    if bursts:
+        charge = sum(b.charge_c for b in bursts) / len(bursts)
+        measure("charge per radio burst", charge, units="C", low=BURST_CHARGE_C[0],
+                high=BURST_CHARGE_C[1])
+        measure("radio burst duration", sum(b.duration_s for b in bursts) / len(bursts),
+                units="s")
+    _plot(measure, "Radio bursts (active mode)", capture)
+
+
+def test_battery_life(psu: SupplyChannel, dut: BoardDriver, station: Station, measure) -> None:
+    """Two seconds of the product's duty cycle (asleep, advertising): life on the profile's cell."""
+    with mode(dut, Mode.SLEEP):
+        capture = psu.capture(20_000, 100e-6)
+    capacity_mah = station.profile.psu.battery_capacity_mah
+    hours = capacity_mah * USABLE_CAPACITY / 1000 / capture.mean
+    measure("duty-cycled average current", capture.mean, units="A")
+    measure("radio duty cycle", 100 * capture.fraction_above(1e-3), units="%")
+    measure("battery capacity", capacity_mah, units="mAh")
+    measure("estimated battery life", hours / (24 * 365), units="years", low=MIN_LIFE_YEARS)
+    _plot(measure, "Duty-cycled current", capture, log=True)

@@ -1,0 +1,49 @@
+"""Power: the instruments themselves, and the board's battery reading checked against the meter."""
+
+import datetime as dt
+import statistics
+
+import pytest
+
+from drivers.board import BoardDriver
+from drivers.dmm import Multimeter
+from drivers.psu import SupplyChannel
+from fixtures.station import Station
+
+ACCURACY_V = 0.050
+CHECK_V = (3.3, 4.1)
+READINGS = 5
+
+
+def test_instruments_identified(psu: SupplyChannel, dmm: Multimeter, station: Station,
+                                measure) -> None:
+    """Who measured: each instrument's identity, and days left before its calibration is due
+    (logged here; the run record flags an expired one, as the station profile's policy says)."""
+    for role, instrument in (("psu", psu.instrument), ("dmm", dmm)):
+        measure(f"{role} identity", str(instrument.identity))
+        due = getattr(station.profile, role).calibration_due
+        if due is not None:
+            measure(f"{role} calibration days left", (due - dt.date.today()).days, units="d")
+
+
+def test_battery_voltage_accuracy(psu: SupplyChannel, dmm: Multimeter, dut: BoardDriver,
+                                  station: Station, measure) -> None:
+    """READ_SENSORS battery voltage against the meter on vbat, at two supply voltages: ±50 mV."""
+    if station.profile.dmm.test_point != "vbat":
+        pytest.skip(f"the meter probes {station.profile.dmm.test_point}, not vbat")
+    nominal = psu.voltage
+    try:
+        for volts in (v for v in CHECK_V if v <= psu.limits["max_voltage"]):
+            psu.voltage = volts
+            dmm.configure_voltage(10)
+            dmm.sample_count = READINGS
+            dmm.trigger_source = "BUS"
+            dmm.initiate()
+            dmm.trigger()
+            meter = statistics.fmean(dmm.fetch())
+            board = statistics.fmean(dut.read_sensors().battery_v for _ in range(READINGS))
+            measure(f"meter at {volts:g} V", meter, units="V")
+            measure(f"battery reading error at {volts:g} V", board - meter, units="V",
+                    low=-ACCURACY_V, high=ACCURACY_V)
+    finally:
+        psu.voltage = nominal

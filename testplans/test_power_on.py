@@ -1,0 +1,99 @@
+"""Power: power-on from cold, brown-out reset and recovery, operation across the supply range.
+
+The supply powers the board (the `psu` fixture is its channel); the banner arrives on the serial
+console, so the time from output-on to banner is measured where a user would see it.
+"""
+
+import time
+
+from bench.svgplot import waveform_svg
+from drivers.board import BANNER, BoardDriver
+from drivers.psu import SupplyChannel
+from drivers.serial_link import ExpectTimeoutError
+
+OFF_A = 50e-6  # a board drawing less than this is off (idle draws 1.2 mA)
+BOOT_POINTS, BOOT_INTERVAL_S = 12_000, 50e-6  # a 600 ms window
+BOOT_PEAK_MAX_A = 0.150
+BOOT_MAX_S = 0.200
+BOOT_PLATEAU_A = 12e-3  # the firmware draws about 15 mA until it has booted
+BROWNOUT_STEPS_V = [round(3.0 - 0.05 * i, 3) for i in range(21)]  # 3.0 V down to 2.0 V
+BROWNOUT_LOW_V, BROWNOUT_HIGH_V = 2.6, 2.8
+SWEEP_V = (3.0, 3.3, 3.6, 3.9, 4.2)
+IDLE_A = (0.6e-3, 2.5e-3)
+
+
+def _banner_after(dut: BoardDriver, start: float, timeout: float = 2.0) -> float | None:
+    """Seconds from `start` to the boot banner on the console, None if it never came."""
+    try:
+        dut.link.expect(BANNER, timeout)
+        seen = time.monotonic() - start
+        dut.link.expect(r"ready\r?\n", timeout)
+    except ExpectTimeoutError:
+        return None
+    return seen
+
+
+def _switch_off(psu: SupplyChannel) -> None:
+    psu.output = False
+    deadline = time.monotonic() + 2.0
+    while psu.current > OFF_A:  # the supply's own reading is the event: poll it
+        assert time.monotonic() < deadline, "board still draws current 2 s after output off"
+
+
+def test_power_on(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+    """Output on from cold: inrush peak within budget, booted (trace and banner) within 200 ms."""
+    _switch_off(psu)
+    dut.link.clear_console()
+    psu.start_capture(BOOT_POINTS, BOOT_INTERVAL_S)
+    start = time.monotonic()
+    psu.output = True
+    banner_s = _banner_after(dut, start)
+    capture = psu.fetch_capture()
+    amps = capture.amps
+    on = next((i for i, a in enumerate(amps) if a > BOOT_PLATEAU_A), None)
+    booted = on is not None and next(
+        (i for i in range(on, len(amps)) if amps[i] < BOOT_PLATEAU_A), None)
+    measure("boot current peak", capture.peak, units="A", high=BOOT_PEAK_MAX_A)
+    measure("boot time (current trace)", (booted - on) * capture.interval_s if booted else None,
+            units="s", high=BOOT_MAX_S)
+    measure("output-on to banner", banner_s, units="s", high=BOOT_MAX_S)
+    on_s = (on or 0) * capture.interval_s
+    marks = [(on_s, "output on")] + ([(on_s + banner_s, "banner")] if banner_s else [])
+    measure.attach("power-on current", waveform_svg(
+        capture.times, amps, title="Power-on current", unit="A", marks=marks), "image/svg+xml")
+
+
+def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+    """Supply lowered in 50 mV steps: reset between 2.6 and 2.8 V, then a clean boot at nominal."""
+    nominal = psu.voltage
+    threshold = None
+    try:
+        for volts in BROWNOUT_STEPS_V:
+            psu.voltage = volts
+            if psu.current < OFF_A:
+                threshold = volts + 0.025  # between the last step on and the first step off
+                break
+        measure("brown-out threshold", threshold, units="V", low=BROWNOUT_LOW_V,
+                high=BROWNOUT_HIGH_V)
+        dut.link.clear_console()
+        start = time.monotonic()
+        psu.voltage = nominal
+        measure("boot after brown-out", _banner_after(dut, start), units="s", high=BOOT_MAX_S)
+    finally:
+        psu.voltage = nominal
+    measure("ping after recovery", dut.ping(), units="s", high=0.05)
+
+
+def test_operation_across_supply_range(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+    """From a flat cell (3.0 V) to a full one (4.2 V): the board answers and idles normally."""
+    nominal = psu.voltage
+    allowed = [v for v in SWEEP_V if v <= psu.limits["max_voltage"]]
+    try:
+        for volts in allowed:
+            psu.voltage = volts
+            measure(f"ping at {volts:g} V", dut.ping(), units="s", high=0.05)
+            idle = psu.capture(1000, 50e-6).median  # median: a radio burst does not count
+            measure(f"idle current at {volts:g} V", idle, units="A", low=IDLE_A[0],
+                    high=IDLE_A[1])
+    finally:
+        psu.voltage = nominal
