@@ -12,8 +12,11 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -37,22 +40,91 @@ def _profile(args: argparse.Namespace) -> StationProfile:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
+    from bench import archive, stats
     from bench.record import load_record
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.reports) / "runs" / stamp
+    reports = Path(args.reports)
+    out = reports / archive.INCOMING / f"{stamp}-{os.getpid()}"  # until the verdict is known
     station = resolve_profile_path(args.station)
-    pytest_args = [str(PLANS), "--station", str(station), "--record", str(out / "record.jsonl"),
+    pytest_args = [*(args.plan or [str(PLANS)]), "--station", str(station),
+                   "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",
                    f"--junitxml={out / 'junit.xml'}", "-p", "no:cacheprovider",
                    "--rootdir", str(ROOT), "-q", *args.pytest_args]
     for defect in args.defect:
         pytest_args += ["--defect", defect]
+    if args.operator:
+        pytest_args += ["--operator", args.operator]
     code = pytest.main(pytest_args)
-    record = out / "record.jsonl"
-    verdict = load_record(record).verdict.name if record.exists() else "ERROR"
-    print(f"\nverdict: {verdict}\nreport: {out / 'report.html'}\nrecord: {record}")
+    if not (out / archive.RECORD).exists():
+        print(f"\nverdict: ERROR (no record written)\nreport: {out / 'report.html'}")
+        return max(int(code), 1)
+    verdict = load_record(out / archive.RECORD).verdict.name
+    run_dir = archive.store(out, reports)
+    with contextlib.suppress(OSError):
+        out.parent.rmdir()  # the last run in progress is archived
+    if not args.no_index:
+        archive.write_index(reports)
+        stats.write_statistics(reports)
+    print(f"\nverdict: {verdict}\nreport: {run_dir / 'report.html'}\n"
+          f"record: {run_dir / archive.RECORD}\narchive index: {reports / archive.INDEX}")
     return 0 if verdict == "PASS" else max(int(code), 1)
+
+
+def cmd_archive_verify(args: argparse.Namespace) -> int:
+    from bench import archive
+
+    root = Path(args.dir)
+    runs = [root] if (root / archive.MANIFEST).exists() else archive.find_runs(root)
+    if not runs:
+        print(f"bench: no archived run under {root}", file=sys.stderr)
+        return 1
+    bad = 0
+    for run in runs:
+        problems = archive.verify(run)
+        bad += bool(problems)
+        print(f"{'ALTERED' if problems else 'ok':8} {run}")
+        for problem in problems:
+            print(f"         {problem}")
+    print(f"{len(runs) - bad} of {len(runs)} run(s) intact")
+    return 1 if bad else 0
+
+
+def cmd_archive_index(args: argparse.Namespace) -> int:
+    from bench import archive, stats
+
+    root = Path(args.dir)
+    print(f"index: {archive.write_index(root)}\nstatistics: {stats.write_statistics(root)}")
+    return 0
+
+
+def cmd_archive_demo_batch(args: argparse.Namespace) -> int:
+    from bench import archive, stats
+
+    reports = Path(args.reports)
+    with tempfile.TemporaryDirectory() as tmp:
+        for board in range(args.count):
+            serial = f"CB-WS1-{900001 + board:06d}"
+            profile = stats.demo_profile(Path(tmp), args.seed + board, serial)
+            plans = [arg for plan in args.plan for arg in ("--plan", str(Path(plan).resolve()))]
+            done = subprocess.run([sys.executable, "-m", "bench", "run", "--station", str(profile),
+                                   "--reports", str(reports), "--no-index", *plans],
+                                  capture_output=True, text=True, cwd=ROOT)
+            verdict = next((line for line in done.stdout.splitlines()
+                            if line.startswith("verdict:")), "verdict: (none)")
+            print(f"board {board + 1}/{args.count} {serial}: {verdict}", flush=True)
+    print(f"index: {archive.write_index(reports)}\nstatistics: {stats.write_statistics(reports)}")
+    return 0
+
+
+def cmd_report_rebuild(args: argparse.Namespace) -> int:
+    from bench import archive
+
+    record = Path(args.record)
+    target = Path(args.output or f"{record.parent.name}-report.html")
+    print(f"report: {archive.rebuild_report(record, target)}")
+    return 0
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -69,10 +141,28 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(f"emulated station {profile.station.id} (defects: {defects})")
         for role, resource in emulated.resources.items():
             print(f"  {role:6} {resource}")
+        if _power_on(emulated, profile):
+            psu = profile.psu
+            print(f"  (psu channel {psu.channel} on at {psu.nominal_voltage:g} V; "
+                  f"OUTP OFF,(@{psu.channel}) powers the board down)")
+        if "radio" in emulated.resources:
+            print(f"  (radio: bleak with backend=bumble_backend(\"{emulated.resources['radio']}\") "
+                  f"from drivers.bleak_bumble, or `bench list --radio "
+                  f"{emulated.resources['radio']}`)")
         print("Ctrl-C to stop", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0
+
+
+def _power_on(emulated, profile: StationProfile) -> bool:
+    """As on a desk where the supply is already on: the board answers at once."""
+    if "psu" not in emulated.instruments or profile.psu is None:
+        return False
+    psu = profile.psu
+    emulated.instruments["psu"].device.execute(
+        f"VOLT {psu.nominal_voltage:g},(@{psu.channel});:OUTP ON,(@{psu.channel})")
+    return True
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -84,7 +174,54 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {port.device:20} {port.description}")
     if not ports:
         print("  (none)")
+    print("VISA resources (pyvisa-py):")
+    for resource in _visa_resources():
+        print(f"  {resource}")
+    _list_ble(args)
     return 0
+
+
+def _list_ble(args: argparse.Namespace) -> None:
+    """BLE devices in range: through the Bumble backend on `--radio TRANSPORT`, through the
+    emulated radio when the profile's [radio] is "emulator", else through bleak's native one."""
+    from drivers.ble import BleError, BleRadio
+    from emulators.host import EmulatedStation
+
+    profile = load_station(resolve_profile_path(args.station))
+    radio = profile.radio
+    with contextlib.ExitStack() as stack:
+        if args.radio:
+            backend, transport = "bumble", args.radio
+        elif radio is not None and radio.resource == "emulator":
+            emulated = stack.enter_context(EmulatedStation(profile))
+            _power_on(emulated, profile)
+            backend, transport = "bumble", emulated.resources["radio"]
+        else:
+            backend, transport = "native", ""
+        ble = stack.enter_context(BleRadio(backend, transport))
+        print(f"BLE devices ({ble.where}, {args.scan_s:g} s scan):")
+        try:
+            adverts = {a.address: a for a in ble.adverts(args.scan_s)}
+        except BleError as error:
+            print(f"  (unavailable: {error})")
+            return
+        for advert in adverts.values():
+            data = " ".join(f"{k:04x}:{v.hex()}" for k, v in advert.manufacturer_data.items())
+            print(f"  {advert.address}  {advert.name or '(no name)':16} rssi {advert.rssi:4} dBm"
+                  f"  {data}")
+        if not adverts:
+            print("  (none)")
+
+
+def _visa_resources() -> list[str]:
+    """What pyvisa-py discovers; a raw SOCKET instrument announces nothing, so it is absent."""
+    import warnings
+
+    import pyvisa
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # discovery backends that are not installed (zeroconf)
+        return list(pyvisa.ResourceManager("@py").list_resources("?*")) or ["(none)"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,14 +232,44 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS),
                      help="switch an emulated defect on (repeatable)")
     run.add_argument("--reports", default=str(ROOT / "reports"), help="where reports go")
+    run.add_argument("--plan", action="append",
+                     help="a test-plan file or folder (repeatable; default: testplans/)")
+    run.add_argument("--operator", help="who runs the bench (default: the profile's operator)")
+    run.add_argument("--no-index", action="store_true", help="archive the run, skip the index")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     run.set_defaults(func=cmd_run)
+    archiving = sub.add_parser("archive", help="the lab archive of runs under reports/")
+    tasks = archiving.add_subparsers(dest="task", required=True)
+    verify = tasks.add_parser("verify", help="check every run against its SHA-256 manifest")
+    verify.add_argument("dir", nargs="?", default=str(ROOT / "reports"),
+                        help="a run folder or the archive root")
+    verify.set_defaults(func=cmd_archive_verify)
+    index = tasks.add_parser("index", help="write index.html and statistics.html")
+    index.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
+    index.set_defaults(func=cmd_archive_index)
+    batch = tasks.add_parser("demo-batch", help="archive N emulated boards (seed, serial each)")
+    batch.add_argument("count", type=int)
+    batch.add_argument("--seed", type=int, default=1000, help="seed of the first board")
+    batch.add_argument("--reports", default=str(ROOT / "reports"), help="archive root")
+    batch.add_argument("--plan", action="append", default=[],
+                       help="plan file(s) each board runs (default: every plan)")
+    batch.set_defaults(func=cmd_archive_demo_batch)
+    report = sub.add_parser("report", help="reports rebuilt from run records")
+    report_tasks = report.add_subparsers(dest="task", required=True)
+    rebuild = report_tasks.add_parser("rebuild", help="HTML report from a (partial) record")
+    rebuild.add_argument("record", help="a record.jsonl")
+    rebuild.add_argument("-o", "--output", help="HTML file (default: <run folder>-report.html)")
+    rebuild.set_defaults(func=cmd_report_rebuild)
     emulate = sub.add_parser("emulate", help="serve the emulated station until Ctrl-C")
     emulate.add_argument("--station", help="station profile (default: the emulated station)")
     emulate.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS))
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
     emulate.set_defaults(func=cmd_emulate)
     listing = sub.add_parser("list", help="list the serial ports (and instruments, radios) seen")
+    listing.add_argument("--station", help="station profile (default: the emulated station)")
+    listing.add_argument("--radio", help="Bumble HCI transport to scan through "
+                         "(e.g. tcp-client:127.0.0.1:PORT from `bench emulate`)")
+    listing.add_argument("--scan-s", type=float, default=1.5, help="BLE scan time in s")
     listing.set_defaults(func=cmd_list)
     args = parser.parse_args(argv)
     try:

@@ -12,7 +12,7 @@ the test body ran, so every measurement of the step is still taken and recorded.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
 
 
@@ -93,7 +93,7 @@ class Measurement:
         }[self.comparison]
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # flat: no asdict deep copy
         data["comparison"] = self.comparison.value
         data["outcome"] = self.outcome.name.lower()
         return data

@@ -19,7 +19,8 @@ from bench.record import RunRecord
 from bench.session import BenchSession
 from bench.station import StationError
 
-pytest_plugins = ["fixtures.station", "fixtures.serial"]
+pytest_plugins = ["fixtures.station", "fixtures.serial", "fixtures.instruments",
+                  "fixtures.radio"]
 
 SESSION = pytest.StashKey[BenchSession]()
 RECORDER = pytest.StashKey[StepRecorder]()
@@ -33,12 +34,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--record", default=None, help="path of the run record (JSON Lines)")
     group.addoption("--defect", action="append", default=[],
                     help="switch an emulated board defect on (repeatable)")
+    group.addoption("--operator", default=None,
+                    help="who runs the bench (default: the station profile's operator)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml's, which reads the xmlpath set here
 def pytest_configure(config: pytest.Config) -> None:
     record = config.getoption("--record")
+    html = getattr(config.option, "htmlpath", None)
+    if html:  # the record and the JUnit file go beside the HTML report unless placed elsewhere
+        record = record or str(Path(html).parent / "record.jsonl")
+        config.option.xmlpath = config.option.xmlpath or str(Path(html).parent / "junit.xml")
     session = BenchSession(config.getoption("--station"), Path(record) if record else None,
-                           Path(config.rootpath), config.getoption("--defect"))
+                           Path(config.rootpath), config.getoption("--defect"),
+                           config.getoption("--operator"))
     try:
         session.profile  # noqa: B018 - load now so a wrong profile stops the run at once
     except StationError as error:
@@ -84,7 +93,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             f"  {m.name} = {m.value} {m.units} (limits {m.limits_text()})" for m in recorder.failed
         )
     item.stash[PHASES][call.when] = (report, call.excinfo)
-    if call.when == "call":
+    if call.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from bench.report import measurement_extras
 
         report.extras = [*getattr(report, "extras", []), *measurement_extras(recorder)]
@@ -127,4 +136,7 @@ def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    bench_session(session.config).finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    verdict = bench_session(session.config).finish(
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    if verdict is not None and verdict > Outcome.SKIP and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run-level problem (calibration)

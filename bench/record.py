@@ -16,6 +16,7 @@ Attachments (traffic logs, captures) are stored beside the record, named by thei
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ class RunRecord:
         self.attachment_dir = path.parent / "attachments"
         self._lock = threading.Lock()
         self._file = None
+        self.calibration_due: dict[str, dt.date] = {}  # role -> due date, from the station profile
 
     def _write(self, event: dict) -> None:
         line = json.dumps(event, default=str, ensure_ascii=False) + "\n"
@@ -54,7 +56,14 @@ class RunRecord:
         self._write({"kind": "dut", "time": time.time(), **identity})
 
     def instrument(self, role: str, identity: dict) -> None:
-        self._write({"kind": "instrument", "time": time.time(), "role": role, **identity})
+        """Record an instrument's `*IDN?` identity, flagged if it is past its calibration date."""
+        now = time.time()
+        due = self.calibration_due.get(role)
+        calibration = {} if due is None else {
+            "calibration_due": due.isoformat(),
+            "calibration_expired": due < dt.datetime.fromtimestamp(now, dt.UTC).date(),
+        }
+        self._write({"kind": "instrument", "time": now, "role": role, **identity, **calibration})
 
     def attach(self, name: str, media_type: str, content: str) -> dict:
         data = content.encode("utf-8")
@@ -75,8 +84,10 @@ class RunRecord:
             "attachments": [self.attach(*a) for a in attachments],
         })
 
-    def end(self, verdict: Outcome) -> None:
-        self._write({"kind": "end", "time": time.time(), "verdict": verdict.name.lower()})
+    def end(self, verdict: Outcome, problems: list[str] | None = None) -> None:
+        """The run's verdict; `problems` are run-level reasons for it (an expired instrument)."""
+        self._write({"kind": "end", "time": time.time(), "verdict": verdict.name.lower(),
+                     "problems": problems or []})
 
     def close(self) -> None:
         with self._lock:
@@ -103,6 +114,10 @@ class RecordView:
             return Outcome[self.end["verdict"].upper()]
         worst = max((Outcome[s["outcome"].upper()] for s in self.steps), default=Outcome.ERROR)
         return max(worst, Outcome.ABORTED) if self.start else worst
+
+    @property
+    def expired_instruments(self) -> list[dict]:
+        return [i for i in self.instruments if i.get("calibration_expired")]
 
     def attachment(self, ref: dict) -> str:
         return (self.path.parent / "attachments" / ref["sha256"]).read_text(encoding="utf-8")

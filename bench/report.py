@@ -8,6 +8,8 @@ policies and PDF printers. Everything that came from the DUT goes through `html.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 from html import escape
 
 import pytest
@@ -59,12 +61,38 @@ def measurement_rows(measurements: list[dict]) -> str:
     return f"<table>{head}{''.join(rows)}</table>" if rows else ""
 
 
-def _attachment_html(name: str, media_type: str, content: str) -> str:
-    if media_type == "image/svg+xml":
-        body = content  # drawn by our own plotting code, which escapes every label it writes
+def _attachment_html(name: str, media_type: str, content: str | None) -> str:
+    if content is None:
+        body = "<p><strong>attachment missing from the archive</strong></p>"
+    elif media_type == "image/svg+xml":
+        # As an <img>, an SVG cannot run script or restyle the page, whatever text it carries.
+        data = base64.b64encode(content.encode("utf-8")).decode("ascii")
+        body = f"<img alt='{escape(name)}' src='data:image/svg+xml;base64,{data}'>"
     else:
         body = f"<pre>{escape(content)}</pre>"
-    return f"<details><summary>{escape(name)}</summary>{body}</details>"
+    return f"<details open><summary>{escape(name)}</summary>{body}</details>"
+
+
+INSTRUMENT_COLUMNS = ("role", "vendor", "model", "serial", "firmware", "resource",
+                      "calibration_due")
+
+
+def _instrument_table(instruments: list[dict]) -> str:
+    """One row per instrument; one past its calibration date is flagged in red."""
+    rows = []
+    for instrument in instruments:
+        cells = "".join(f"<td>{escape(_fmt(instrument.get(k)))}</td>" for k in INSTRUMENT_COLUMNS)
+        expired = instrument.get("calibration_expired")
+        status = ("<td class='cb-fail'>CALIBRATION EXPIRED</td>" if expired else
+                  "<td>no due date in profile</td>" if expired is None else "<td>in date</td>")
+        rows.append(f"<tr>{cells}{status}</tr>")
+    head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in (*INSTRUMENT_COLUMNS, "status"))
+    return f"<h3>Instruments</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _utc(stamp: float | None) -> str:
+    return "" if stamp is None else dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(
+        timespec="seconds")
 
 
 def render_certification(view: RecordView) -> str:
@@ -74,14 +102,23 @@ def render_certification(view: RecordView) -> str:
              f"<div class='cb-verdict cb-{verdict}'>Verdict: {verdict.upper()}</div>"]
     if view.truncated or view.end is None:
         parts.append("<p><strong>Partial record:</strong> the run ended before it finished.</p>")
+    for problem in (view.end or {}).get("problems", []):
+        parts.append(f"<p class='cb-problem'><strong>{escape(problem)}</strong></p>")
+    counts = {}
+    for step in view.steps:
+        counts[step["outcome"]] = counts.get(step["outcome"], 0) + 1
+    parts.append(_kv_table("Run", {
+        "started (UTC)": _utc(view.start.get("time")),
+        "ended (UTC)": _utc((view.end or {}).get("time")) or "did not end",
+        "steps": ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "none",
+    }))
     dut = {k: v for k, v in view.dut.items() if k not in ("kind", "time")}
     parts.append(_kv_table("Device under test", dut or {"identity": "not read"}))
     start = view.start
     parts.append(_kv_table("Station", {**start.get("station", {}),
                                        "operator": start.get("operator", "")}))
-    for instrument in view.instruments:
-        rows = {k: v for k, v in instrument.items() if k not in ("kind", "time")}
-        parts.append(_kv_table(f"Instrument: {instrument.get('role', '')}", rows))
+    if view.instruments:
+        parts.append(_instrument_table(view.instruments))
     software = dict(start.get("software", {}))
     packages = software.pop("packages", {}) or {}
     parts.append(_kv_table("Software", {**software, **packages}))
@@ -100,7 +137,11 @@ def render_certification(view: RecordView) -> str:
             parts.append(f"<pre>{escape(step['message'])}</pre>")
         parts.append(measurement_rows(step["measurements"]))
         for ref in step["attachments"]:
-            parts.append(_attachment_html(ref["name"], ref["media_type"], view.attachment(ref)))
+            try:
+                content = view.attachment(ref)
+            except OSError:
+                content = None
+            parts.append(_attachment_html(ref["name"], ref["media_type"], content))
     parts.append("</div>")
     return "".join(parts)
 

@@ -12,16 +12,17 @@ import time
 from pathlib import Path
 
 from bench.measure import Outcome
-from bench.record import RunRecord
+from bench.record import RunRecord, load_record
 from bench.software import software_identity
 from bench.station import StationProfile, load_station, resolve_profile_path, with_defects
 
 
 class BenchSession:
     def __init__(self, station_option: str | None, record_path: Path | None, plan_dir: Path,
-                 defects: list[str] | None = None):
+                 defects: list[str] | None = None, operator: str | None = None):
         self.profile_path = resolve_profile_path(station_option)
         self.defects = defects or []
+        self.operator = operator
         self.record_path = record_path or default_record_path(plan_dir)
         self.plan_dir = plan_dir
         self._profile: StationProfile | None = None
@@ -40,12 +41,17 @@ class BenchSession:
         if self.record is None:
             profile = self.profile
             self.record = RunRecord(self.record_path)
+            self.record.calibration_due = {
+                role: getattr(profile, role).calibration_due for role in profile.roles
+                if getattr(getattr(profile, role), "calibration_due", None) is not None}
             self.record.start(
                 station={"id": profile.station.id, "description": profile.station.description,
                          "host": socket.gethostname(), "profile": str(profile.path),
-                         "profile_sha256": profile.sha256},
+                         "profile_sha256": profile.sha256,
+                         "fail_on_expired_calibration":
+                             profile.station.fail_on_expired_calibration},
                 software=software_identity(self.plan_dir),
-                operator=profile.station.operator,
+                operator=self.operator or profile.station.operator,
             )
         return self.record
 
@@ -59,7 +65,11 @@ class BenchSession:
         if self.record is None:
             return None
         verdict = self.verdict(interrupted)
-        self.record.end(verdict)
+        problems = [f"{i['role']} calibration expired on {i['calibration_due']}"
+                    for i in load_record(self.record.path).expired_instruments]
+        if problems and self.profile.station.fail_on_expired_calibration:
+            verdict = max(verdict, Outcome.ERROR)
+        self.record.end(verdict, problems)
         self.record.close()
         return verdict
 

@@ -37,6 +37,7 @@ class StationInfo:
     id: str
     description: str = ""
     operator: str = ""
+    fail_on_expired_calibration: bool = False  # an instrument past its due date makes the run ERROR
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class EmulatorConfig:
     defects: tuple[str, ...] = ()
     serial: str = "pty"  # "pty" or "socket"
     provisioned: bool = True
+    board_serial: str = ""  # the emulated board's serial number ("" keeps the model's default)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class PsuConfig:
     max_voltage: float = 4.4
     max_current: float = 0.5
     calibration_due: dt.date | None = None
+    battery_capacity_mah: float = 1000.0  # the cell the product ships with (battery-life plan)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class RadioConfig:
     name: str = ""
     address: str = ""
     scan_timeout_s: float = 5.0
+    connect_retries: int = 2
+    connect_timeout_s: float = 5.0
+    notify_rate_hz: int = 10  # environmental notification rate the plans configure and check
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,11 @@ def _check_emulation(profile: StationProfile) -> None:
         if profile.emulator.serial not in ("pty", "socket"):
             raise StationError(f"{profile.path}: [emulator].serial must be \"pty\" or \"socket\", "
                                f"got {profile.emulator.serial!r}")
+    radio = profile.radio
+    if radio is not None and (radio.backend not in ("bumble", "native") or (
+            radio.resource == EMULATOR and radio.backend != "bumble")):
+        raise StationError(f"{profile.path}: [radio].backend must be \"bumble\" or \"native\" "
+                           f"(\"bumble\" when resource is \"{EMULATOR}\"), got {radio.backend!r}")
 
 
 def with_defects(profile: StationProfile, defects: list[str], where: str) -> StationProfile:

@@ -15,6 +15,11 @@ from collections.abc import Callable
 
 from bench.station import StationProfile
 from emulators.board import BoardModel, Identity
+from emulators.dmm import DmmEmulator
+from emulators.psu import PsuEmulator
+from emulators.radio import RadioFace
+from emulators.scpi import ScpiDevice
+from emulators.scpi_server import ScpiServer
 from emulators.serial_face import SerialFace
 
 
@@ -27,7 +32,8 @@ class EmulatedStation:
         roles = profile.emulated_roles()
         self.profile = profile
         self.board = BoardModel(
-            None if config.provisioned else Identity(serial=""),
+            Identity(serial=(config.board_serial or Identity().serial) if config.provisioned
+                     else ""),
             seed=config.seed,
             defects=config.defects,
             powered="psu" not in roles,  # with a supply on the desk, the board waits for power
@@ -38,6 +44,21 @@ class EmulatedStation:
             self.serial = SerialFace(self.board, config.serial, seed=config.seed).start()
             self.resources["dut"] = self.serial.port
             self._closers.append(self.serial.close)
+        self.instruments: dict[str, ScpiServer] = {}  # role -> SCPI server (psu, dmm)
+        if "psu" in roles and profile.psu is not None:
+            self._serve("psu", PsuEmulator(self.board, profile.psu.channel, seed=config.seed))
+        if "dmm" in roles and profile.dmm is not None:
+            self._serve("dmm", DmmEmulator(self.board, profile.dmm.test_point, seed=config.seed))
+        if "radio" in roles:
+            self.radio = RadioFace(self.board).start()
+            self.resources["radio"] = self.radio.resource  # a Bumble HCI transport
+            self._closers.append(self.radio.close)
+
+    def _serve(self, role: str, device: ScpiDevice) -> None:
+        server = ScpiServer(device).start()
+        self.instruments[role] = server
+        self.resources[role] = server.resource
+        self._closers.append(server.close)
 
     def __enter__(self) -> EmulatedStation:
         return self

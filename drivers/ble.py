@@ -1,0 +1,404 @@
+"""Bluetooth Low Energy driver for test plans: bleak behind a synchronous face, all traffic logged.
+
+    radio = BleRadio(backend="bumble", transport="tcp-client:127.0.0.1:40213")
+    advert = radio.scan(name="citebench-ws", timeout=5.0)
+    with radio.connect(advert.address) as link:
+        link.read(gatt.SERIAL_NUMBER)                    # b'CB-WS1-000123'
+        link.subscribe(gatt.TEMPERATURE_UUID)
+        link.expect(gatt.TEMPERATURE_UUID, lambda n: n.value > 20, timeout=1.0)
+    print(radio.log.text())
+
+bleak is asyncio; test plans read top to bottom. So the driver runs bleak's event loop in a thread
+of its own and every public method hands a coroutine to it and waits for the result. Notifications
+arrive on that thread and are appended to a history that `expect` searches from the caller's
+thread. `backend="native"` calls bleak with no backend argument (the OS stack on a real desk);
+`"bumble"` passes the Bumble classes of `drivers.bleak_bumble` bound to `transport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.backends.service import BleakGATTServiceCollection
+from bleak.exc import BleakError
+from construct import Container
+
+from drivers.bleak_bumble import acquire, bumble_backend
+from protocols import gatt
+
+BACKENDS = ("bumble", "native")
+
+
+class BleError(Exception):
+    """The radio could not do what was asked; the message names the device and the log."""
+
+
+class BleTimeout(BleError, TimeoutError):
+    """Nothing matching arrived in time."""
+
+
+@dataclass(frozen=True)
+class Advert:
+    """One advertisement as the scanner saw it, `at` on the `time.monotonic()` clock."""
+
+    address: str
+    name: str | None
+    manufacturer_data: dict[int, bytes]
+    service_uuids: list[str]
+    tx_power: int | None
+    rssi: int
+    at: float
+
+    @property
+    def payload(self) -> Container | None:
+        """The board's manufacturer payload decoded, or None when absent or malformed."""
+        raw = self.manufacturer_data.get(gatt.COMPANY_ID)
+        try:
+            return None if raw is None else gatt.MANUFACTURER_PAYLOAD.parse(raw)
+        except gatt.PARSE_ERRORS:
+            return None
+
+
+@dataclass(frozen=True)
+class Notification:
+    uuid: str
+    data: bytes
+    at: float  # time.monotonic() on reception
+
+    @property
+    def value(self) -> Any:
+        """Decoded with the characteristic's standard format when it has one, else the bytes."""
+        construct = gatt.FORMATS.get(self.uuid)
+        return construct.parse(self.data) if construct is not None else self.data
+
+
+@dataclass
+class BleLog:
+    """Timestamped lines of one test's radio traffic; `begin()` starts a new test's log."""
+
+    lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def begin(self, title: str = "") -> None:
+        with self._lock:
+            self.started = time.monotonic()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self.lines = [f"# BLE log {title} started {stamp}; times in s since start"]
+
+    def add(self, text: str, at: float | None = None) -> None:
+        with self._lock:
+            t = (time.monotonic() if at is None else at) - self.started
+            self.lines.append(f"{t:10.6f} {text}")
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines) + "\n"
+
+
+def _hex(data: bytes) -> str:
+    return data.hex(" ") if data else "(empty)"
+
+
+class BleRadio:
+    """The station's radio: scans and opens connections; one event loop thread for its life."""
+
+    def __init__(self, backend: str = "native", transport: str = "", *,
+                 connect_retries: int = 2, connect_timeout_s: float = 5.0,
+                 scan_timeout_s: float = 5.0, name: str = "", address: str = "",
+                 log: BleLog | None = None) -> None:
+        if backend not in BACKENDS:
+            raise BleError(f"[radio] backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "bumble" and not transport.startswith(("tcp-client:", "tcp-server:",
+                                                             "serial:", "usb:", "pty:")):
+            raise BleError(f"[radio] backend \"bumble\" needs a Bumble HCI transport as resource "
+                           f"(e.g. tcp-client:127.0.0.1:PORT), got {transport!r}")
+        self.backend, self.transport = backend, transport
+        self.connect_retries = connect_retries
+        self.connect_timeout_s = connect_timeout_s
+        self.scan_timeout_s = scan_timeout_s
+        self.name, self.address = name, address  # the board this station's radio looks for
+        self.log = log or BleLog()
+        self._scanner_cls, self._client_cls = (bumble_backend(transport) if backend == "bumble"
+                                               else (None, None))
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="ble-radio",
+                                        daemon=True)
+        self._thread.start()
+        # Keep the Bumble central open for the radio's life instead of per scan or connection.
+        self._central = None
+        if backend == "bumble":
+            try:
+                self._central = self.run(acquire(transport), 10)
+            except BleakError as error:
+                self.close()
+                raise BleError(f"[radio] resource {transport!r}: {error}") from error
+
+    @property
+    def where(self) -> str:
+        return f"{self.backend} backend" + (f" on {self.transport}" if self.transport else "")
+
+    def run(self, coroutine: Coroutine, timeout: float | None = None) -> Any:
+        """Run a coroutine on the radio's loop and wait for it (bleak's API, for the rare need)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def close(self) -> None:
+        if self._central is not None:
+            self.run(self._central.release(), 10)
+            self._central = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> BleRadio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _backend_kwargs(self) -> dict[str, Any]:
+        return {} if self._scanner_cls is None else {"backend": self._scanner_cls}
+
+    # --- scanning -------------------------------------------------------------------------
+    def adverts(self, window_s: float, match: Callable[[Advert], bool] = lambda a: True,
+                stop_after: int | None = None) -> list[Advert]:
+        """Every advertisement matching `match` seen during `window_s` (or the first N)."""
+        return self.run(self._adverts(window_s, match, stop_after), window_s + 10)
+
+    async def _adverts(self, window_s: float, match: Callable[[Advert], bool],
+                       stop_after: int | None) -> list[Advert]:
+        seen: list[Advert] = []
+        enough = asyncio.Event()
+
+        def on_advert(device: BLEDevice, data: AdvertisementData) -> None:
+            advert = Advert(device.address, data.local_name, dict(data.manufacturer_data),
+                            list(data.service_uuids), data.tx_power, data.rssi, time.monotonic())
+            if match(advert) and not enough.is_set():
+                seen.append(advert)
+                self.log.add(f"ADV {advert.address} name={advert.name!r} rssi={advert.rssi} "
+                             f"mfr={ {k: _hex(v) for k, v in advert.manufacturer_data.items()} } "
+                             f"uuids={advert.service_uuids} tx={advert.tx_power}", advert.at)
+                if stop_after is not None and len(seen) >= stop_after:
+                    enough.set()
+
+        scanner = BleakScanner(on_advert, **self._backend_kwargs())
+        try:
+            await scanner.start()
+        except (BleakError, OSError) as error:  # no adapter, no D-Bus, transport refused
+            raise BleError(f"{self.where}: cannot scan ({type(error).__name__}: {error})"
+                           ) from error
+        try:
+            await asyncio.wait_for(enough.wait(), window_s)
+        except TimeoutError:
+            pass
+        finally:
+            await scanner.stop()
+        return seen
+
+    def scan(self, *, name: str | None = None, address: str | None = None,
+             service: str | None = None, timeout: float | None = None) -> Advert:
+        """The first advertisement from a device with this name, address and/or service."""
+        timeout = self.scan_timeout_s if timeout is None else timeout
+        wanted = {"name": name, "address": address and address.upper(), "service": service}
+
+        others: set[str] = set()
+
+        def match(advert: Advert) -> bool:
+            wanted = ((name is None or advert.name == name)
+                      and (address is None or advert.address.upper() == address.upper())
+                      and (service is None or service.lower() in advert.service_uuids))
+            if not wanted:
+                others.add(f"{advert.address} {advert.name!r}")
+            return wanted
+
+        self.log.add(f"SCAN {', '.join(f'{k}={v}' for k, v in wanted.items() if v)} "
+                     f"timeout={timeout} s")
+        found = self.adverts(timeout, match, stop_after=1)
+        if not found:
+            raise BleTimeout(f"{self.where}: no advertisement matching "
+                             f"{ {k: v for k, v in wanted.items() if v} } within {timeout} s; "
+                             f"seen instead: {sorted(others) or 'nothing'}; see the BLE log")
+        return found[0]
+
+    def find(self, timeout: float | None = None) -> Advert:
+        """The station's board (`[radio] name` and/or `address`) by its next advertisement."""
+        if not (self.name or self.address):
+            raise BleError("[radio] needs a name or an address to find the board by")
+        return self.scan(name=self.name or None, address=self.address or None, timeout=timeout)
+
+    # --- connections ----------------------------------------------------------------------
+    def connect(self, address: str, retries: int | None = None) -> BleLink:
+        """Connect, retrying up to `retries` more times; the link is discovered and ready."""
+        retries = self.connect_retries if retries is None else retries
+        link = BleLink(self, address)
+        errors: list[str] = []
+        for attempt in range(1, retries + 2):
+            self.log.add(f"CONNECT {address} attempt {attempt}/{retries + 1}")
+            try:
+                self.run(link._connect(), self.connect_timeout_s + 10)
+                link.attempts = attempt
+                return link
+            except (BleakError, TimeoutError, OSError) as error:
+                errors.append(f"attempt {attempt}: {type(error).__name__}: {error}")
+                self.log.add(f"CONNECT {address} failed: {error}")
+        raise BleError(f"{address} on {self.where}: no connection after {retries + 1} attempt(s): "
+                       + "; ".join(errors))
+
+
+class BleLink:
+    """One connection: services, ATT read/write, notifications, disconnection watch."""
+
+    def __init__(self, radio: BleRadio, address: str) -> None:
+        self.radio, self.address = radio, address
+        self.attempts = 0
+        self.unexpected_disconnect = False
+        self._client: BleakClient | None = None
+        self._closing = False
+        self._disconnected = threading.Event()
+        self._history: list[Notification] = []
+        self._arrived = threading.Condition()
+
+    def __enter__(self) -> BleLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+    def _log(self, text: str, at: float | None = None) -> None:
+        self.radio.log.add(text, at)
+
+    async def _connect(self) -> None:
+        kwargs = {} if self.radio._client_cls is None else {"backend": self.radio._client_cls}
+        client = BleakClient(self.address, self._on_disconnect,
+                             timeout=self.radio.connect_timeout_s, **kwargs)
+        await client.connect()
+        self._client, self._closing = client, False
+        self._disconnected.clear()
+        self.unexpected_disconnect = False
+        self._log(f"CONNECTED {self.address} mtu={client.mtu_size} services="
+                  f"{[s.uuid for s in client.services]}")
+
+    def _on_disconnect(self, _client: BleakClient) -> None:
+        if not self._closing:
+            self.unexpected_disconnect = True
+        self._log(f"DISCONNECTED {self.address}"
+                  + (" (unexpected)" if self.unexpected_disconnect else ""))
+        self._disconnected.set()
+
+    @property
+    def client(self) -> BleakClient:
+        if self._client is None:
+            raise BleError(f"{self.address}: not connected")
+        return self._client
+
+    @property
+    def is_connected(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    @property
+    def services(self) -> BleakGATTServiceCollection:
+        return self.client.services
+
+    @property
+    def mtu(self) -> int:
+        return self.client.mtu_size
+
+    def _call(self, what: str, coroutine: Coroutine, timeout: float = 5.0) -> Any:
+        try:
+            return self.radio.run(coroutine, timeout)
+        except (BleakError, TimeoutError) as error:
+            self._log(f"ERROR {what}: {type(error).__name__}: {error}")
+            raise BleError(f"{self.address} on {self.radio.where}: {what} failed "
+                           f"({type(error).__name__}: {error}); see the BLE log") from error
+
+    def read(self, uuid: str) -> bytes:
+        self._log(f"ATT read  {uuid}")
+        data = bytes(self._call(f"read {uuid}", self.client.read_gatt_char(uuid)))
+        self._log(f"ATT value {uuid} {_hex(data)}")
+        return data
+
+    def write(self, uuid: str, data: bytes, response: bool = True) -> None:
+        self._log(f"ATT write {uuid} {_hex(data)}" + ("" if response else " (no response)"))
+        self._call(f"write {uuid}", self.client.write_gatt_char(uuid, data, response=response))
+        self._log(f"ATT write {uuid} done")
+
+    def subscribe(self, uuid: str) -> None:
+        def on_notify(_char: object, data: bytearray) -> None:
+            note = Notification(uuid, bytes(data), time.monotonic())
+            self._log(f"NTF {uuid} {_hex(note.data)}", note.at)
+            with self._arrived:
+                self._history.append(note)
+                self._arrived.notify_all()
+
+        self._log(f"ATT subscribe {uuid}")
+        self._call(f"subscribe {uuid}", self.client.start_notify(uuid, on_notify))
+
+    def unsubscribe(self, uuid: str) -> None:
+        self._log(f"ATT unsubscribe {uuid}")
+        self._call(f"unsubscribe {uuid}", self.client.stop_notify(uuid))
+
+    @staticmethod
+    def now() -> float:
+        """The clock notifications are stamped with; pass it as `after=` to `expect`."""
+        return time.monotonic()
+
+    def notifications(self, uuid: str, after: float = 0.0) -> list[Notification]:
+        with self._arrived:
+            return [n for n in self._history if n.uuid == uuid and n.at > after]
+
+    def expect(self, uuid: str, predicate: Callable[[Notification], bool] = lambda n: True,
+               timeout: float = 2.0, after: float | None = None) -> Notification:
+        """The first notification on `uuid` received after `after` (default: now) that
+        satisfies `predicate`, waiting up to `timeout` s for it."""
+        after = self.now() if after is None else after
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                for note in self._history:
+                    if note.uuid == uuid and note.at > after and predicate(note):
+                        return note
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.is_connected:
+                    break
+                self._arrived.wait(remaining)
+        seen = [n for n in self._history if n.uuid == uuid and n.at > after][-5:]
+        raise BleTimeout(f"{self.address}: no notification on {uuid} satisfying the predicate "
+                         f"within {timeout} s (connected: {self.is_connected}); last received: "
+                         f"{[_hex(n.data) for n in seen] or 'none'}; see the BLE log")
+
+    def collect(self, uuid: str, window_s: float) -> list[Notification]:
+        """Every notification on `uuid` during the next `window_s` seconds."""
+        start = self.now()
+        self._disconnected.wait(window_s)  # returns early only if the link drops
+        return [n for n in self.notifications(uuid, start) if n.at <= start + window_s]
+
+    def wait_disconnected(self, timeout: float) -> bool:
+        """True once the link is down (e.g. after the board was reset)."""
+        return self._disconnected.wait(timeout)
+
+    def reconnect(self, retries: int | None = None) -> BleLink:
+        """A new connection to the same device (counted retries), history kept."""
+        fresh = self.radio.connect(self.address, retries)
+        fresh._history = self._history
+        return fresh
+
+    def disconnect(self) -> None:
+        """Clean disconnect; a link already dropped is left as it is."""
+        if self._client is None or not self._client.is_connected:
+            self._client = None
+            return
+        self._closing = True
+        self._log(f"DISCONNECT {self.address}")
+        client, self._client = self._client, None
+        try:
+            self.radio.run(client.disconnect(), 10)
+        except (BleakError, TimeoutError) as error:
+            self._log(f"DISCONNECT {self.address} error: {error}")

@@ -1,0 +1,158 @@
+"""The run record: header completeness, ordered verdicts, margins as numbers, calibration flags."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.measure import Measurement, Outcome
+from bench.record import RunRecord, load_record
+from bench.session import BenchSession
+from tests.plan_runner import ROOT
+
+PROFILE = """
+[station]
+id = "desk-9"
+operator = "alice"
+fail_on_expired_calibration = {fail}
+
+[dut]
+port = "/dev/null"
+
+[psu]
+resource = "TCPIP0::127.0.0.1::5025::SOCKET"
+calibration_due = 2000-01-31
+
+[dmm]
+resource = "TCPIP0::127.0.0.1::5026::SOCKET"
+calibration_due = 2999-12-31
+"""
+IDN = {"vendor": "Keysight", "model": "E36312A", "serial": "MY123", "firmware": "2.1"}
+
+
+def session(tmp_path: Path, fail: bool, operator: str | None = None) -> BenchSession:
+    profile = tmp_path / "station.toml"
+    profile.write_text(PROFILE.format(fail=str(fail).lower()))
+    return BenchSession(str(profile), tmp_path / "run" / "record.jsonl", tmp_path,
+                        operator=operator)
+
+
+def test_header_holds_station_operator_software_and_times(tmp_path: Path) -> None:
+    bench = session(tmp_path, fail=False, operator="bob")
+    record = bench.activate()
+    record.dut({"serial": "CB-WS1-000001", "part_number": "WS-100", "hw_revision": "B",
+                "firmware": "1.4.2"})
+    bench.outcomes.append(Outcome.PASS)
+    bench.finish(interrupted=False)
+    view = load_record(record.path)
+    station = view.start["station"]
+    assert station["id"] == "desk-9" and station["host"]
+    assert station["profile"].endswith("station.toml") and len(station["profile_sha256"]) == 64
+    assert view.start["operator"] == "bob"  # --operator wins over the profile's "alice"
+    software = view.start["software"]
+    assert {"citebench", "testplan_commit", "testplan_dirty", "python"} <= set(software)
+    assert software["packages"]["pytest"]
+    assert view.dut["hw_revision"] == "B"
+    assert view.start["time"] <= view.end["time"]
+
+
+def test_instrument_past_its_date_is_flagged_and_listed(tmp_path: Path) -> None:
+    bench = session(tmp_path, fail=False)
+    record = bench.activate()
+    record.instrument("psu", IDN)
+    record.instrument("dmm", {**IDN, "model": "34465A"})
+    bench.outcomes.append(Outcome.PASS)
+    assert bench.finish(interrupted=False) is Outcome.PASS  # flagged, but not asked to fail
+    view = load_record(record.path)
+    psu, dmm = view.instruments
+    assert (psu["calibration_due"], psu["calibration_expired"]) == ("2000-01-31", True)
+    assert (dmm["calibration_due"], dmm["calibration_expired"]) == ("2999-12-31", False)
+    assert psu["vendor"] == "Keysight" and psu["serial"] == "MY123"
+    assert view.end["problems"] == ["psu calibration expired on 2000-01-31"]
+
+
+def test_expired_calibration_can_fail_the_run(tmp_path: Path) -> None:
+    bench = session(tmp_path, fail=True)
+    record = bench.activate()
+    record.instrument("psu", IDN)
+    bench.outcomes.append(Outcome.PASS)
+    assert bench.finish(interrupted=False) is Outcome.ERROR
+    assert load_record(record.path).verdict is Outcome.ERROR
+
+
+def test_in_date_instruments_leave_the_verdict_alone(tmp_path: Path) -> None:
+    bench = session(tmp_path, fail=True)
+    bench.activate().instrument("dmm", IDN)
+    bench.outcomes.append(Outcome.PASS)
+    assert bench.finish(interrupted=False) is Outcome.PASS
+
+
+@pytest.mark.parametrize(("outcomes", "interrupted", "verdict"), [
+    ([Outcome.PASS, Outcome.PASS], False, Outcome.PASS),
+    ([Outcome.PASS, Outcome.SKIP], False, Outcome.PASS),  # a skip neither passes nor fails a run
+    ([Outcome.FAIL, Outcome.PASS], False, Outcome.FAIL),
+    ([Outcome.FAIL, Outcome.ERROR, Outcome.PASS], False, Outcome.ERROR),
+    ([Outcome.SKIP], False, Outcome.ERROR),  # nothing was tested
+    ([Outcome.PASS], True, Outcome.ABORTED),
+])
+def test_worst_outcome_wins_upward(tmp_path: Path, outcomes, interrupted, verdict) -> None:
+    bench = session(tmp_path, fail=False)
+    record = bench.activate()
+    for n, outcome in enumerate(outcomes):
+        record.step(f"t{n}", "", outcome, [], [], 0.0, 1.0)
+    bench.outcomes.extend(outcomes)
+    assert bench.finish(interrupted) is verdict
+    assert load_record(record.path).verdict is verdict
+
+
+def test_measurements_keep_limits_and_margin_as_numbers(tmp_path: Path) -> None:
+    record = RunRecord(tmp_path / "record.jsonl")
+    record.start({"id": "s"}, {})
+    taken = [Measurement.judge("vbat", 3.95, units="V", low=3.2, high=4.0),
+             Measurement.judge("sleep", 2.5e-4, units="A", high=1e-4)]
+    record.step("t", "Doc.", Outcome.FAIL, taken, [("log", "text/plain", "hello")], 1.0, 2.0)
+    line = json.loads(record.path.read_text().splitlines()[-1])
+    vbat, sleep = line["measurements"]
+    assert (vbat["low"], vbat["high"], vbat["comparison"]) == (3.2, 4.0, "GELE")
+    assert vbat["margin"] == pytest.approx(0.05) and vbat["outcome"] == "pass"
+    assert sleep["margin"] == pytest.approx(-1.5e-4) and sleep["outcome"] == "fail"
+    ref = line["attachments"][0]
+    assert ref["size"] == 5 and load_record(record.path).attachment(ref) == "hello"
+
+
+def test_partial_record_reads_up_to_its_cut_line(tmp_path: Path) -> None:
+    record = RunRecord(tmp_path / "record.jsonl")
+    record.start({"id": "s"}, {})
+    record.step("t1", "", Outcome.PASS, [], [], 0.0, 1.0)
+    record.close()
+    with record.path.open("a") as file:
+        file.write('{"kind": "step", "name": "t2", "outc')  # killed mid-write
+    view = load_record(record.path)
+    assert [s["name"] for s in view.steps] == ["t1"]
+    assert view.truncated and view.verdict is Outcome.ABORTED
+
+
+def test_a_broken_line_in_the_middle_names_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "record.jsonl"
+    path.write_text('{"kind": "start"}\nnot json\n{"kind": "end", "verdict": "pass"}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        load_record(path)
+
+
+def test_expired_calibration_fails_a_pytest_run(tmp_path: Path) -> None:
+    """Every test passes, yet pytest exits 1: the supply was out of calibration."""
+    profile = tmp_path / "station.toml"
+    profile.write_text(PROFILE.format(fail="true"))
+    (tmp_path / "test_plan.py").write_text(
+        f"def test_supply(run_record):\n    run_record.instrument('psu', {IDN!r})\n")
+    record = tmp_path / "run" / "record.jsonl"
+    done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_plan.py"),
+                           "--station", str(profile), "--record", str(record), "-q",
+                           "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "1 passed" in done.stdout and done.returncode == 1, done.stdout + done.stderr
+    view = load_record(record)
+    assert view.verdict is Outcome.ERROR and view.end["problems"] == [
+        "psu calibration expired on 2000-01-31"]
