@@ -19,14 +19,6 @@ ADDRESS = "C0:FF:EE:00:01:23"
 
 
 @pytest.fixture
-def board() -> Iterator[BoardModel]:
-    board = BoardModel(seed=3)
-    board.set_mode(Mode.RADIO_TEST)  # 20 ms advertising keeps scans and connects short
-    yield board
-    board.shutdown()
-
-
-@pytest.fixture
 def radio(board: BoardModel) -> Iterator[BleRadio]:
     face = RadioFace(board).start()
     with BleRadio("bumble", face.resource, name="citebench-ws", connect_retries=1,

@@ -24,14 +24,6 @@ ADDRESS = "C0:FF:EE:00:01:23"
 
 
 @pytest.fixture
-def board() -> Iterator[BoardModel]:
-    board = BoardModel(seed=7)
-    board.set_mode(Mode.RADIO_TEST)  # 20 ms advertising keeps scans and connects short
-    yield board
-    board.shutdown()
-
-
-@pytest.fixture
 def backend(board: BoardModel) -> Iterator[tuple[type, type]]:
     radio = RadioFace(board).start()  # a fresh link and peripheral per test
     yield bumble_backend(radio.resource)
