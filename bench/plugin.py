@@ -128,8 +128,7 @@ def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
         return
     phases = item.stash[PHASES]
     outcome, message = _step_outcome(phases)
-    session.outcomes.append(outcome)
-    doc = (getattr(item, "function", None).__doc__ or "") if hasattr(item, "function") else ""
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
     session.record.step(item.nodeid, doc.strip(), outcome, recorder.measurements,
                         recorder.attachments, phases["start"], time.time(), message)
 

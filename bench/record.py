@@ -96,6 +96,11 @@ class RunRecord:
                 self._file = None
 
 
+def run_verdict(outcomes: list[Outcome]) -> Outcome:
+    """The worst judged outcome: a skip neither passes nor fails a run; nothing judged is ERROR."""
+    return max((o for o in outcomes if o is not Outcome.SKIP), default=Outcome.ERROR)
+
+
 @dataclass
 class RecordView:
     """A record read back: what every report is rebuilt from."""
@@ -109,10 +114,14 @@ class RecordView:
     truncated: bool = False  # the last line was cut short (a run killed mid-write)
 
     @property
+    def step_outcomes(self) -> list[Outcome]:
+        return [Outcome[step["outcome"].upper()] for step in self.steps]
+
+    @property
     def verdict(self) -> Outcome:
         if self.end is not None:
             return Outcome[self.end["verdict"].upper()]
-        worst = max((Outcome[s["outcome"].upper()] for s in self.steps), default=Outcome.ERROR)
+        worst = run_verdict(self.step_outcomes)
         return max(worst, Outcome.ABORTED) if self.start else worst
 
     @property

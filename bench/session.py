@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.measure import Outcome
-from bench.record import RunRecord, load_record
+from bench.record import RunRecord, load_record, run_verdict
 from bench.software import software_identity
 from bench.station import StationProfile, load_station, resolve_profile_path, with_defects
 
@@ -27,7 +27,6 @@ class BenchSession:
         self.plan_dir = plan_dir
         self._profile: StationProfile | None = None
         self.record: RunRecord | None = None
-        self.outcomes: list[Outcome] = []
 
     @property
     def profile(self) -> StationProfile:
@@ -55,18 +54,14 @@ class BenchSession:
             )
         return self.record
 
-    def verdict(self, interrupted: bool) -> Outcome:
-        if interrupted:
-            return Outcome.ABORTED
-        judged = [o for o in self.outcomes if o is not Outcome.SKIP]
-        return max(judged, default=Outcome.ERROR)
-
     def finish(self, interrupted: bool) -> Outcome | None:
+        """Write the run's end: its verdict is read back from the steps the record holds."""
         if self.record is None:
             return None
-        verdict = self.verdict(interrupted)
+        view = load_record(self.record.path)
+        verdict = Outcome.ABORTED if interrupted else run_verdict(view.step_outcomes)
         problems = [f"{i['role']} calibration expired on {i['calibration_due']}"
-                    for i in load_record(self.record.path).expired_instruments]
+                    for i in view.expired_instruments]
         if problems and self.profile.station.fail_on_expired_calibration:
             verdict = max(verdict, Outcome.ERROR)
         self.record.end(verdict, problems)

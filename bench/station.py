@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators.defects import DEFECTS
+from emulators.defects import UnknownDefectError, check_defects
 
 EMULATOR = "emulator"
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "emulated.toml"
@@ -197,10 +197,7 @@ def _check_emulation(profile: StationProfile) -> None:
             "no [emulator] section"
         )
     if profile.emulator is not None:
-        unknown = sorted(set(profile.emulator.defects) - set(DEFECTS))
-        if unknown:
-            raise StationError(f"{profile.path}: [emulator].defects: unknown defect(s) "
-                               f"{', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}")
+        _check_defect_names(profile.emulator.defects, f"{profile.path}: [emulator].defects")
         if profile.emulator.serial not in ("pty", "socket"):
             raise StationError(f"{profile.path}: [emulator].serial must be \"pty\" or \"socket\", "
                                f"got {profile.emulator.serial!r}")
@@ -211,16 +208,20 @@ def _check_emulation(profile: StationProfile) -> None:
                            f"(\"bumble\" when resource is \"{EMULATOR}\"), got {radio.backend!r}")
 
 
+def _check_defect_names(names: tuple[str, ...] | list[str], where: str) -> None:
+    try:
+        check_defects(names, where)
+    except UnknownDefectError as error:
+        raise StationError(str(error)) from None
+
+
 def with_defects(profile: StationProfile, defects: list[str], where: str) -> StationProfile:
     """The profile with extra emulated defects switched on (from a CLI flag named `where`)."""
     if not defects:
         return profile
     if profile.emulator is None:
         raise StationError(f"{profile.path}: {where} needs a profile with an [emulator] section")
-    unknown = sorted(set(defects) - set(DEFECTS))
-    if unknown:
-        raise StationError(f"{where}: unknown defect(s) {', '.join(unknown)}; "
-                           f"known: {', '.join(sorted(DEFECTS))}")
+    _check_defect_names(defects, where)
     merged = tuple(sorted({*profile.emulator.defects, *defects}))
     return dataclasses.replace(profile,
                                emulator=dataclasses.replace(profile.emulator, defects=merged))

@@ -91,7 +91,7 @@ class SerialLink:
         self._closing = False
         self._decoder = FrameDecoder()
         self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
-        self._kick_r, self._kick_w = os.pipe()  # wakes the reader out of select() to lend
+        self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), once open
         self._last_lent = 0.0  # when a caller last read the port for itself
         self._stopped = threading.Event()
 
@@ -103,6 +103,7 @@ class SerialLink:
             )
         except (serial.SerialException, OSError, ValueError) as error:
             raise PortLostError(f"cannot open serial port {self.port}: {error}") from error
+        self._kick_r, self._kick_w = os.pipe()
         self._read_chunk, self._write_all, self._can_lend = _port_io(self._serial, self._kick_r)
         self._reader = threading.Thread(target=self._read_loop, name=f"reader {self.port}",
                                         daemon=True)
@@ -112,13 +113,14 @@ class SerialLink:
     def close(self) -> None:
         self._closing = True
         self._stopped.set()
-        os.write(self._kick_w, b"k")
         if self._reader is not None:
+            os.write(self._kick_w, b"k")
             self._reader.join(timeout=2)
+            os.close(self._kick_r)
+            os.close(self._kick_w)
+            self._reader = None
         if self._serial is not None:
             self._serial.close()
-        for fd in (self._kick_r, self._kick_w):
-            os.close(fd)
         self.traffic.close()
 
     def __enter__(self) -> SerialLink:

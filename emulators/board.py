@@ -13,6 +13,7 @@ drawn from the supply agree the way a real board's do. Defects are switches on t
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -238,7 +239,7 @@ class BoardModel:
                 since = t - self.powered_at
                 if since < 0:  # a capture asking about the moment before power came
                     return 0.0
-                return BOOT_PEAK_A * 2.718281828 ** (-since / 0.004) + 15e-3
+                return BOOT_PEAK_A * math.exp(-since / 0.004) + 15e-3
             if not self.powered:
                 return 0.0
             base = MODE_CURRENT_A[self.mode]

@@ -44,7 +44,7 @@ def test_header_holds_station_operator_software_and_times(tmp_path: Path) -> Non
     record = bench.activate()
     record.dut({"serial": "CB-WS1-000001", "part_number": "WS-100", "hw_revision": "B",
                 "firmware": "1.4.2"})
-    bench.outcomes.append(Outcome.PASS)
+    record.step("t", "", Outcome.PASS, [], [], 0.0, 1.0)
     bench.finish(interrupted=False)
     view = load_record(record.path)
     station = view.start["station"]
@@ -63,7 +63,7 @@ def test_instrument_past_its_date_is_flagged_and_listed(tmp_path: Path) -> None:
     record = bench.activate()
     record.instrument("psu", IDN)
     record.instrument("dmm", {**IDN, "model": "34465A"})
-    bench.outcomes.append(Outcome.PASS)
+    record.step("t", "", Outcome.PASS, [], [], 0.0, 1.0)
     assert bench.finish(interrupted=False) is Outcome.PASS  # flagged, but not asked to fail
     view = load_record(record.path)
     psu, dmm = view.instruments
@@ -77,15 +77,16 @@ def test_expired_calibration_can_fail_the_run(tmp_path: Path) -> None:
     bench = session(tmp_path, fail=True)
     record = bench.activate()
     record.instrument("psu", IDN)
-    bench.outcomes.append(Outcome.PASS)
+    record.step("t", "", Outcome.PASS, [], [], 0.0, 1.0)
     assert bench.finish(interrupted=False) is Outcome.ERROR
     assert load_record(record.path).verdict is Outcome.ERROR
 
 
 def test_in_date_instruments_leave_the_verdict_alone(tmp_path: Path) -> None:
     bench = session(tmp_path, fail=True)
-    bench.activate().instrument("dmm", IDN)
-    bench.outcomes.append(Outcome.PASS)
+    record = bench.activate()
+    record.instrument("dmm", IDN)
+    record.step("t", "", Outcome.PASS, [], [], 0.0, 1.0)
     assert bench.finish(interrupted=False) is Outcome.PASS
 
 
@@ -102,7 +103,6 @@ def test_worst_outcome_wins_upward(tmp_path: Path, outcomes, interrupted, verdic
     record = bench.activate()
     for n, outcome in enumerate(outcomes):
         record.step(f"t{n}", "", outcome, [], [], 0.0, 1.0)
-    bench.outcomes.extend(outcomes)
     assert bench.finish(interrupted) is verdict
     assert load_record(record.path).verdict is verdict
 
