@@ -1,7 +1,5 @@
-"""Repository-wide pytest settings; the bench itself is the `citebench` plugin (bench/plugin.py)."""
+"""Repository-wide pytest settings: none. The bench is the `citebench` plugin (bench/plugin.py).
 
-from hypothesis import settings
-
-# Deterministic fuzzing in CI: the same examples every run, no example database on disk.
-settings.register_profile("citebench", derandomize=True, database=None, deadline=None)
-settings.load_profile("citebench")
+Nothing here may import a test-only package: `bench run` loads this file with the runtime
+dependencies alone. The test suite's own settings (Hypothesis profiles) live in tests/conftest.py.
+"""

@@ -20,6 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from bench.exitcodes import ExitCode, for_verdict
 from bench.station import (
     StationError,
     StationProfile,
@@ -51,15 +52,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",
                    f"--junitxml={out / 'junit.xml'}", "-p", "no:cacheprovider",
-                   "--rootdir", str(ROOT), "-q", *args.pytest_args]
+                   "--rootdir", str(ROOT), "--bench-run", "-q",
+                   # `python -m bench` imported the plugin's package before pytest could rewrite it
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning", *args.pytest_args]
     for defect in args.defect:
         pytest_args += ["--defect", defect]
     if args.operator:
         pytest_args += ["--operator", args.operator]
     code = pytest.main(pytest_args)
     if not (out / archive.RECORD).exists():
-        print(f"\nverdict: ERROR (no record written)\nreport: {out / 'report.html'}")
-        return max(int(code), 1)
+        print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
+        return ExitCode.ERROR
     verdict = load_record(out / archive.RECORD).verdict.name
     run_dir = archive.store(out, reports)
     with contextlib.suppress(OSError):
@@ -69,7 +72,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         stats.write_statistics(reports)
     print(f"\nverdict: {verdict}\nreport: {run_dir / 'report.html'}\n"
           f"record: {run_dir / archive.RECORD}\narchive index: {reports / archive.INDEX}")
-    return 0 if verdict == "PASS" else max(int(code), 1)
+    return for_verdict(verdict)
+
+
+def _no_record_reason(code: int) -> str:
+    """Why pytest ended before the first step touched the station, in one line."""
+    import pytest
+
+    return {
+        pytest.ExitCode.INTERRUPTED: "interrupted before the first step",
+        pytest.ExitCode.INTERNAL_ERROR: "pytest failed internally, see the traceback above",
+        pytest.ExitCode.USAGE_ERROR: "pytest could not load the plans, see the error above",
+        pytest.ExitCode.NO_TESTS_COLLECTED: "no test found in the plans given",
+    }.get(code, f"no step used the station (pytest exit code {int(code)})")
 
 
 def cmd_archive_verify(args: argparse.Namespace) -> int:
@@ -276,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except StationError as error:
         print(f"bench: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ fixtures, and the hooks that turn each test into a step of the run record.
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="switch an emulated board defect on (repeatable)")
     group.addoption("--operator", default=None,
                     help="who runs the bench (default: the station profile's operator)")
+    group.addoption("--bench-run", action="store_true", help=argparse.SUPPRESS)
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml's, which reads the xmlpath set here
@@ -133,9 +135,23 @@ def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
                         recorder.attachments, phases["start"], time.time(), message)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     verdict = bench_session(session.config).finish(
         interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
     if verdict is not None and verdict > Outcome.SKIP and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run-level problem (calibration)
+    result = yield  # pytest-html writes its report here
+    if session.config.getoption("--bench-run"):
+        _silence_html_path(session.config)
+    return result
+
+
+def _silence_html_path(config: pytest.Config) -> None:
+    """`bench run` moves the report into the archive and prints its final path itself; pytest-html's
+    own "Generated html report" line would name the staging folder, gone a moment later."""
+    from pytest_html.basereport import BaseReport
+
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, BaseReport):
+            config.pluginmanager.unregister(plugin)

@@ -3,9 +3,14 @@
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from emulators.board import BoardModel
 from protocols.messages import Mode
+
+# Deterministic fuzzing in CI: the same examples every run, no example database on disk.
+settings.register_profile("citebench", derandomize=True, database=None, deadline=None)
+settings.load_profile("citebench")
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """The `bench` command: `emulate` serves a board a person can open, `list` shows ports."""
 
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+from bench.exitcodes import ExitCode
 from drivers.board import BoardDriver
 from drivers.serial_link import SerialLink
 from tests.plan_runner import ROOT
@@ -37,3 +40,41 @@ def test_list_shows_serial_ports() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "list"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "serial ports:" in done.stdout
+
+
+def _bench_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", "run", "--reports", str(tmp_path),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_run_needs_no_test_only_package(tmp_path: Path) -> None:
+    """`bench run` with the runtime dependencies alone: a test-only import fails the run."""
+    blocked = tmp_path / "blocked"
+    for name in ("hypothesis",):  # installed pytest plugins (pytest-timeout) load themselves
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(
+            f"raise ImportError('{name} is test-only; bench run must not import it')\n")
+    # Hypothesis's own pytest plugin imports it when installed; a stranger's venv has neither.
+    done = _bench_run(tmp_path / "reports", "--plan", "testplans/test_link.py", "--",
+                      "-p", "no:hypothesispytest", env={"PYTHONPATH": str(blocked)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: PASS" in done.stdout.splitlines()
+
+
+def test_run_prints_only_paths_that_exist(tmp_path: Path) -> None:
+    done = _bench_run(tmp_path, "--plan", "testplans/test_link.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Generated html report" not in done.stdout and ".incoming" not in done.stdout
+    paths = [line.split(": ", 1)[1] for line in done.stdout.splitlines()
+             if line.split(":")[0] in ("report", "record", "archive index")]
+    assert len(paths) == 3 and all(Path(path).is_file() for path in paths), done.stdout
+
+
+def test_run_without_record_says_why_and_exits_error(tmp_path: Path) -> None:
+    done = _bench_run(tmp_path, "--plan", "testplans/no_such_plan.py")
+    assert done.returncode == ExitCode.ERROR
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("verdict: ERROR (no record written: ") and "plans" in last
+    assert "report:" not in done.stdout and "Generated html report" not in done.stdout

@@ -1,0 +1,26 @@
+"""What `bench run` exits with: a CI job or a lab script tells a bad board from a broken bench.
+
+    0 PASS     every step passed (skips allowed)
+    1 FAIL     the board is out of its specification
+    2 USAGE    the command line or the station profile is wrong; nothing was run
+    3 ERROR    the bench could not test: a port, an instrument, a bug, or no record written
+    4 ABORTED  the run was stopped (signal, Ctrl-C) before it finished
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    PASS = 0
+    FAIL = 1
+    USAGE = 2
+    ERROR = 3
+    ABORTED = 4
+
+
+def for_verdict(verdict: str) -> ExitCode:
+    """The exit code of a run whose record ended with `verdict` (a SKIP-only run passes)."""
+    return ExitCode[verdict] if verdict in ExitCode.__members__ else (
+        ExitCode.PASS if verdict == "SKIP" else ExitCode.ERROR)
