@@ -47,6 +47,7 @@ class EmulatorConfig:
     serial: str = "pty"  # "pty" or "socket"
     provisioned: bool = True
     board_serial: str = ""  # the emulated board's serial number ("" keeps the model's default)
+    psu_model: str = "E36312A"  # which supply family the emulator serves (its *IDN? and commands)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class DutConfig:
 @dataclass(frozen=True)
 class PsuConfig:
     resource: str
+    model: str = ""  # pins the supply family; "" picks it from *IDN?
     channel: int = 1
     nominal_voltage: float = 3.7
     max_voltage: float = 4.4
@@ -74,6 +76,7 @@ class PsuConfig:
 @dataclass(frozen=True)
 class DmmConfig:
     resource: str
+    model: str = ""  # pins the meter model; "" picks it from *IDN?
     test_point: str = "vbat"
     calibration_due: dt.date | None = None
 

@@ -12,17 +12,14 @@ mid-test, the way a USB cable pulled out does.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import select
-import socket
 import threading
 import time
-import tty
 
 from emulators.board import BoardEvent, BoardModel
 from emulators.firmware import Firmware
+from emulators.serial_transport import open_transport
 from protocols.frames import FrameDecoder, encode_frame
 from protocols.messages import MsgType, build_payload
 
@@ -31,84 +28,13 @@ GAP_PROBABILITY = 0.1
 INTERBYTE_TIMEOUT_S = 0.02
 
 
-class _PtyTransport:
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.port = os.ttyname(self.slave)
-
-    def wait_readable(self, timeout: float, stop: int) -> bool:
-        ready, _, _ = select.select([self.master, stop], [], [], timeout)
-        return self.master in ready
-
-    def read(self) -> bytes:
-        try:
-            return os.read(self.master, 4096)
-        except BlockingIOError:
-            return b""
-
-    def write(self, data: bytes) -> None:
-        try:
-            os.write(self.master, data)
-        except BlockingIOError:
-            pass  # nobody reads the port and its buffer is full: the UART drops bytes
-
-    def close(self) -> None:
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-class _SocketTransport:
-    """One client at a time, like a serial-over-TCP server (ser2net in raw mode)."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
-        self.client: socket.socket | None = None
-        self._write_lock = threading.Lock()
-
-    def wait_readable(self, timeout: float, stop: int) -> bool:
-        watched = [self.server, stop] + ([self.client] if self.client else [])
-        ready, _, _ = select.select(watched, [], [], timeout)
-        if self.server in ready:
-            client, _ = self.server.accept()
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.client:
-                self.client.close()
-            self.client = client
-        return self.client is not None and self.client in ready
-
-    def read(self) -> bytes:
-        try:
-            data = self.client.recv(4096) if self.client else b""
-        except OSError:
-            data = b""
-        if not data and self.client:
-            self.client.close()
-            self.client = None
-        return data
-
-    def write(self, data: bytes) -> None:
-        with self._write_lock:
-            if self.client:
-                with contextlib.suppress(OSError):
-                    self.client.sendall(data)
-
-    def close(self) -> None:
-        if self.client:
-            self.client.close()
-        self.server.close()
-
-
 class SerialFace:
     """Serves one board's firmware on one serial transport ("pty" or "socket")."""
 
     def __init__(self, board: BoardModel, transport: str = "pty", seed: int = 0) -> None:
         self.board = board
         self.firmware = Firmware(board)
-        self._transport = _PtyTransport() if transport == "pty" else _SocketTransport()
+        self._transport = open_transport(transport)
         self.port = self._transport.port
         self._rng = random.Random(seed)
         self._stop_r, self._stop_w = os.pipe()

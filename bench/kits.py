@@ -1,0 +1,180 @@
+"""Board kits: everything that is one board's, found through the `citebench.boards` entry points.
+
+    >>> kit = board_kit("ws100")
+    >>> kit.codec().sequenced, sorted(kit.defects)[:2]
+    (True, ['adv-missing-manufacturer-data', 'bad-serial'])
+
+A team ships its board as a kit in its own package:
+
+    # pyproject.toml
+    [project.entry-points."citebench.boards"]
+    myboard = "myboard.kit:KIT"
+
+The core (serial link, station loading, fixtures, emulator host, record, archive, CLI) talks to a
+board only through a `BoardKit`. Its heavy parts are named by import path ("module:attribute")
+and imported on first use, so a station never imports what it does not use (an emulator on a
+desk, Bumble for a board without radio). docs/adding-a-board.md is the guide.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+GROUP = "citebench.boards"
+
+
+class KitError(ValueError):
+    """A kit is missing, broken, or does not fit the station asking for it."""
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A switch on the kit's emulator; `face` is where it shows: serial, power, radio, identity."""
+
+    description: str
+    face: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the board says it is, in the schema every kit shares.
+
+    `unique_id` names the archive folder, so it must be what tells two boards apart (a serial
+    number, a chip id); `extra` holds the kit's own fields (part number, radio address).
+    """
+
+    unique_id: str
+    firmware: str
+    hw_revision: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def as_record(self, board: str) -> dict[str, Any]:
+        return {"board": board, "unique_id": self.unique_id, "firmware": self.firmware,
+                "hw_revision": self.hw_revision, "extra": dict(self.extra)}
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """What the product must measure, from the kit's spec file (TOML), apart from any station.
+
+    `[product]` holds names (part number, expected firmware); `[limits]` holds numbers the
+    plans compare against, each `{low, high, units}` or a plain number; other tables are the
+    kit's own (radio identity, battery capacity).
+    """
+
+    path: Path
+    data: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> ProductSpec:
+        try:
+            return cls(path, tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise KitError(f"product spec {path}: {error}") from error
+
+    def __getitem__(self, dotted: str) -> Any:
+        """`spec["product.expect_firmware"]`; a missing key names the file and the key."""
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise KitError(f"product spec {self.path}: no key {dotted!r}")
+            node = node[part]
+        return node
+
+    def limit(self, name: str) -> dict[str, Any]:
+        """`[limits]` entry `name` as keyword arguments of `measure(...)`: low, high, units."""
+        value = self[f"limits.{name}"]
+        return dict(value) if isinstance(value, Mapping) else {"high": value}
+
+
+def _load(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as error:
+        raise KitError(f"cannot load {target!r}: {error}") from error
+    return found
+
+
+@dataclass(frozen=True)
+class BoardKit:
+    """One board's kit. Import paths ("module:attribute") are loaded on first use.
+
+    codec     -> a `protocols.codec.Codec` class (called with no argument)
+    driver    -> called with (link, spec): the object the `dut` fixture hands to plans; it has
+                 `link` and `start()` (bring the board to a known state: reset, banner)
+    identity  -> called with the driver: an `Identity` (raises drivers.errors.IdentityError)
+    emulator  -> called with `emulators.interfaces.BoardSettings`: an `EmulatedBoard`
+    """
+
+    name: str
+    summary: str
+    codec: str
+    driver: str
+    identity: str
+    emulator: str
+    defects: Mapping[str, Defect]
+    plans: Path
+    spec: Path
+    emulated_station: Path
+    faces: tuple[str, ...] = ("serial", "power")
+    emulator_options: tuple[str, ...] = ()  # kit-specific keys allowed in [emulator]
+
+    def load(self, part: str) -> Any:
+        """The object behind one of the import-path fields (codec, driver, identity, emulator)."""
+        return _load(getattr(self, part))
+
+    def product_spec(self) -> ProductSpec:
+        return ProductSpec.load(self.spec)
+
+    def owns_plan(self, path: Path) -> bool:
+        """True when `path` (a plan file or folder) lies in this kit's plans."""
+        path, plans = path.resolve(), self.plans.resolve()
+        return path == plans or plans in path.parents or path in plans.parents
+
+    def summary_json(self) -> dict[str, Any]:
+        return {"name": self.name, "summary": self.summary, "faces": list(self.faces),
+                "defects": sorted(self.defects), "plans": str(self.plans),
+                "spec": str(self.spec), "emulated_station": str(self.emulated_station)}
+
+
+@cache
+def installed_kits() -> dict[str, BoardKit]:
+    """Every kit registered under `citebench.boards`, by name."""
+    kits: dict[str, BoardKit] = {}
+    for entry in entry_points(group=GROUP):
+        try:
+            kit = entry.load()
+        except Exception as error:  # a team's broken kit must not hide the others
+            raise KitError(f"board kit {entry.name!r} ({entry.value}) failed to load: "
+                           f"{error}") from error
+        if not isinstance(kit, BoardKit) or kit.name != entry.name:
+            raise KitError(f"entry point {entry.name!r} ({entry.value}) must be a BoardKit "
+                           f"named {entry.name!r}")
+        kits[kit.name] = kit
+    return kits
+
+
+def board_kit(name: str) -> BoardKit:
+    kits = installed_kits()
+    if name not in kits:
+        installed = ", ".join(sorted(kits)) or "(none)"
+        raise KitError(f"no board kit named {name!r}; installed: {installed} (kits register "
+                       f"under the {GROUP!r} entry points)")
+    return kits[name]
+
+
+def check_defects(kit: BoardKit, names: tuple[str, ...] | list[str], where: str) -> None:
+    unknown = sorted(set(names) - set(kit.defects))
+    if unknown:
+        raise KitError(f"{where}: unknown defect(s) {', '.join(unknown)} for board "
+                       f"{kit.name!r}; known: {', '.join(sorted(kit.defects))}")

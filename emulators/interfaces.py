@@ -1,0 +1,73 @@
+"""What the emulator host and the emulated instruments need from a board kit's emulator.
+
+    board = kit.emulator(BoardSettings(seed=7, defects=("boot-slow",), powered=False))
+    psu = PsuEmulator(board.power, board_channel=1)          # the supply drives `board.power`
+    face = board.serial_face(open_transport("pty")).start()   # the UART, on a real pty
+    radio = board.radio_face()                                # None when the board has no radio
+
+The emulated supply and meter call only `PowerFace`: a board kit that implements these few
+members gets every SCPI instrument citebench emulates, coupled to its own physics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class PowerFace(Protocol):
+    """The board's power pins, as the emulated supply and meter see them.
+
+    `supply(volts)` is called on every output change (0 V is output off); `current_a(at)` is the
+    current the board draws at monotonic time `at` (now when None), without instrument noise;
+    `clock` is the time base every face shares; `test_point_v(name)` is the voltage a meter's
+    probes read at a named test point (`test_points` lists the names a profile may use).
+    """
+
+    clock: Callable[[], float]
+    test_points: tuple[str, ...]
+
+    def supply(self, volts: float) -> None: ...
+
+    def current_a(self, at: float | None = None) -> float: ...
+
+    def test_point_v(self, name: str) -> float: ...
+
+
+@runtime_checkable
+class Face(Protocol):
+    """A running face (serial, radio) of an emulated board."""
+
+    def start(self) -> Face: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    """How the emulator host builds a board: from the profile's [emulator] section."""
+
+    seed: int = 0
+    defects: tuple[str, ...] = ()
+    powered: bool = True  # False: the board waits for the emulated supply
+    unique_id: str = ""  # "" keeps the model's default identity
+    provisioned: bool = True
+    options: dict[str, object] = field(default_factory=dict)  # kit-specific [emulator] keys
+
+
+@runtime_checkable
+class EmulatedBoard(Protocol):
+    """One emulated board: its power face and factories for its other faces."""
+
+    power: PowerFace
+
+    def serial_face(self, transport: object) -> Face:
+        """The UART served on `transport` (emulators.serial_transport); call `.start()`."""
+
+    def radio_face(self) -> Face | None:
+        """The radio, or None; a started radio face has `.resource` (a Bumble HCI transport)."""
+
+    def shutdown(self) -> None:
+        """Stop timers and threads the model owns."""
