@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
 
+import pytest
+
 
 class Outcome(IntEnum):
     """Verdicts in order of severity: the worst of a run's steps is the run's verdict."""
@@ -143,3 +145,7 @@ class StepRecorder:
     @property
     def failed(self) -> list[Measurement]:
         return [m for m in self.measurements if m.outcome is Outcome.FAIL]
+
+
+# Where the plugin keeps each test's StepRecorder (fixtures attach logs to it).
+RECORDER = pytest.StashKey[StepRecorder]()
