@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = pytest.main(pytest_args)
     if not (out / archive.RECORD).exists():
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
-        return ExitCode.ERROR
+        return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
     verdict = load_record(out / archive.RECORD).verdict.name
     run_dir = archive.store(out, reports)
     with contextlib.suppress(OSError):
@@ -88,7 +88,7 @@ def _no_record_reason(code: int) -> str:
     return {
         pytest.ExitCode.INTERRUPTED: "interrupted before the first step",
         pytest.ExitCode.INTERNAL_ERROR: "pytest failed internally, see the traceback above",
-        pytest.ExitCode.USAGE_ERROR: "pytest could not load the plans, see the error above",
+        pytest.ExitCode.USAGE_ERROR: "usage error, see the message above",
         pytest.ExitCode.NO_TESTS_COLLECTED: "no test found in the plans given",
     }.get(code, f"no step used the station (pytest exit code {int(code)})")
 
