@@ -199,6 +199,20 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_board(args: argparse.Namespace) -> int:
+    from bench.scaffold import ScaffoldError, new_board
+
+    try:
+        target = new_board(args.name, Path(args.dir))
+    except ScaffoldError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"board kit {args.name!r} written to {target}\nnext:\n"
+          f"  python3 -m pip install -e {target}\n"
+          f"  python3 -m bench run --station {target / (args.name + '_kit') / 'emulated.toml'}")
+    return 0
+
+
 def _defect_help() -> str:
     try:
         kits = installed_kits()
@@ -312,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
     emulate.set_defaults(func=cmd_emulate)
+    scaffold = sub.add_parser("new-board", help="write a new board kit package to start from")
+    scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
+    scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")
+    scaffold.set_defaults(func=cmd_new_board)
     boards = sub.add_parser("boards", help="the installed board kits")
     boards.add_argument("--json", action="store_true", help="as a JSON list of objects")
     boards.set_defaults(func=cmd_boards)
