@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from bench.svgplot import waveform_svg
 from drivers.ble import BleLink, BleRadio
 from drivers.ws100 import Ws100Driver
 from protocols import gatt
@@ -110,10 +109,9 @@ def test_notification_interval(ble_link: BleLink, dut: Ws100Driver, spec, measur
             nominal=nominal)
     measure("notification interval jitter (std dev)", statistics.stdev(intervals), units="s",
             high=JITTER_MAX_S)
-    measure.attach("notification timeline", waveform_svg(
-        [t - times[0] for t in times[1:]], intervals, title=f"temperature notification "
-        f"intervals (configured {nominal * 1000:.0f} ms)", unit="s",
-        marks=[(0.0, f"{len(notes)} notifications")]), "image/svg+xml")
+    measure.plot("notification timeline", [t - times[0] for t in times[1:]], intervals,
+                 title=f"temperature notification intervals (configured {nominal * 1000:.0f} ms)",
+                 unit="s", marks=[(0.0, f"{len(notes)} notifications")])
 
 
 def _set_mode_over_ble(link: BleLink, mode: Mode) -> None:
