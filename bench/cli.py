@@ -213,6 +213,32 @@ def cmd_new_board(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_defects(args: argparse.Namespace) -> int:
+    kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
+    if args.board:
+        kits = [kit for kit in kits if kit.name in args.board]
+    if not args.matrix:
+        for kit in kits:
+            for name, defect in sorted(kit.defects.items()):
+                print(f"{kit.name:8} {defect.face:9} {name:32} {defect.description}")
+        return 0
+    from bench.defect_matrix import matrix, problems, render_markdown
+
+    rows = matrix(kits, jobs=args.jobs)
+    if args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=2))
+    else:
+        for row in rows:
+            print(f"{row.board:8} {row.defect or '(healthy)':32} "
+                  f"{', '.join(row.caught_by) or row.error or '-'}")
+    if args.write:
+        Path(args.write).write_text(render_markdown(rows))
+    found = problems(rows)
+    for problem in found:
+        print(f"bench: {problem}", file=sys.stderr)
+    return ExitCode.FAIL if found else 0
+
+
 def _defect_help() -> str:
     try:
         kits = installed_kits()
@@ -330,6 +356,15 @@ def main(argv: list[str] | None = None) -> int:
     scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
     scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")
     scaffold.set_defaults(func=cmd_new_board)
+    defects = sub.add_parser("defects", help="the emulated defects of every board, and the "
+                             "matrix of what catches each")
+    defects.add_argument("--matrix", action="store_true",
+                         help="run every board's plan against each defect (minutes)")
+    defects.add_argument("--json", action="store_true", help="the matrix as JSON")
+    defects.add_argument("--board", action="append", help="only this board (repeatable)")
+    defects.add_argument("--jobs", type=int, default=2, help="plan runs at once")
+    defects.add_argument("--write", help="also write the matrix as markdown to this file")
+    defects.set_defaults(func=cmd_defects)
     boards = sub.add_parser("boards", help="the installed board kits")
     boards.add_argument("--json", action="store_true", help="as a JSON list of objects")
     boards.set_defaults(func=cmd_boards)
