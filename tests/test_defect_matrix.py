@@ -30,6 +30,10 @@ CAUGHT_BY = {
         "stuck-sensor": "temperature_c distinct values",
         "telemetry-gaps": "telemetry frames lost",
         "wrong-firmware": "firmware version",
+        "active-current-high": "active current",
+        "banner-firmware-mismatch": "banner firmware",
+        "telemetry-rate-slow": "telemetry rate",
+        "telemetry-temperature-offset": "telemetry temperature max",
     },
 }
 
