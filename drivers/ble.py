@@ -58,13 +58,54 @@ class Advert:
     at: float
 
     @property
+    def company_id(self) -> int | None:
+        """The company identifier of the one manufacturer-specific structure (None if not one)."""
+        return next(iter(self.manufacturer_data)) if len(self.manufacturer_data) == 1 else None
+
+    @property
     def payload(self) -> Container | None:
-        """The board's manufacturer payload decoded, or None when absent or malformed."""
-        raw = self.manufacturer_data.get(gatt.COMPANY_ID)
+        """The board's manufacturer payload decoded, or None when absent, ambiguous or malformed.
+
+        The company identifier is the product's (its product spec), so it is not looked up by a
+        fixed key: a board advertises one manufacturer-specific structure."""
+        if self.company_id is None:
+            return None
         try:
-            return None if raw is None else gatt.MANUFACTURER_PAYLOAD.parse(raw)
+            return gatt.MANUFACTURER_PAYLOAD.parse(self.manufacturer_data[self.company_id])
         except gatt.PARSE_ERRORS:
             return None
+
+
+@dataclass(frozen=True)
+class SequenceReport:
+    """What the sequence numbers of counted notifications say about the ones that never came."""
+
+    received: int
+    lost: int  # numbers skipped between the first and the highest received
+    reordered: int  # received after a higher number
+    duplicated: int
+
+    @property
+    def loss_ratio(self) -> float:
+        expected = self.received - self.duplicated + self.lost
+        return self.lost / expected if expected else 0.0
+
+
+def sequence_report(numbers: list[int], modulo: int = 0x10000) -> SequenceReport:
+    """Loss, reordering and duplicates from wrapping sequence numbers in arrival order."""
+    if not numbers:
+        return SequenceReport(0, 0, 0, 0)
+    half = modulo // 2
+    # Position relative to the first arrival, signed so that a late one lands before it.
+    offsets = [(number - numbers[0] + half) % modulo - half for number in numbers]
+    seen: set[int] = set()
+    highest, reordered = offsets[0], 0
+    for offset in offsets:
+        reordered += offset < highest and offset not in seen
+        seen.add(offset)
+        highest = max(highest, offset)
+    span = max(seen) - min(seen) + 1
+    return SequenceReport(len(numbers), span - len(seen), reordered, len(numbers) - len(seen))
 
 
 @dataclass(frozen=True)
@@ -102,6 +143,12 @@ class BleLog:
     def text(self) -> str:
         with self._lock:
             return "\n".join(self.lines) + "\n"
+
+
+def _backend_report(client: BleakClient, name: str) -> Any:
+    """What the backend knows that bleak's public API does not carry (connection parameters,
+    disconnection reason): the Bumble backend reports them, native backends do not (None)."""
+    return getattr(getattr(client, "_backend", None), name, None)
 
 
 def _hex(data: bytes) -> str:
@@ -260,6 +307,9 @@ class BleLink:
         self.radio, self.address = radio, address
         self.attempts = 0
         self.unexpected_disconnect = False
+        self.disconnected_at: float | None = None  # time.monotonic() when the drop was seen
+        self.disconnect_reason: int | None = None  # HCI reason, where the backend reports it
+        self.connection_parameters: dict[str, float] | None = None
         self._client: BleakClient | None = None
         self._closing = False
         self._disconnected = threading.Event()
@@ -283,15 +333,29 @@ class BleLink:
         self._client, self._closing = client, False
         self._disconnected.clear()
         self.unexpected_disconnect = False
-        self._log(f"CONNECTED {self.address} mtu={client.mtu_size} services="
+        self.disconnected_at = self.disconnect_reason = None
+        self.connection_parameters = _backend_report(client, "connection_parameters")
+        self._log(f"CONNECTED {self.address} mtu={client.mtu_size} parameters="
+                  f"{self.connection_parameters or 'not reported by this backend'} services="
                   f"{[s.uuid for s in client.services]}")
 
-    def _on_disconnect(self, _client: BleakClient) -> None:
+    def _on_disconnect(self, client: BleakClient) -> None:
+        self.disconnected_at = time.monotonic()
         if not self._closing:
             self.unexpected_disconnect = True
-        self._log(f"DISCONNECTED {self.address}"
-                  + (" (unexpected)" if self.unexpected_disconnect else ""))
+        self.disconnect_reason = _backend_report(client, "disconnect_reason")
+        reason = ("" if self.disconnect_reason is None
+                  else f" reason=0x{self.disconnect_reason:02X}")
+        self._log(f"DISCONNECTED {self.address}{reason}"
+                  + (" (unexpected)" if self.unexpected_disconnect else ""),
+                  self.disconnected_at)
         self._disconnected.set()
+
+    @property
+    def supervision_timeout_s(self) -> float | None:
+        """The link's supervision timeout as negotiated, where the backend reports it."""
+        params = self.connection_parameters
+        return None if params is None else params["supervision_timeout_ms"] / 1000
 
     @property
     def client(self) -> BleakClient:

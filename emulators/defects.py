@@ -25,6 +25,7 @@ DEFECTS: dict[str, str] = {
     "notify-rate-drift": "environmental notifications run 25 % slower than configured",
     "adv-missing-manufacturer-data": "advertising carries no manufacturer data",
     "battery-level-wrong": "the Battery Level characteristic reports 100 % whatever the voltage",
+    "ble-notify-loss": "every tenth counted telemetry notification is never sent",
 }
 
 

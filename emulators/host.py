@@ -22,6 +22,10 @@ from emulators.scpi import ScpiDevice
 from emulators.scpi_server import ScpiServer
 from emulators.serial_face import SerialFace
 
+# from the product spec: SIG test company id, appearance 0x0552 Multi-Sensor
+RADIO_SPEC = {"company_id": 0xFFFF, "appearance": 0x0552, "name": "citebench-ws",
+              "manufacturer": "citebench"}
+
 
 class EmulatedStation:
     """Owns the emulated board and its faces for the life of a bench session."""
@@ -50,7 +54,7 @@ class EmulatedStation:
         if "dmm" in roles and profile.dmm is not None:
             self._serve("dmm", DmmEmulator(self.board, profile.dmm.test_point, seed=config.seed))
         if "radio" in roles:
-            self.radio = RadioFace(self.board).start()
+            self.radio = RadioFace(self.board, **RADIO_SPEC).start()
             self.resources["radio"] = self.radio.resource  # a Bumble HCI transport
             self._closers.append(self.radio.close)
 
