@@ -40,12 +40,13 @@ ENVIRONMENT = (gatt.TEMPERATURE_UUID, gatt.HUMIDITY_UUID, gatt.PRESSURE_UUID)
 
 def _serve(ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
     from emulators.board import BoardModel
-    from emulators.radio import RadioFace
+    from emulators.host import RADIO_SPEC
+from emulators.radio import RadioFace
 
     board = BoardModel(seed=1)
     board.set_mode(Mode.RADIO_TEST)
     board.set_stream(False, NOTIFY_RATE_HZ)
-    face = RadioFace(board).start()
+    face = RadioFace(board, **RADIO_SPEC).start()
     ready.put(face.resource)
     stop.wait()
     face.close()

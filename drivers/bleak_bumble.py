@@ -350,13 +350,13 @@ class BumbleClient(BaseBleakClient):
         task = asyncio.ensure_future(operation)
         assert self._lost is not None, "an ATT exchange needs a connection"
         try:
-            done, _ = await asyncio.wait({task, self._lost}, timeout=ATT_TIMEOUT_S,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if task not in done:
-                if self._lost in done:
-                    raise self._lost.exception()  # type: ignore[misc]
-                raise BleakError(f"{self.address}: no ATT response within {ATT_TIMEOUT_S} s")
-            return task.result()
+            await asyncio.wait({task, self._lost}, timeout=ATT_TIMEOUT_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if task.done() and not task.cancelled():
+                return task.result()
+            if self._lost.done():  # Bumble cancels what was pending on the lost link
+                raise self._lost.exception()  # type: ignore[misc]
+            raise BleakError(f"{self.address}: no ATT response within {ATT_TIMEOUT_S} s")
         except ATT_Error as error:
             raise BleakGATTProtocolError(error.error_code) from error
         except core.BaseBumbleError as error:

@@ -22,7 +22,9 @@ fails on a desk for reasons unrelated to the board. This subclass is what a real
 - `fall_silent()`: the chip stops transmitting (reset, power loss, out of range) and each peer
   notices after its connection's supervision timeout, with reason 0x08 Connection Timeout;
 - LE Create Connection Cancel completes the pending attempt with status 0x02 (Core Vol 4 Part E
-  7.8.13), so a central that gives up can connect again without reopening the controller.
+  7.8.13), so a central that gives up can connect again without reopening the controller;
+- `RadioLink` carries data from a public-address device with that address (Bumble's LocalLink
+  always stamps the sender's random address, so a public-address peripheral's replies are lost).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import random
 
 from bumble import hci, ll
 from bumble.controller import Controller, LegacyAdvertiser
+from bumble.core import PhysicalTransport
 from bumble.link import LocalLink
 
 ADV_DELAY_MAX_S = 0.010  # advDelay: 0-10 ms added to every advertising event
@@ -81,6 +84,20 @@ class DelayedAdvertiser(LegacyAdvertiser):
                 self.address, self.advertising_data, self.scan_response_data))
 
 
+class RadioLink(LocalLink):
+    """Bumble's in-process link, with LE data stamped by the address the sender uses on it."""
+
+    def send_acl_data(self, sender_controller: Controller, destination_address: hci.Address,
+                      transport: PhysicalTransport, data: bytes) -> None:
+        connection = sender_controller.le_connections.get(destination_address)
+        receiver = self.find_le_controller(destination_address)
+        if transport != PhysicalTransport.LE or connection is None or receiver is None:
+            super().send_acl_data(sender_controller, destination_address, transport, data)
+            return
+        asyncio.get_running_loop().call_soon(receiver.on_link_acl_data,
+                                             connection.self_address, transport, data)
+
+
 class RadioController(Controller):
     """A Bumble controller on a `LocalLink` that keeps time like a real link layer."""
 
@@ -109,7 +126,11 @@ class RadioController(Controller):
                         event_type=event_type, address_type=pdu.advertiser_address.address_type,
                         address=pdu.advertiser_address, data=data, rssi=-50)]))
         pending = self.pending_le_connection
-        if pending is not None and pending.peer_address == pdu.advertiser_address:
+        # A real initiator matches address *and* type: 00:1B:DC:.. public is not the random
+        # address of the same digits (Bumble's compares the digits only).
+        if pending is not None and pending.peer_address == pdu.advertiser_address and (
+                getattr(pending, "peer_address_type", None)
+                in (None, pdu.advertiser_address.address_type)):
             self.create_le_connection(pdu.advertiser_address)
 
     # --- connection parameters, as asked ----------------------------------------------------

@@ -41,11 +41,10 @@ from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.gatt_server import Server
 from bumble.hci import Address, OwnAddressType
 from bumble.host import Host
-from bumble.link import LocalLink
 from bumble.profiles.gap import GenericAccessService
 from bumble.transport.common import AsyncPipeSink, StreamPacketSink, StreamPacketSource
 
-from emulators.ble_controller import RadioController
+from emulators.ble_controller import RadioController, RadioLink
 
 Props = gatt.Characteristic.Properties
 _SIG_BASE = re.compile(r"0000([0-9a-f]{4})-0000-1000-8000-00805f9b34fb")
@@ -170,7 +169,7 @@ class BlePeripheral:
         return task
 
     async def _serve(self) -> None:
-        self.link = LocalLink()
+        self.link = RadioLink()
         self.controller = RadioController(
             self.name, link=self.link, rng=self.rng,
             public_address=self.address if self.public_address else None)

@@ -10,6 +10,7 @@ import pytest
 
 from drivers.ble import Advert, BleError, BleLink, BleRadio, BleTimeout
 from emulators.board import ADV_INTERVAL_S, BoardModel
+from emulators.host import RADIO_SPEC
 from emulators.radio import RadioFace
 from protocols import gatt
 from protocols.messages import Mode
@@ -20,7 +21,7 @@ ADDRESS = "C0:FF:EE:00:01:23"
 
 @pytest.fixture
 def radio(board: BoardModel) -> Iterator[BleRadio]:
-    face = RadioFace(board).start()
+    face = RadioFace(board, **RADIO_SPEC).start()
     with BleRadio("bumble", face.resource, name="citebench-ws", connect_retries=1,
                   connect_timeout_s=0.5, scan_timeout_s=1.0) as ble:
         yield ble
@@ -49,8 +50,8 @@ def test_scan_timeout_names_the_filter_and_what_was_seen(radio: BleRadio) -> Non
 
 
 def test_malformed_manufacturer_data_decodes_to_none() -> None:
-    advert = Advert(ADDRESS, "x", {gatt.COMPANY_ID: b"\x01"}, [], None, -50, 0.0)
-    assert advert.payload is None
+    advert = Advert(ADDRESS, "x", {0x0A3C: b"\x01"}, [], None, -50, 0.0)
+    assert advert.payload is None and advert.company_id == 0x0A3C
 
 
 def test_connect_retries_are_counted(radio: BleRadio) -> None:
@@ -137,7 +138,7 @@ def test_advertising_interval_follows_the_mode(radio: BleRadio, board: BoardMode
 
 def test_missing_manufacturer_data_defect() -> None:
     board = BoardModel(defects=["adv-missing-manufacturer-data"])
-    face = RadioFace(board).start()
+    face = RadioFace(board, **RADIO_SPEC).start()
     try:
         with BleRadio("bumble", face.resource, name="citebench-ws") as ble:
             advert = ble.find(timeout=2.0)
