@@ -41,7 +41,7 @@ ENVIRONMENT = (gatt.TEMPERATURE_UUID, gatt.HUMIDITY_UUID, gatt.PRESSURE_UUID)
 def _serve(ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
     from emulators.board import BoardModel
     from emulators.host import RADIO_SPEC
-from emulators.radio import RadioFace
+    from emulators.radio import RadioFace
 
     board = BoardModel(seed=1)
     board.set_mode(Mode.RADIO_TEST)

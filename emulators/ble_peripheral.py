@@ -87,12 +87,12 @@ class _StrictServer(Server):
     """Bumble's GATT server, except that a Write Command to a characteristic that does not
     offer write-without-response is dropped, as firmware stacks do (a command has no reply)."""
 
-    async def on_att_write_command(self, bearer: att.Bearer, request: att.ATT_Write_Command):
+    def on_att_write_command(self, bearer: att.Bearer, request: att.ATT_Write_Command) -> None:
         attribute = self.get_attribute(request.attribute_handle)
         if isinstance(attribute, gatt.Characteristic) and not (
                 attribute.properties & Props.WRITE_WITHOUT_RESPONSE):
             return
-        await super().on_att_write_command(bearer, request)
+        super().on_att_write_command(bearer, request)  # runs the write in a task of its own
 
 
 class _CentralLink(asyncio.Protocol):
