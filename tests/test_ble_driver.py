@@ -4,11 +4,12 @@ import itertools
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from drivers.ble import Advert, BleError, BleLink, BleRadio, BleTimeout
+from drivers.ble import Advert, BleError, BleLink, BleRadio, BleTimeout, sequence_report
 from emulators.board import ADV_INTERVAL_S, BoardModel
 from emulators.host import RADIO_SPEC
 from emulators.radio import RadioFace
@@ -193,3 +194,38 @@ def test_plan_meets_bench_emulate_across_processes(tmp_path) -> None:
         emulate.wait(timeout=10)
     assert len(outcomes) >= 8
     assert {node: o for node, o in outcomes.items() if o != "passed"} == {}
+
+
+def test_reset_is_reported_as_a_supervision_timeout(link: BleLink, board: BoardModel) -> None:
+    """The driver sees the drop within the negotiated supervision timeout, with its reason."""
+    assert link.connection_parameters == {"interval_ms": 30.0, "latency": 0,
+                                          "supervision_timeout_ms": 420.0}
+    reset_at = time.monotonic()
+    board.reset()
+    assert link.wait_disconnected(2.0) and link.unexpected_disconnect
+    assert link.disconnect_reason == 0x08
+    assert link.supervision_timeout_s <= link.disconnected_at - reset_at < (
+        link.supervision_timeout_s + 0.2)
+    assert any("DISCONNECTED" in line and "reason=0x08" in line for line in link.radio.log.lines)
+
+
+def test_counted_telemetry_reaches_the_driver(link: BleLink) -> None:
+    link.subscribe(gatt.CONTROL_TELEMETRY)
+    link.expect(gatt.CONTROL_TELEMETRY)
+    notes = link.collect(gatt.CONTROL_TELEMETRY, 0.35)
+    report = sequence_report([note.value.seq for note in notes])
+    assert report.received >= 2 and (report.lost, report.reordered, report.duplicated) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("numbers", "expected"), [
+    ([], (0, 0, 0, 0)),
+    ([0, 1, 2, 3], (4, 0, 0, 0)),
+    ([0, 1, 3, 4], (4, 1, 0, 0)),  # 2 lost
+    ([0, 2, 1, 3], (4, 0, 1, 0)),  # 1 late
+    ([0, 1, 1, 2], (4, 0, 0, 1)),  # 1 twice
+    ([65534, 65535, 0, 2], (4, 1, 0, 0)),  # across the wrap, 1 lost
+    ([5, 4, 6], (3, 0, 1, 0)),  # the first to arrive was not the first sent
+])
+def test_sequence_report(numbers: list[int], expected: tuple[int, int, int, int]) -> None:
+    report = sequence_report(numbers)
+    assert (report.received, report.lost, report.reordered, report.duplicated) == expected

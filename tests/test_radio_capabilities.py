@@ -1,4 +1,4 @@
-"""Radio capabilities: what each backend gives, and a plan step needing more is skipped, saying why."""
+"""Radio capabilities: what each backend gives; a step needing more is skipped, saying why."""
 
 import subprocess
 import sys
