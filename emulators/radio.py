@@ -176,7 +176,8 @@ class RadioFace(BlePeripheral):
                 await self.device.notify_subscribers(self.environment[uuid],
                                                      construct.build(getattr(reading, field)))
             seq = self.counters.next(fmt.CONTROL_TELEMETRY)
-            if not ("ble-notify-loss" in self.board.defects and seq % NOTIFY_LOSS_EVERY == 9):
+            lost = seq % NOTIFY_LOSS_EVERY == NOTIFY_LOSS_EVERY - 1
+            if not (lost and "ble-notify-loss" in self.board.defects):
                 await self.device.notify_subscribers(self.telemetry, fmt.TELEMETRY.build(dict(
                     seq=seq, temperature_c=reading.temperature_c,
                     humidity_pct=reading.humidity_pct, pressure_pa=reading.pressure_pa)))
