@@ -156,9 +156,13 @@ class RadioFace(BlePeripheral):
         future.add_done_callback(self._tasks.discard)
 
     def on_connection(self, connection: Connection) -> None:
-        connection.on("disconnection", lambda _reason: self.spawn(self._advertise()))
+        connection.on("disconnection", self._on_disconnection)
         if self._notifier is None or self._notifier.done():
             self._notifier = self.spawn(self._notify_environment())
+
+    def _on_disconnection(self, _reason: int) -> None:
+        if not self._closed:  # closing drops every link: nothing to advertise for
+            self.spawn(self._advertise())
 
     # --- notifications and control --------------------------------------------------------
     async def _notify_environment(self) -> None:

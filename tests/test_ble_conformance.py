@@ -10,6 +10,7 @@ stack sends, and the link layer (advDelay, parameters as asked, supervision time
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import statistics
 import struct
@@ -116,7 +117,9 @@ def test_advertising_is_legacy_with_its_own_scan_response(face: RadioFace) -> No
     assert len(advertisement.data_bytes) <= 31 + 31
     # advDelay: each event comes 0-10 ms after the 20 ms interval (RADIO_TEST mode)
     intervals = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
-    assert 0.0225 < statistics.mean(intervals) < 0.0275  # 20 ms + mean advDelay 5 ms
+    # 20 ms + mean advDelay 5 ms; without advDelay the mean is 20 ms plus scheduling (< 21 ms).
+    # The upper bound is loose: a loaded CI machine delays callbacks, it never hastens them.
+    assert 0.0215 < statistics.mean(intervals) < 0.035
     assert statistics.pstdev(intervals) > 0.0015  # uniform 0-10 ms: about 2.9 ms
 
 
@@ -199,6 +202,9 @@ def test_strict_att_errors(face: RadioFace, board: BoardModel) -> None:
 
 
 def test_reset_ends_the_link_by_supervision_timeout(face: RadioFace, board: BoardModel) -> None:
+    accepted: concurrent.futures.Future = concurrent.futures.Future()
+    face.device.once("connection", lambda connection: accepted.set_result(connection.parameters))
+
     async def main():
         async with Central(face.resource) as device:
             connection = await _connect(device)
@@ -206,7 +212,7 @@ def test_reset_ends_the_link_by_supervision_timeout(face: RadioFace, board: Boar
             ended = loop.create_future()
             connection.on("disconnection", lambda reason: ended.set_result(
                 (loop.time(), reason)))
-            peripheral = next(iter(face.device.connections.values())).parameters
+            peripheral = await asyncio.wrap_future(accepted)  # as the board's host was told
             reset_at = loop.time()
             await loop.run_in_executor(None, board.reset)
             at, reason = await ended
@@ -216,7 +222,7 @@ def test_reset_ends_the_link_by_supervision_timeout(face: RadioFace, board: Boar
     assert (peripheral.connection_interval, peripheral.supervision_timeout) == (15.0,
                                                                                 SUPERVISION_MS)
     assert reason == 0x08  # Connection Timeout, not 0x13 Remote User Terminated
-    assert SUPERVISION_MS / 1000 <= after_s < SUPERVISION_MS / 1000 + 0.2
+    assert SUPERVISION_MS / 1000 <= after_s < SUPERVISION_MS / 1000 + 0.5
 
 
 def test_counted_telemetry_from_outside(face: RadioFace) -> None:
