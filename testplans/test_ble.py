@@ -29,7 +29,7 @@ WINDOW_S = 3.0
 # A reset drops the link without a word: the central notices after its supervision timeout
 # (BlueZ 420 ms, other centrals up to a few seconds); the driver must see it by then.
 LINK_LOSS_WITHIN_S = 4.0
-SUPERVISION_MARGIN_S = 0.1  # scheduling between the controller's timeout and our callback
+SUPERVISION_MARGIN_S = 0.25  # the reset command over serial, then host scheduling
 CONNECTION_TIMEOUT = 0x08  # HCI reason: supervision timeout
 
 
