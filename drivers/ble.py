@@ -1,6 +1,7 @@
 """Bluetooth Low Energy driver for test plans: bleak behind a synchronous face, all traffic logged.
 
-    radio = BleRadio(backend="bumble", transport="tcp-client:127.0.0.1:40213")
+    radio = BleRadio(backend="bumble", transport="tcp-client:127.0.0.1:40213",
+                     formats=gatt.FORMATS, manufacturer_payload=gatt.MANUFACTURER_PAYLOAD)
     advert = radio.scan(name="citebench-ws", timeout=5.0)
     with radio.connect(advert.address) as link:
         link.read(gatt.SERIAL_NUMBER)                    # b'CB-WS1-000123'
@@ -13,14 +14,19 @@ of its own and every public method hands a coroutine to it and waits for the res
 arrive on that thread and are appended to a history that `expect` searches from the caller's
 thread. `backend="native"` calls bleak with no backend argument (the OS stack on a real desk);
 `"bumble"` passes the Bumble classes of `drivers.bleak_bumble` bound to `transport`.
+
+The link is generic; what is one board's comes in as arguments: `formats` (characteristic UUID ->
+construct, to decode `Notification.value`) and `manufacturer_payload` (to decode
+`Advert.payload`). The WS-100's are in `protocols.gatt`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +35,13 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.backends.service import BleakGATTServiceCollection
 from bleak.exc import BleakError
-from construct import Container
+from construct import Construct, ConstructError, Container
 
 from drivers.bleak_bumble import acquire, bumble_backend
-from protocols import gatt
 
 BACKENDS = ("bumble", "native")
+# A compiled parser meets short input with struct.error, the interpreted one with ConstructError.
+_PARSE_ERRORS = (ConstructError, struct.error)
 
 
 class BleError(Exception):
@@ -56,6 +63,7 @@ class Advert:
     tx_power: int | None
     rssi: int
     at: float
+    payload_format: Construct | None = field(default=None, repr=False, compare=False)
 
     @property
     def company_id(self) -> int | None:
@@ -68,11 +76,11 @@ class Advert:
 
         The company identifier is the product's (its product spec), so it is not looked up by a
         fixed key: a board advertises one manufacturer-specific structure."""
-        if self.company_id is None:
+        if self.company_id is None or self.payload_format is None:
             return None
         try:
-            return gatt.MANUFACTURER_PAYLOAD.parse(self.manufacturer_data[self.company_id])
-        except gatt.PARSE_ERRORS:
+            return self.payload_format.parse(self.manufacturer_data[self.company_id])
+        except _PARSE_ERRORS:
             return None
 
 
@@ -113,12 +121,12 @@ class Notification:
     uuid: str
     data: bytes
     at: float  # time.monotonic() on reception
+    format: Construct | None = field(default=None, repr=False, compare=False)
 
     @property
     def value(self) -> Any:
-        """Decoded with the characteristic's standard format when it has one, else the bytes."""
-        construct = gatt.FORMATS.get(self.uuid)
-        return construct.parse(self.data) if construct is not None else self.data
+        """Decoded with the characteristic's format when the radio knows one, else the bytes."""
+        return self.format.parse(self.data) if self.format is not None else self.data
 
 
 @dataclass
@@ -161,6 +169,8 @@ class BleRadio:
     def __init__(self, backend: str = "native", transport: str = "", *,
                  connect_retries: int = 2, connect_timeout_s: float = 5.0,
                  scan_timeout_s: float = 5.0, name: str = "", address: str = "",
+                 formats: Mapping[str, Construct] | None = None,
+                 manufacturer_payload: Construct | None = None,
                  log: BleLog | None = None) -> None:
         if backend not in BACKENDS:
             raise BleError(f"[radio] backend must be one of {BACKENDS}, got {backend!r}")
@@ -173,6 +183,8 @@ class BleRadio:
         self.connect_timeout_s = connect_timeout_s
         self.scan_timeout_s = scan_timeout_s
         self.name, self.address = name, address  # the board this station's radio looks for
+        self.formats = dict(formats or {})  # the board's: characteristic UUID -> construct
+        self.manufacturer_payload = manufacturer_payload
         self.log = log or BleLog()
         self._scanner_cls, self._client_cls = (bumble_backend(transport) if backend == "bumble"
                                                else (None, None))
@@ -227,7 +239,8 @@ class BleRadio:
 
         def on_advert(device: BLEDevice, data: AdvertisementData) -> None:
             advert = Advert(device.address, data.local_name, dict(data.manufacturer_data),
-                            list(data.service_uuids), data.tx_power, data.rssi, time.monotonic())
+                            list(data.service_uuids), data.tx_power, data.rssi, time.monotonic(),
+                            self.manufacturer_payload)
             if match(advert) and not enough.is_set():
                 seen.append(advert)
                 self.log.add(f"ADV {advert.address} name={advert.name!r} rssi={advert.rssi} "
@@ -396,7 +409,8 @@ class BleLink:
 
     def subscribe(self, uuid: str) -> None:
         def on_notify(_char: object, data: bytearray) -> None:
-            note = Notification(uuid, bytes(data), time.monotonic())
+            note = Notification(uuid, bytes(data), time.monotonic(),
+                                self.radio.formats.get(uuid))
             self._log(f"NTF {uuid} {_hex(note.data)}", note.at)
             with self._arrived:
                 self._history.append(note)

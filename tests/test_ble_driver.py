@@ -18,12 +18,13 @@ from protocols.messages import Mode
 from tests.plan_runner import ROOT, junit_outcomes
 
 ADDRESS = "C0:FF:EE:00:01:23"
+DECODERS = {"formats": gatt.FORMATS, "manufacturer_payload": gatt.MANUFACTURER_PAYLOAD}
 
 
 @pytest.fixture
 def radio(board: BoardModel) -> Iterator[BleRadio]:
     face = RadioFace(board, **RADIO_SPEC).start()
-    with BleRadio("bumble", face.resource, name="citebench-ws", connect_retries=1,
+    with BleRadio("bumble", face.resource, name="citebench-ws", connect_retries=1, **DECODERS,
                   connect_timeout_s=0.5, scan_timeout_s=1.0) as ble:
         yield ble
     face.close()
@@ -51,7 +52,8 @@ def test_scan_timeout_names_the_filter_and_what_was_seen(radio: BleRadio) -> Non
 
 
 def test_malformed_manufacturer_data_decodes_to_none() -> None:
-    advert = Advert(ADDRESS, "x", {0x0A3C: b"\x01"}, [], None, -50, 0.0)
+    advert = Advert(ADDRESS, "x", {0x0A3C: b"\x01"}, [], None, -50, 0.0,
+                    gatt.MANUFACTURER_PAYLOAD)
     assert advert.payload is None and advert.company_id == 0x0A3C
 
 
@@ -141,7 +143,7 @@ def test_missing_manufacturer_data_defect() -> None:
     board = BoardModel(defects=["adv-missing-manufacturer-data"])
     face = RadioFace(board, **RADIO_SPEC).start()
     try:
-        with BleRadio("bumble", face.resource, name="citebench-ws") as ble:
+        with BleRadio("bumble", face.resource, name="citebench-ws", **DECODERS) as ble:
             advert = ble.find(timeout=2.0)
         assert advert.manufacturer_data == {} and advert.payload is None
     finally:
