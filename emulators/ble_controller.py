@@ -14,7 +14,8 @@ LL_TERMINATE_IND and accepts a connection cancel without completing it. A plan t
 fails on a desk for reasons unrelated to the board. This subclass is what a real controller does:
 
 - legacy advertising only (no LE Extended Advertising feature), so hosts use ADV_IND and legacy
-  advertising reports; every advertising event is delayed by advDelay, uniform 0-10 ms (Core
+  advertising reports; advertising or scan response data over 31 bytes is refused (0x12), as the
+  HCI command cannot carry it; every advertising event is delayed by advDelay, uniform 0-10 ms (Core
   Vol 6 Part B 4.4.2.2), drawn from a seeded generator;
 - a scan response of its own (the scan response data the host set), reported to active scanners;
 - connection interval, peripheral latency and supervision timeout as the central asked, reported
@@ -39,6 +40,7 @@ from bumble.core import PhysicalTransport
 from bumble.link import LocalLink
 
 ADV_DELAY_MAX_S = 0.010  # advDelay: 0-10 ms added to every advertising event
+LEGACY_DATA_MAX = 31  # bytes of advertising (or scan response) data in a legacy PDU
 _UNIT_S = 0.000625  # advertising intervals are in 0.625 ms units
 _SUPERVISION_UNIT_S = 0.010  # supervision timeout is in 10 ms units
 _ACTIVE_SCANNING = hci.HCI_LE_Set_Scan_Parameters_Command.ACTIVE_SCANNING
@@ -132,6 +134,23 @@ class RadioController(Controller):
                 getattr(pending, "peer_address_type", None)
                 in (None, pdu.advertiser_address.address_type)):
             self.create_le_connection(pdu.advertiser_address)
+
+    # --- legacy data: 31 bytes at most -----------------------------------------------------
+    def on_hci_le_set_advertising_data_command(
+            self, command: hci.HCI_LE_Set_Advertising_Data_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        if len(command.advertising_data) > LEGACY_DATA_MAX:
+            return hci.HCI_StatusReturnParameters(
+                hci.HCI_ErrorCode.INVALID_HCI_COMMAND_PARAMETERS_ERROR)
+        return super().on_hci_le_set_advertising_data_command(command)
+
+    def on_hci_le_set_scan_response_data_command(
+            self, command: hci.HCI_LE_Set_Scan_Response_Data_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        if len(command.scan_response_data) > LEGACY_DATA_MAX:
+            return hci.HCI_StatusReturnParameters(
+                hci.HCI_ErrorCode.INVALID_HCI_COMMAND_PARAMETERS_ERROR)
+        return super().on_hci_le_set_scan_response_data_command(command)
 
     # --- connection parameters, as asked ----------------------------------------------------
     def create_le_connection(self, peer_address: hci.Address) -> None:

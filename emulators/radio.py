@@ -27,6 +27,7 @@ from bumble import gatt
 from bumble.core import AdvertisingData
 from bumble.device import Connection
 
+from emulators.ble_controller import LEGACY_DATA_MAX
 from emulators.ble_peripheral import BlePeripheral, Props, attribute_uuid
 from emulators.board import BoardEvent, BoardModel
 from protocols import gatt as fmt
@@ -113,7 +114,9 @@ class RadioFace(BlePeripheral):
 
     # --- advertising ----------------------------------------------------------------------
     def advertising_data(self) -> bytes:
-        """The advertising payload built from the board's state now (31 bytes at most)."""
+        """The advertising payload built from the board's state now (31 bytes at most): the
+        complete name when it fits beside the rest, else a shortened one (the complete name is
+        then in the scan response)."""
         board = self.board
         major, minor, patch = board.firmware_tuple
         battery = board.battery_level_pct()
@@ -122,21 +125,29 @@ class RadioFace(BlePeripheral):
                  | (fmt.AdvFlags.STREAMING if board.stream_enabled else 0))
         payload = fmt.MANUFACTURER_PAYLOAD.build(dict(
             fw_major=major, fw_minor=minor, fw_patch=patch, battery_pct=battery, flags=flags))
-        # flags 3 + name 2+n + manufacturer 9 + one 16-bit UUID 4: 30 bytes with a 12-char name
-        structures = [(AdvertisingData.FLAGS, bytes([0x06])),
-                      (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())]
+        rest = []
         if "adv-missing-manufacturer-data" not in board.defects:
-            structures.append((AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
-                               self.company_id.to_bytes(2, "little") + payload))
-        structures.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                           int(fmt.ENVIRONMENTAL_SENSING[4:8], 16).to_bytes(2, "little")))
-        return bytes(AdvertisingData(structures))
+            rest.append((AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
+                         self.company_id.to_bytes(2, "little") + payload))
+        rest.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                     int(fmt.ENVIRONMENTAL_SENSING[4:8], 16).to_bytes(2, "little")))
+        flags_ad = (AdvertisingData.FLAGS, bytes([0x06]))
+        room = LEGACY_DATA_MAX - len(bytes(AdvertisingData([flags_ad, *rest]))) - 2
+        name = self.name.encode()
+        name_ad = ((AdvertisingData.COMPLETE_LOCAL_NAME, name) if len(name) <= room
+                   else (AdvertisingData.SHORTENED_LOCAL_NAME, name[:room]))
+        return bytes(AdvertisingData([flags_ad, name_ad, *rest]))
 
     def scan_response_data(self) -> bytes:
-        """What an active scanner's SCAN_REQ gets: appearance and TX power."""
-        return bytes(AdvertisingData([
+        """What an active scanner's SCAN_REQ gets: appearance, TX power, and the complete name
+        when the advertisement could only carry a shortened one."""
+        structures = [
             (AdvertisingData.APPEARANCE, self.appearance.to_bytes(2, "little")),
-            (AdvertisingData.TX_POWER_LEVEL, TX_POWER_DBM.to_bytes(1, "little", signed=True))]))
+            (AdvertisingData.TX_POWER_LEVEL, TX_POWER_DBM.to_bytes(1, "little", signed=True))]
+        if AdvertisingData.from_bytes(self.advertising_data()).get(
+                AdvertisingData.SHORTENED_LOCAL_NAME) is not None:
+            structures.append((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()))
+        return bytes(AdvertisingData(structures))
 
     async def _advertise(self) -> None:
         """(Re)start advertising with the current payload and the mode's interval."""

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from bumble.att import ATT_Error
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID
 from bumble.device import Advertisement, ConnectionParametersPreferences, Device, Peer
 from bumble.hci import Address, Phy
 from bumble.transport import open_transport
@@ -72,7 +72,8 @@ class Central:
         await self.hci.close()
 
 
-async def _advertisements(device: Device, count: int) -> list[tuple[float, Advertisement]]:
+async def _advertisements(device: Device, count: int, active: bool = True
+                          ) -> list[tuple[float, Advertisement]]:
     seen: list[tuple[float, Advertisement]] = []
     enough = asyncio.Event()
 
@@ -83,10 +84,21 @@ async def _advertisements(device: Device, count: int) -> list[tuple[float, Adver
                 enough.set()
 
     device.on("advertisement", on_advertisement)
-    await device.start_scanning(filter_duplicates=False)
+    await device.start_scanning(active=active, filter_duplicates=False)
     await enough.wait()
     await device.stop_scanning()
+    device.remove_listener("advertisement", on_advertisement)
     return seen
+
+
+def _ad_structures(data: bytes) -> list[tuple[int, bytes]]:
+    """AD structures as the Core Supplement lays them out: length, type, value."""
+    structures, at = [], 0
+    while at < len(data):
+        length, kind = struct.unpack_from("<BB", data, at)
+        structures.append((kind, data[at + 2:at + 1 + length]))
+        at += 1 + length
+    return structures
 
 
 async def _connect(device: Device):
@@ -99,22 +111,28 @@ async def _connect(device: Device):
 def test_advertising_is_legacy_with_its_own_scan_response(face: RadioFace) -> None:
     async def main():
         async with Central(face.resource) as device:
-            return await _advertisements(device, 40)
+            passive = await _advertisements(device, 3, active=False)  # ADV_IND alone
+            return passive, await _advertisements(device, 40)  # with SCAN_REQ / SCAN_RSP
 
-    seen = run(main())
+    passive, seen = run(main())
     advertisement = seen[-1][1]
     assert advertisement.is_legacy and advertisement.is_connectable and advertisement.is_scannable
-    data = advertisement.data  # advertisement + scan response, merged by Bumble
-    assert data.get(AdvertisingData.FLAGS, raw=True) == b"\x06"
-    assert data.get(AdvertisingData.COMPLETE_LOCAL_NAME, raw=True) == SPEC["name"].encode()
-    manufacturer = data.get(AdvertisingData.MANUFACTURER_SPECIFIC_DATA, raw=True)
+    adv_ind = passive[-1][1].data_bytes
+    scan_response = advertisement.data_bytes  # the SCAN_RSP report's own data
+    assert len(adv_ind) <= 31 and len(scan_response) <= 31
+    structures = _ad_structures(adv_ind)
+    # Flags, Shortened Local Name (the 14-byte name does not fit beside the rest), Manufacturer
+    # Specific Data, Complete List of 16-bit Service UUIDs (assigned numbers)
+    assert [kind for kind, _ in structures] == [0x01, 0x08, 0xFF, 0x03]
+    flags, name, manufacturer, uuids = (value for _, value in structures)
+    assert flags == b"\x06"  # LE General Discoverable, BR/EDR not supported
+    assert name and SPEC["name"].encode().startswith(name) and len(adv_ind) == 31
     assert struct.unpack_from("<H", manufacturer)[0] == SPEC["company_id"]
     assert struct.unpack("<BBBBB", manufacturer[2:])[:3] == (1, 4, 2)  # firmware 1.4.2
-    uuids = data.get(AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, raw=True)
     assert uuids == struct.pack("<H", 0x181A)
-    assert data.get(AdvertisingData.APPEARANCE, raw=True) == struct.pack("<H", 0x0552)
-    assert data.get(AdvertisingData.TX_POWER_LEVEL, raw=True) == b"\x00"
-    assert len(advertisement.data_bytes) <= 31 + 31
+    assert _ad_structures(scan_response) == [  # appearance, TX power 0 dBm, the whole name
+        (0x19, struct.pack("<H", SPEC["appearance"])), (0x0A, b"\x00"),
+        (0x09, SPEC["name"].encode())]
     # advDelay: each event comes 0-10 ms after the 20 ms interval (RADIO_TEST mode)
     intervals = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
     # 20 ms + mean advDelay 5 ms; without advDelay the mean is 20 ms plus scheduling (< 21 ms).
