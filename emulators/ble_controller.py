@@ -35,7 +35,7 @@ import dataclasses
 import random
 
 from bumble import hci, ll
-from bumble.controller import Controller, LegacyAdvertiser
+from bumble.controller import Connection, Controller, LegacyAdvertiser
 from bumble.core import PhysicalTransport
 from bumble.link import LocalLink
 
@@ -179,7 +179,7 @@ class RadioController(Controller):
                                          supervision_timeout=ind.timeout)
         super().send_hci_packet(packet)
 
-    def on_le_disconnected(self, connection, reason: int) -> None:
+    def on_le_disconnected(self, connection: Connection, reason: int) -> None:
         self.parameters.pop(connection.peer_address, None)
         super().on_le_disconnected(connection, reason)
 
@@ -218,7 +218,7 @@ class RadioController(Controller):
                 loop.call_later(delay, peer.supervision_timeout, peer_connection)
             self.on_le_disconnected(connection, timeout)
 
-    def supervision_timeout(self, connection) -> None:
+    def supervision_timeout(self, connection: Connection | None) -> None:
         """The peer stayed silent for the whole supervision timeout: the link is lost."""
         if connection is not None and (
                 self.le_connections.get(connection.peer_address) is connection):
