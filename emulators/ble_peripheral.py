@@ -254,12 +254,15 @@ class BlePeripheral:
                 advertising_interval_min=interval_s * 1000,
                 advertising_interval_max=interval_s * 1000)
 
-    async def fall_silent(self) -> None:
-        """The chip stops (reset, power loss): no advertising, links lost by supervision
-        timeout on the centrals' side, every notification sequence restarts."""
+    async def stop_advertising(self) -> None:
         async with self._advertising:
-            self.controller.fall_silent()
             if self.device.is_advertising:
                 with contextlib.suppress(Exception):
                     await self.device.stop_advertising()
+
+    async def fall_silent(self) -> None:
+        """The chip stops (reset, power loss): no advertising, links lost by supervision
+        timeout on the centrals' side, every notification sequence restarts."""
+        self.controller.fall_silent()
+        await self.stop_advertising()
         self.counters.reset()

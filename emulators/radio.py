@@ -161,10 +161,18 @@ class RadioFace(BlePeripheral):
         if self._closed:
             return
         action = {BoardEvent.BOOT: self._advertise, BoardEvent.MODE: self._advertise,
-                  BoardEvent.STREAM: self._advertise, BoardEvent.OFF: self.fall_silent}[event]
+                  BoardEvent.STREAM: self._advertise, BoardEvent.OFF: self._off}[event]
         future = asyncio.run_coroutine_threadsafe(action(), self.loop)
         self._tasks.add(future)
         future.add_done_callback(self._tasks.discard)
+
+    async def _off(self) -> None:
+        if "ble-link-survives-reset" in self.board.defects:
+            # The radio co-processor is not reset with the MCU: it stops advertising but keeps
+            # its links up, so the central never learns that the board restarted.
+            await self.stop_advertising()
+        else:
+            await self.fall_silent()
 
     def on_connection(self, connection: Connection) -> None:
         connection.on("disconnection", self._on_disconnection)
