@@ -31,6 +31,8 @@ DEFECTS: dict[str, str] = {
     "notify-rate-drift": "environmental notifications run 25 % slower than configured",
     "adv-missing-manufacturer-data": "advertising carries no manufacturer data",
     "battery-level-wrong": "the Battery Level characteristic reports 100 % whatever the voltage",
+    "ble-notify-loss": "every tenth counted telemetry notification is never sent",
+    "ble-link-survives-reset": "the radio is not reset with the MCU: links outlive a reset",
 }
 
 
