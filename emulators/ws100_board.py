@@ -34,7 +34,6 @@ class Identity:
     hw_revision: str = "B"
     firmware: str = "1.4.2"
     ble_address: str = "C0:FF:EE:00:01:23"
-    ble_name: str = "citebench-ws"
 
 
 class BoardEvent(Enum):
