@@ -11,6 +11,8 @@ import pytest
 from bench.kits import installed_kits
 from tests.plan_runner import ROOT
 
+pytestmark = pytest.mark.timeout(1200)  # one whole-plan run per defect, two at a time
+
 # board -> defect -> a measurement that must be among those failing on it
 CAUGHT_BY = {
     "ws100": {
