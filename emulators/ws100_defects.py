@@ -46,6 +46,7 @@ FACES: dict[str, str] = {
     "banner-firmware-mismatch": "identity", "telemetry-rate-slow": "serial",
     "telemetry-temperature-offset": "serial",
     "notify-rate-drift": "radio", "adv-missing-manufacturer-data": "radio",
+    "ble-notify-loss": "radio", "ble-link-survives-reset": "radio",
     "battery-level-wrong": "radio",
 }
 

@@ -36,6 +36,8 @@ CAUGHT_BY = {
         "banner-firmware-mismatch": "banner firmware",
         "telemetry-rate-slow": "telemetry rate",
         "telemetry-temperature-offset": "telemetry temperature max",
+        "ble-notify-loss": "counted notifications lost",
+        "ble-link-survives-reset": "link loss detected",
     },
 }
 
