@@ -48,9 +48,13 @@ class RunRecord:
             self._file.flush()
             os.fsync(self._file.fileno())
 
-    def start(self, station: dict, software: dict, operator: str = "") -> None:
+    def start(self, station: dict, software: dict, operator: str = "",
+              planned: list[str] | None = None) -> None:
+        """The run's start; `planned` names the steps it means to run, so a run that ends early
+        shows what it did not reach."""
         self._write({"kind": "start", "time": time.time(), "station": station,
-                     "software": software, "operator": operator})
+                     "software": software, "operator": operator,
+                     **({"planned": planned} if planned else {})})
 
     def dut(self, identity: dict) -> None:
         self._write({"kind": "dut", "time": time.time(), **identity})
@@ -88,8 +92,8 @@ class RunRecord:
             ending: dict | None = None) -> None:
         """The run's verdict; `problems` are run-level reasons for it (an expired instrument);
         `ending` says what ended the run when it did not simply run out of steps (see
-        bench.endings): `{"cause": "signal"|"exception"|"resource_lost", "detail": ...,
-        "planned": n, "not_run": [...]}`."""
+        bench.endings): `{"cause": "signal"|"resource_lost"|"stopped"|"exception", "detail",
+        "step", "planned", "not_run": [node ids], "not_run_reason"}`."""
         self._write({"kind": "end", "time": time.time(), "verdict": verdict.name.lower(),
                      "problems": problems or [], **({"ending": ending} if ending else {})})
 

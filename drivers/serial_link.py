@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import serial
 from serial.serialposix import Serial as PosixSerial
 
+from drivers.errors import ResourceLostError
 from drivers.traffic import TrafficLog
 from protocols.frames import Frame, FrameDecoder, ProtocolError, encode_frame
 from protocols.messages import RESPONSE_BIT, MsgType, NackCode, build_payload, parse_payload
@@ -37,7 +38,7 @@ class LinkError(Exception):
     """Base of the link's errors; each names the port and what was sent and received."""
 
 
-class PortLostError(LinkError):
+class PortLostError(LinkError, ResourceLostError):
     """The port vanished (pty closed, USB unplugged, TCP peer gone)."""
 
 
