@@ -41,7 +41,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def board_fault(excinfo: pytest.ExceptionInfo | None) -> bool:
     """Whether a failed test body means the board is out of its spec (FAIL): an assertion, a
-    measurement out of limits (no exception), or a DutError; anything else is the bench's (ERROR)."""
+    measurement out of limits (no exception), a DutError; anything else is the bench's (ERROR)."""
     return excinfo is None or excinfo.errisinstance((AssertionError, DutError))
 
 

@@ -42,7 +42,8 @@ def test_unplugged_port_keeps_earlier_measurements(tmp_path) -> None:
     assert "PortLostError" in first["message"] and "vanished" in first["message"]
     assert "/dev/pts/" in first["message"] and "traffic log: " in first["message"]
     ending = record.end["ending"]
-    assert ending["cause"] == "resource_lost" and ending["step"].endswith("::test_measure_then_unplug")
+    assert ending["cause"] == "resource_lost"
+    assert ending["step"].endswith("::test_measure_then_unplug")
     assert [n.rpartition("::")[2] for n in ending["not_run"]] == [
         "test_next_step_reports_the_lost_port", "test_third"]
     assert "lost a resource" in ending["not_run_reason"] and ending["planned"] == 3
