@@ -294,6 +294,11 @@ def recover(root: Path) -> list[Recovered]:
     cut): its report is rebuilt from the partial record and its manifest written."""
     incoming = root / INCOMING
     found = []
+    for orphan in incoming.glob("*.lock"):  # a run killed between its lock and its folder
+        if not orphan.with_suffix("").exists():
+            with orphan.open("a") as lock, contextlib.suppress(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                orphan.unlink(missing_ok=True)
     for folder in sorted(p for p in incoming.glob("*") if p.is_dir()) if incoming.exists() else []:
         with (incoming / f"{folder.name}.lock").open("a") as lock:
             try:
