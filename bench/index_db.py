@@ -33,11 +33,17 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started);
 CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started);
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY, step TEXT, name TEXT, units TEXT, low REAL, high REAL,
+    UNIQUE (step, name));
 CREATE TABLE IF NOT EXISTS measurements (
-    folder TEXT, step TEXT, name TEXT, units TEXT, low REAL, high REAL, value REAL,
-    passed INTEGER);
+    folder TEXT, board TEXT, series INTEGER, value REAL, passed INTEGER, latest INTEGER);
 CREATE INDEX IF NOT EXISTS measurements_folder ON measurements (folder);
+CREATE INDEX IF NOT EXISTS measurements_board ON measurements (board) WHERE latest = 1;
+CREATE INDEX IF NOT EXISTS measurements_latest ON measurements (series, value, passed)
+    WHERE latest = 1;
 """
+BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
 
 
 @dataclass(frozen=True)
@@ -97,15 +103,27 @@ def row_of(folder: str, view: RecordView) -> RunRow:
         "; ".join(str(d) for d in view.damaged))
 
 
-def _measurements(folder: str, view: RecordView) -> Iterable[tuple]:
+def _series(db: sqlite3.Connection, step: str, m: dict) -> int:
+    """The id of a step's measurement across runs; its units and limits are the latest seen."""
+    return db.execute(
+        "INSERT INTO series (step, name, units, low, high) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (step, name) DO UPDATE SET units = excluded.units, low = excluded.low, "
+        "high = excluded.high RETURNING id",
+        (step, str(m.get("name", "")), str(m.get("units", "")), _number(m.get("low")),
+         _number(m.get("high")))).fetchone()[0]
+
+
+def _measurements(db: sqlite3.Connection, row: RunRow, view: RecordView,
+                  latest: int) -> Iterable[tuple]:
+    """The run's numeric, judged-against-limits measurements (an EQ check is no distribution)."""
+    board = row.unique_id or row.folder
     for step in view.steps:
         for m in step["measurements"]:
             value = _number(m.get("value"))
             if value is None or m.get("comparison") == "EQ":
                 continue
-            yield (folder, step["name"], m.get("name", ""), m.get("units", ""),
-                   _number(m.get("low")), _number(m.get("high")), value,
-                   int(m.get("outcome") == "pass"))
+            yield (row.folder, board, _series(db, str(step["name"]), m), value,
+                   int(m.get("outcome") == "pass"), latest)
 
 
 def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
@@ -114,13 +132,25 @@ def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
         _insert(db, row, view)
 
 
-def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
+def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, mark_latest: bool = True
+            ) -> None:
+    """One run and its measurements; with `mark_latest`, the board's measurements that the
+    statistics count are switched to this run's if it is the board's latest."""
     db.execute("DELETE FROM measurements WHERE folder = ?", (row.folder,))
     db.execute(f"INSERT OR REPLACE INTO runs ({COLUMNS}) VALUES "
                f"({', '.join('?' * len(fields(RunRow)))})",
                tuple(getattr(row, f.name) for f in fields(RunRow)))
-    db.executemany("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   _measurements(row.folder, view))
+    latest = 0
+    if mark_latest:
+        board = row.unique_id or row.folder
+        newest = db.execute(f"SELECT folder FROM runs WHERE {BOARD} = ? "
+                            "ORDER BY started DESC, folder DESC LIMIT 1", (board,)).fetchone()
+        latest = int(newest is not None and newest[0] == row.folder)
+        if latest:
+            db.execute("UPDATE measurements SET latest = 0 WHERE board = ? AND latest = 1",
+                       (board,))
+    db.executemany("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?)",
+                   list(_measurements(db, row, view, latest)))
 
 
 class _transaction:
@@ -142,7 +172,15 @@ def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]
         db.execute("DELETE FROM runs")
         db.execute("DELETE FROM measurements")
         for row, view in runs:
-            _insert(db, row, view)
+            _insert(db, row, view, mark_latest=False)
+        mark_latest_runs(db)
+
+
+def mark_latest_runs(db: sqlite3.Connection) -> None:
+    """Flag the measurements of each board's latest run, all at once (after a bulk insert)."""
+    db.execute("UPDATE measurements SET latest = 0 WHERE latest = 1")
+    db.execute(f"UPDATE measurements SET latest = 1 WHERE folder IN (SELECT folder FROM "
+               f"(SELECT folder, MAX(started) FROM runs GROUP BY {BOARD}))")
 
 
 @dataclass(frozen=True)

@@ -82,54 +82,45 @@ def _bounds(low: float | None, high: float | None, lo: float, hi: float) -> tupl
     return min([lo, *shown]) - span * 0.05, max([hi, *shown]) + span * 0.05
 
 
-LATEST = """
-CREATE TEMP TABLE IF NOT EXISTS latest (folder TEXT PRIMARY KEY);
-DELETE FROM latest;
-INSERT INTO latest SELECT folder FROM (
-    SELECT folder, MAX(started) FROM runs
-    GROUP BY CASE unique_id WHEN '' THEN folder ELSE unique_id END);
-CREATE TEMP TABLE IF NOT EXISTS shape (step TEXT, name TEXT, mean REAL, left REAL, right REAL,
-                                       PRIMARY KEY (step, name));
-DELETE FROM shape;
-"""
 FIRST_PASS = """
-SELECT m.step, m.name, MIN(m.units), MIN(m.low), MAX(m.high), COUNT(*), AVG(m.value),
-       MIN(m.value), MAX(m.value), SUM(m.passed)
-FROM measurements m JOIN latest USING (folder) GROUP BY m.step, m.name ORDER BY m.step, m.name
+SELECT m.series, s.step, s.name, s.units, s.low, s.high, COUNT(*), AVG(m.value), MIN(m.value),
+       MAX(m.value), SUM(m.passed)
+FROM measurements m INDEXED BY measurements_latest JOIN series s ON s.id = m.series
+WHERE m.latest = 1 GROUP BY m.series
 """
-SPREAD = """
-SELECT s.step, s.name, SUM((m.value - s.mean) * (m.value - s.mean))
-FROM measurements m JOIN latest USING (folder) JOIN shape s ON s.step = m.step AND s.name = m.name
-GROUP BY s.step, s.name
-"""
-HISTOGRAM = """
-SELECT s.step, s.name, MIN(:bins - 1, CAST((m.value - s.left) / (s.right - s.left) * :bins AS INT)),
-       COUNT(*)
-FROM measurements m JOIN latest USING (folder) JOIN shape s ON s.step = m.step AND s.name = m.name
-GROUP BY 1, 2, 3
+SECOND_PASS = """
+SELECT m.series, MIN(:bins - 1, CAST((m.value - h.left) / (h.right - h.left) * :bins AS INT)),
+       COUNT(*), SUM((m.value - h.mean) * (m.value - h.mean))
+FROM measurements m INDEXED BY measurements_latest JOIN shape h ON h.series = m.series
+WHERE m.latest = 1 GROUP BY 1, 2
 """
 
 
 def collect(db: sqlite3.Connection) -> tuple[list[Summary], int]:
-    """Summaries of every numeric measurement over each board's latest run; and the board count."""
-    db.executescript(LATEST)
-    boards = db.execute("SELECT COUNT(*) FROM latest").fetchone()[0]
-    first = db.execute(FIRST_PASS).fetchall()
+    """Summaries of every numeric measurement over each board's latest run; and the board count.
+    Two passes over the latest measurements, both read from one covering index: the first gives
+    count, mean, extremes and passes; the second the histogram and the squares around the mean."""
+    boards = db.execute(f"SELECT COUNT(DISTINCT {index_db.BOARD}) FROM runs").fetchone()[0]
     shapes = {}
-    for step, name, units, low, high, n, mean, lo, hi, passed in first:
+    for series, step, name, units, low, high, n, mean, lo, hi, passed in db.execute(FIRST_PASS):
         left, right = _bounds(low, high, lo, hi)
-        shapes[step, name] = (units, low, high, n, mean, lo, hi, passed, left, right)
-    db.executemany("INSERT INTO shape VALUES (?, ?, ?, ?, ?)",
-                   [(s, n, v[4], v[8], v[9]) for (s, n), v in shapes.items()])
-    counts = {key: [0] * BINS for key in shapes}
-    for step, name, index, count in db.execute(HISTOGRAM, {"bins": BINS}):
-        counts[step, name][index] = count
+        shapes[series] = (f"{step} :: {name}", units, low, high, n, mean, lo, hi, passed, left,
+                          right)
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS shape (series INTEGER PRIMARY KEY, mean REAL, "
+               "left REAL, right REAL)")
+    db.execute("DELETE FROM shape")
+    db.executemany("INSERT INTO shape VALUES (?, ?, ?, ?)",
+                   [(series, v[5], v[9], v[10]) for series, v in shapes.items()])
+    counts = {series: [0] * BINS for series in shapes}
+    squares = dict.fromkeys(shapes, 0.0)
+    for series, index, count, spread in db.execute(SECOND_PASS, {"bins": BINS}):
+        counts[series][index] = count
+        squares[series] += spread
     summaries = []
-    for step, name, squares in db.execute(SPREAD):
-        units, low, high, n, mean, lo, hi, passed, left, right = shapes[step, name]
-        summaries.append(Summary(f"{step} :: {name}", units, low, high, n, mean,
-                                 math.sqrt(squares / (n - 1)) if n > 1 else 0.0, lo, hi, passed,
-                                 tuple(counts[step, name]), left, right))
+    for series, (name, units, low, high, n, mean, lo, hi, passed, left, right) in shapes.items():
+        stdev = math.sqrt(squares[series] / (n - 1)) if n > 1 else 0.0
+        summaries.append(Summary(name, units, low, high, n, mean, stdev, lo, hi, passed,
+                                 tuple(counts[series]), left, right))
     return sorted(summaries, key=lambda s: s.name), boards
 
 

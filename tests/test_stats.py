@@ -87,3 +87,22 @@ def test_demo_batch_archives_boards_with_spread(tmp_path: Path, capsys) -> None:
     temperature = next(s for s in summaries if s.name.endswith(":: temperature_c"))
     assert boards == 2 and temperature.stdev > 0  # different seeds, different boards
     assert all(run.name.endswith(f"_{Outcome.PASS.name}") for run in runs)
+
+
+def test_an_older_run_archived_late_does_not_replace_the_latest(tmp_path: Path) -> None:
+    archive_board(tmp_path, "CB-1", 3.4, at=1.8e9 + 60)
+    archive_board(tmp_path, "CB-1", 3.9, at=1.8e9)  # an older run, copied in from another desk
+    archive_board(tmp_path, "CB-2", 3.3, at=1.8e9)
+    incremental = stats.collect(index_db.connect(tmp_path))
+    (vbat,), boards = incremental
+    assert boards == 2 and (vbat.minimum, vbat.maximum, vbat.passed) == (3.3, 3.4, 2)
+    archive.write_index(tmp_path)  # rebuilt from the records: the same figures
+    assert stats.collect(index_db.connect(tmp_path)) == incremental
+
+
+def test_spread_of_microvolts_on_a_3v3_rail_keeps_its_digits(tmp_path: Path) -> None:
+    values = [3.3 + k * 1e-6 for k in range(5)]
+    for n, value in enumerate(values):
+        archive_board(tmp_path, f"CB-{n}", value, at=1.8e9 + n)
+    ((vbat,), _) = stats.collect(index_db.connect(tmp_path))
+    assert vbat.stdev == pytest.approx(statistics.stdev(values), rel=1e-6)
