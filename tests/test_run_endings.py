@@ -191,3 +191,34 @@ def test_report_rebuild_of_a_missing_or_unreadable_file_is_one_line(target: str)
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == ExitCode.USAGE and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and target in done.stderr, done.stderr
+
+
+UNPLUG = '''
+def test_unplug(dut, station, measure):
+    measure("ping rtt", dut.ping(), units="s", high=1.0)
+    station.emulator.serial.unplug()
+    dut.get_info()
+
+
+def test_never_reached(dut):
+    dut.ping()
+'''
+
+
+def test_a_lost_port_is_a_bench_error_whose_message_names_the_archived_traffic_log(
+        tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    (tmp_path / "test_unplug_plan.py").write_text(UNPLUG)
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "--reports", str(reports),
+                           "--plan", str(tmp_path / "test_unplug_plan.py")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == ExitCode.ERROR, done.stdout + done.stderr
+    assert "verdict: ERROR" in done.stdout and "run ended by resource_lost" in done.stdout
+    (run,) = archive.find_runs(reports)
+    view = load_record(run / archive.RECORD)
+    (step,) = view.steps
+    log = step["message"].rpartition("traffic log: ")[2].split()[0]
+    assert Path(log).is_file() and Path(log).is_relative_to(run), log
+    assert archive.INCOMING not in (run / archive.RECORD).read_text()
+    assert archive.INCOMING not in (run / "junit.xml").read_text()
+    assert len(view.ending["not_run"]) == 1 and audit.audit(reports).intact
