@@ -30,9 +30,14 @@ CREATE TABLE IF NOT EXISTS runs (
     folder TEXT PRIMARY KEY, unique_id TEXT, board TEXT, started TEXT, day TEXT, verdict TEXT,
     plan TEXT, firmware TEXT, station TEXT, operator TEXT, steps INTEGER, failed INTEGER,
     planned INTEGER, ending TEXT, damaged TEXT);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
-CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started);
-CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, folder);
+CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
+CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started, folder);
+CREATE INDEX IF NOT EXISTS runs_board_key
+    ON runs (CASE unique_id WHEN '' THEN folder ELSE unique_id END, started, folder);
+CREATE INDEX IF NOT EXISTS runs_damaged ON runs (started, folder) WHERE damaged != '';
+CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER,
+                                  PRIMARY KEY (day, verdict)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY, step TEXT, name TEXT, units TEXT, low REAL, high REAL,
     UNIQUE (step, name));
@@ -132,16 +137,23 @@ def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
         _insert(db, row, view)
 
 
-def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, mark_latest: bool = True
+def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = False
             ) -> None:
-    """One run and its measurements; with `mark_latest`, the board's measurements that the
-    statistics count are switched to this run's if it is the board's latest."""
+    """One run and its measurements. One at a time (not `bulk`), the day/verdict tally is kept
+    and the board's measurements that the statistics count are switched to this run's if it is
+    the board's latest; a bulk load does both once at its end (`replace_all`)."""
     db.execute("DELETE FROM measurements WHERE folder = ?", (row.folder,))
+    if not bulk:
+        old = db.execute("SELECT day, verdict FROM runs WHERE folder = ?", (row.folder,))
+        for day, verdict in old.fetchall():
+            db.execute("UPDATE tally SET n = n - 1 WHERE day = ? AND verdict = ?", (day, verdict))
+        db.execute("INSERT INTO tally VALUES (?, ?, 1) ON CONFLICT (day, verdict) "
+                   "DO UPDATE SET n = n + 1", (row.day, row.verdict))
     db.execute(f"INSERT OR REPLACE INTO runs ({COLUMNS}) VALUES "
                f"({', '.join('?' * len(fields(RunRow)))})",
                tuple(getattr(row, f.name) for f in fields(RunRow)))
     latest = 0
-    if mark_latest:
+    if not bulk:
         board = row.unique_id or row.folder
         newest = db.execute(f"SELECT folder FROM runs WHERE {BOARD} = ? "
                             "ORDER BY started DESC, folder DESC LIMIT 1", (board,)).fetchone()
@@ -172,12 +184,15 @@ def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]
         db.execute("DELETE FROM runs")
         db.execute("DELETE FROM measurements")
         for row, view in runs:
-            _insert(db, row, view, mark_latest=False)
-        mark_latest_runs(db)
+            _insert(db, row, view, bulk=True)
+        after_bulk(db)
 
 
-def mark_latest_runs(db: sqlite3.Connection) -> None:
-    """Flag the measurements of each board's latest run, all at once (after a bulk insert)."""
+def after_bulk(db: sqlite3.Connection) -> None:
+    """After a bulk load: count runs per day and verdict, and flag the measurements of each
+    board's latest run, all at once."""
+    db.execute("DELETE FROM tally")
+    db.execute("INSERT INTO tally SELECT day, verdict, COUNT(*) FROM runs GROUP BY 1, 2")
     db.execute("UPDATE measurements SET latest = 0 WHERE latest = 1")
     db.execute(f"UPDATE measurements SET latest = 1 WHERE folder IN (SELECT folder FROM "
                f"(SELECT folder, MAX(started) FROM runs GROUP BY {BOARD}))")
@@ -229,15 +244,24 @@ def count(db: sqlite3.Connection, filters: Filters = Filters()) -> int:
 
 
 def verdict_counts(db: sqlite3.Connection) -> dict[str, int]:
-    return dict(db.execute("SELECT verdict, COUNT(*) FROM runs GROUP BY verdict ORDER BY 1"))
+    return dict(db.execute("SELECT verdict, SUM(n) FROM tally GROUP BY verdict HAVING SUM(n) > 0 "
+                           "ORDER BY 1"))
 
 
-def days(db: sqlite3.Connection) -> list[tuple[str, int, int]]:
-    """(day, runs, runs not PASS) for every day with runs, newest first."""
-    return list(db.execute("SELECT day, COUNT(*), SUM(verdict NOT IN ('PASS', 'SKIP')) "
-                           "FROM runs GROUP BY day ORDER BY day DESC"))
+def days(db: sqlite3.Connection, limit: int = -1) -> list[tuple[str, int, int]]:
+    """(day, runs, runs not PASS) for the latest `limit` days with runs (all by default)."""
+    return list(db.execute(
+        "SELECT day, SUM(n), SUM(CASE WHEN verdict IN ('PASS', 'SKIP') THEN 0 ELSE n END) "
+        "FROM tally GROUP BY day HAVING SUM(n) > 0 ORDER BY day DESC LIMIT ?", (limit,)))
 
 
-def damaged(db: sqlite3.Connection) -> list[RunRow]:
+def runs_on(db: sqlite3.Connection, day: str) -> int:
+    found = db.execute("SELECT SUM(n) FROM tally WHERE day = ?", (day,)).fetchone()[0]
+    return found or 0
+
+
+def damaged(db: sqlite3.Connection, limit: int = 100) -> list[RunRow]:
+    """The latest runs whose record has unreadable lines."""
     return [RunRow(*row) for row in db.execute(
-        f"SELECT {COLUMNS} FROM runs WHERE damaged != '' ORDER BY started DESC")]
+        f"SELECT {COLUMNS} FROM runs INDEXED BY runs_damaged WHERE damaged != '' "
+        "ORDER BY started DESC, folder DESC LIMIT ?", (limit,))]

@@ -23,6 +23,7 @@ from bench.pages import render, write_atomic
 from bench.record import INCOMPLETE
 
 LATEST = 100  # runs on the home page
+RECENT_DAYS = 60  # day links on the home page; every day is on days/index.html
 DAYS = "days"
 VERDICTS = [o.name for o in Outcome] + [INCOMPLETE]
 
@@ -60,9 +61,16 @@ def _page(target: Path, heading: str, summary: str, runs: list[RunRow], home: st
 
 def write_home(root: Path, db: sqlite3.Connection) -> Path:
     runs = index_db.runs(db, limit=LATEST)
-    summary = _summary(db) + f" The latest {len(runs)} are listed; older ones by day below."
+    summary = (_summary(db) + f" The latest {len(runs)} are listed; the last {RECENT_DAYS} days "
+               "below, every day in days/index.html.")
     return _page(root / "index.html", "citebench archive", summary, runs, "",
-                 index_db.days(db), index_db.damaged(db))
+                 index_db.days(db, RECENT_DAYS), index_db.damaged(db))
+
+
+def write_day_list(root: Path, db: sqlite3.Connection) -> Path:
+    """Every day with runs: one line each, rewritten when a day gets its first run."""
+    return _page(root / DAYS / "index.html", "Runs by day", _summary(db), [], "../",
+                 index_db.days(db))
 
 
 def write_day(root: Path, db: sqlite3.Connection, day: str) -> Path:
@@ -82,6 +90,8 @@ def write_for_run(root: Path, db: sqlite3.Connection, row: RunRow) -> None:
     write_home(root, db)
     write_day(root, db, row.day)
     write_board(root, db, row.unique_id, row.folder.partition("/")[0])
+    if index_db.runs_on(db, row.day) == 1 or not (root / DAYS / "index.html").exists():
+        write_day_list(root, db)
 
 
 def write_all(root: Path, db: sqlite3.Connection) -> Path:
@@ -92,6 +102,7 @@ def write_all(root: Path, db: sqlite3.Connection) -> Path:
                         "FROM runs")
     for unique_id, folder in boards.fetchall():
         write_board(root, db, unique_id, folder)
+    write_day_list(root, db)
     return write_home(root, db)
 
 

@@ -81,7 +81,7 @@ def synthesize_history(root: Path, runs: int, rng: random.Random) -> None:
                     for s in range(STEPS)])
     db.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 15)})", rows)
     db.executemany("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?)", measurements)
-    index_db.mark_latest_runs(db)
+    index_db.after_bulk(db)
     db.execute("COMMIT")
     previous = ledger.GENESIS
     with (root / ledger.LEDGER).open("w", encoding="ascii") as out:

@@ -33,9 +33,11 @@ def test_home_page_lists_the_latest_runs_and_links_every_day(tmp_path: Path) -> 
     home = (tmp_path / "index.html").read_text()
     assert home.count("<tr data-board") == index_pages.LATEST
     assert f"{len(runs)} runs: 26 FAIL, 104 PASS." in home
-    days = sorted(p.stem for p in (tmp_path / "days").glob("*.html"))
+    days = sorted(p.stem for p in (tmp_path / "days").glob("2*.html"))
     assert days == ["2027-01-15", "2027-01-16", "2027-01-17", "2027-01-18"]
     assert all(f'href="days/{day}.html"' in home for day in days)
+    every_day = (tmp_path / "days" / "index.html").read_text()
+    assert all(f'href="../days/{day}.html"' in every_day for day in days)
     day_rows = sum((tmp_path / "days" / f"{d}.html").read_text().count("<tr data-board")
                    for d in days)
     assert day_rows == len(runs)  # every run is on exactly one day page
