@@ -17,7 +17,8 @@ alike never share a folder. The manifest lists every file of the run with its SH
 finds any file altered, missing or added since; the ledger (bench.ledger) finds what a manifest
 cannot: a run or manifest deleted, a verdict folder renamed, a manifest rewritten.
 
-Several benches may archive into one folder at once: each archiving step holds an exclusive
+Runs in progress and runs whose process was killed are bench.incoming's. Several benches may
+archive into one folder at once: each archiving step holds an exclusive
 lock on `reports/.lock` (a few milliseconds), folders are reserved with an atomic `mkdir` and
 runs moved in with one rename, and pages are replaced atomically.
 """
@@ -204,7 +205,6 @@ def store(staging: Path, root: Path, db: sqlite3.Connection | None = None) -> Pa
     with locked(root):
         target = _reserve(root, view)
         os.rename(staging, target)  # onto the empty folder just reserved: one atomic step
-        _release(staging)
         _relocate(staging, target)
         manifest = write_manifest(target)
         extra = signing.sign_manifest(manifest)
@@ -253,69 +253,3 @@ def rebuild_report(record: Path, target: Path) -> Path:
     except OSError as error:
         raise RecordUnreadable(f"cannot read record {record}: {error.strerror or error}") from None
     return write_atomic(target, render_report(view))
-
-
-# --- runs in progress, and runs whose process died ----------------------------------------
-
-
-_CLAIMS: dict[Path, object] = {}  # staging folder -> its lock file, open while the run lives
-
-
-def claim(root: Path, name: str) -> Path:
-    """A staging folder `root/.incoming/<name>` for the run of this process, held under an flock
-    on `<name>.lock` beside it until `store` moves it: the kernel drops the lock when the process
-    dies, however it dies, so a staged run whose lock is free was killed (`recover`)."""
-    incoming = root / INCOMING
-    incoming.mkdir(parents=True, exist_ok=True)
-    lock = (incoming / f"{name}.lock").open("a")
-    fcntl.flock(lock, fcntl.LOCK_EX)  # before the folder exists: recovery never sees it free
-    folder = incoming / name
-    folder.mkdir()
-    _CLAIMS[folder] = lock
-    return folder
-
-
-def _release(staging: Path) -> None:
-    lock = _CLAIMS.pop(staging, None)
-    (staging.parent / f"{staging.name}.lock").unlink(missing_ok=True)
-    if lock is not None:
-        lock.close()
-
-
-@dataclass(frozen=True)
-class Recovered:
-    staging: Path
-    archived: Path | None
-    note: str
-
-
-def recover(root: Path) -> list[Recovered]:
-    """Archive, as INCOMPLETE, every staged run whose process is gone (killed with SIGKILL, power
-    cut): its report is rebuilt from the partial record and its manifest written."""
-    incoming = root / INCOMING
-    found = []
-    for orphan in incoming.glob("*.lock"):  # a run killed between its lock and its folder
-        if not orphan.with_suffix("").exists():
-            with orphan.open("a") as lock, contextlib.suppress(BlockingIOError):
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                orphan.unlink(missing_ok=True)
-    for folder in sorted(p for p in incoming.glob("*") if p.is_dir()) if incoming.exists() else []:
-        with (incoming / f"{folder.name}.lock").open("a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # its run is still going
-            if not folder.exists():
-                continue  # archived by its own process a moment ago
-            if not (folder / RECORD).exists():
-                if not any(folder.iterdir()):  # the run touched no station: nothing to keep
-                    folder.rmdir()
-                    (incoming / f"{folder.name}.lock").unlink(missing_ok=True)
-                    continue
-                found.append(Recovered(folder, None, "files but no record: left in place"))
-                continue
-            rebuild_report(folder / RECORD, folder / "report.html")
-            archived = store(folder, root)
-            label = load_record(archived / RECORD).label
-            found.append(Recovered(folder, archived, f"archived as {label}"))
-    return found

@@ -8,13 +8,14 @@ become one-line warnings and the exit code still follows the run's verdict.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
 
 import jinja2
 
-from bench import archive, index_db
+from bench import archive, incoming, index_db
 from bench.exitcodes import ExitCode, for_verdict
 from bench.record import load_record
 
@@ -25,10 +26,10 @@ def _warn(text: str) -> None:
     print(f"bench: warning: {text}", file=sys.stderr)
 
 
-def recover(reports: Path) -> list[archive.Recovered]:
+def recover(reports: Path) -> list[incoming.Recovered]:
     """Archive the staged runs of dead processes as INCOMPLETE, saying so; never raises."""
     try:
-        found = archive.recover(reports)
+        found = incoming.recover(reports)
     except PAGE_ERRORS as error:
         _warn(f"could not recover killed runs in {reports / archive.INCOMING}: {error}")
         return []
@@ -36,6 +37,14 @@ def recover(reports: Path) -> list[archive.Recovered]:
         where = f" -> {run.archived}" if run.archived else ""
         print(f"recovered run {run.staging.name}: {run.note}{where}")
     return found
+
+
+def abandon(out: Path, reports: Path) -> None:
+    """The run wrote no record: drop its empty staging folder, and recover killed runs."""
+    incoming.release(out)
+    with contextlib.suppress(OSError):
+        out.rmdir()
+    recover(reports)
 
 
 def finish_run(out: Path, reports: Path, index: bool = True) -> int:
@@ -49,6 +58,8 @@ def finish_run(out: Path, reports: Path, index: bool = True) -> int:
     except PAGE_ERRORS as error:
         print(f"\nverdict: {verdict}\nnot archived ({error}); the run stays in {out}")
         return for_verdict(verdict)
+    finally:
+        incoming.release(out)
     recovered = recover(reports)
     if index:
         try:

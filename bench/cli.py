@@ -41,11 +41,11 @@ def _profile(args: argparse.Namespace) -> StationProfile:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from bench import archive, archiving
+    from bench import archive, archiving, incoming
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
-    out = archive.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
+    out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
     station = resolve_profile_path(args.station)
     pytest_args = [*(args.plan or [str(PLANS)]), "--station", str(station),
                    "--record", str(out / "record.jsonl"),
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--operator", args.operator]
     code = pytest.main(pytest_args)
     if not (out / archive.RECORD).exists():
-        archiving.recover(reports)
+        archiving.abandon(out, reports)
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
         return ExitCode.ERROR
     return archiving.finish_run(out, reports, index=not args.no_index)
