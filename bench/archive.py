@@ -2,6 +2,7 @@
 SHA-256 manifest, chained into the ledger and added to the SQLite index as it is archived.
 
     >>> import tempfile
+    >>> from bench.measure import Outcome
     >>> from bench.record import RunRecord
     >>> root = Path(tempfile.mkdtemp())
     >>> record = RunRecord(root / "incoming" / "record.jsonl")
@@ -37,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import index_db, index_pages, ledger, signing
-from bench.measure import Outcome
 from bench.pages import render_report, write_atomic
 from bench.record import Damage, RecordView, load_record
 
@@ -50,8 +50,6 @@ TEXT_VIEWS = (RECORD, "junit.xml", "report.html")  # files that may name the sta
 RESERVED = {"days", "no-serial", "index.html", "statistics.html"}  # names the archive uses
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _RUN_NAME = re.compile(r"\d{8}T\d{6}Z_([A-Z]+)(-\d+)?")
-
-__all__ = ["Outcome"]
 
 
 def safe_name(text: str, fallback: str = "unknown") -> str:

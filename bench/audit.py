@@ -75,3 +75,25 @@ def audit(root: Path, kept_head: str | None = None, public_key: str | None = Non
         result.chain.append(f"the head you kept ({kept_head[:16]}…) is not in the ledger: "
                             "the ledger was rewritten or cut")
     return result
+
+
+def adopt(root: Path) -> list[tuple[str, str]]:
+    """Ledger the runs archived before the ledger existed, each whose files still match its
+    manifest (entry marked `adopted`); (folder, why not) for those left out. What happened to an
+    adopted run before today cannot be vouched for: adopt once, when upgrading, then keep the
+    head."""
+    from bench import archive
+
+    refused = []
+    with archive.locked(root):
+        for folder, problems in audit(root).runs.items():
+            if [p.kind for p in problems] != ["unledgered"]:
+                continue
+            run = root / folder
+            found = verify(run)
+            if found:
+                refused.append((folder, "; ".join(str(p) for p in found)))
+                continue
+            label = load_record(run / RECORD).label
+            ledger.append(root, folder, file_digest(run / MANIFEST), label, {"adopted": True})
+    return refused

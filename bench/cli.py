@@ -105,6 +105,15 @@ def cmd_archive_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive_adopt(args: argparse.Namespace) -> int:
+    from bench import audit
+
+    refused = audit.adopt(Path(args.dir))
+    for folder, why in refused:
+        print(f"not adopted: {folder} ({why})")
+    return ExitCode.FAIL if refused else ExitCode.PASS
+
+
 def cmd_archive_keygen(args: argparse.Namespace) -> int:
     from bench import signing
 
@@ -273,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         query.add_argument(f"--{name}")
     query.add_argument("-o", "--output", help="HTML file (default: <archive>/query.html)")
     query.set_defaults(func=cmd_archive_query)
+    adopt = tasks.add_parser("adopt", help="ledger the intact runs archived before the ledger")
+    adopt.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
+    adopt.set_defaults(func=cmd_archive_adopt)
     keygen = tasks.add_parser("keygen", help="make an Ed25519 station key to sign manifests")
     keygen.add_argument("key", help="private key file to create (its .pub goes beside it)")
     keygen.set_defaults(func=cmd_archive_keygen)

@@ -67,12 +67,13 @@ class RunEnding:
     planned: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
     running: str = ""
+    running_since: float = 0.0
     cause: str = ""  # signal, resource_lost, stopped, exception
     detail: str = ""
     step: str = ""  # the step that was running (signal) or that lost the resource
 
     def started(self, nodeid: str) -> None:
-        self.running = nodeid
+        self.running, self.running_since = nodeid, time.time()
 
     def recorded(self, nodeid: str) -> None:
         self.done.add(nodeid)
@@ -180,7 +181,7 @@ class EndingHooks:
         item = config.stash.get(ITEMS, {}).get(nodeid)
         if item is None:
             return
-        start = time.time()
+        start = ending.running_since
         message = f"ABORTED: the run was ended by {ending.detail} while this step ran"
         self.record_aborted(item, message)
         ending.recorded(nodeid)

@@ -125,7 +125,7 @@ def certification_context(view: RecordView, embedded: bool = False) -> dict:
     packages = software.pop("packages", {}) or {}
     steps = sorted(view.steps, key=lambda s: s["outcome"] == "pass")
     return {
-        "title": f"citebench run {visible(view.unique_id)} {view.label}",
+        "title": f"citebench run {view.unique_id} {view.label}",
         "embedded": embedded, "label": view.label, "ending": ending,
         "partial": view.truncated or view.end is None, "damaged": view.damaged,
         "problems": (view.end or {}).get("problems", []), "run": run,

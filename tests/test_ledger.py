@@ -119,3 +119,17 @@ def test_signed_manifests_verify_and_a_forged_one_does_not(tmp_path: Path, monke
     (run / signing.SIGNATURE).write_text("AAAA\n")
     assert main(["archive", "verify", str(root)]) == 1
     assert "signature does not match" in capsys.readouterr().out
+
+
+def test_runs_archived_before_the_ledger_are_adopted_if_intact(archived, capsys) -> None:
+    root, runs = archived
+    (root / ledger.LEDGER).unlink()  # as an archive written before the ledger existed
+    (runs[2] / "junit.xml").write_text("changed since")
+    assert main(["archive", "verify", str(root)]) == 1
+    assert main(["archive", "adopt", str(root)]) == 1
+    assert f"not adopted: {runs[2].relative_to(root).as_posix()} (altered: junit.xml" in (
+        capsys.readouterr().out)
+    entries, problems = ledger.chain(root)
+    assert problems == [] and [e["adopted"] for e in entries] == [True, True]
+    result = audit.audit(root)
+    assert result.bad_runs == 1 and len(result.runs) == 3
