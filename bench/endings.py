@@ -2,7 +2,7 @@
 it interrupted (ABORTED) and the steps it never reached (not run, with the reason once).
 
     ending = RunEnding(planned=["t.py::a", "t.py::b"])
-    ending.recorded("t.py::a"); ending.lost("t.py::a", "serial port /dev/pts/3 vanished")
+    ending.recorded("t.py::a"); ending.lost("t.py::a", PortLostError("/dev/pts/3 vanished"))
     ending.summary()  # {"cause": "resource_lost", ..., "not_run": ["t.py::b"], ...}
 
 pytest by itself forgets the step a Ctrl-C or SIGTERM interrupts (no report is made for it) and
