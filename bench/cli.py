@@ -1,9 +1,14 @@
 """The `bench` command: run the test plans, serve the emulators, list what the machine can see.
 
-    bench run                          # every plan against the emulated station, report written
-    bench run --station fixtures/desk-example.toml
+    bench run                          # the WS-100's plans against its emulated station
+    bench run --station fixtures/tracker-emulated.toml
+    bench run --station fixtures/ws100-desk.toml
     bench emulate --defect stuck-sensor
+    bench boards --json
     bench list
+
+Every board-specific thing comes from the station's board kit (bench/kits.py): its plans, its
+defect catalogue, its emulator.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +27,7 @@ import threading
 from pathlib import Path
 
 from bench.exitcodes import ExitCode
+from bench.kits import KitError, installed_kits
 from bench.station import (
     StationError,
     StationProfile,
@@ -28,10 +35,8 @@ from bench.station import (
     resolve_profile_path,
     with_defects,
 )
-from emulators.defects import DEFECTS
 
 ROOT = Path(__file__).resolve().parent.parent
-PLANS = ROOT / "testplans"
 
 
 def _profile(args: argparse.Namespace) -> StationProfile:
@@ -45,9 +50,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
-    out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
     station = resolve_profile_path(args.station)
-    pytest_args = [*(args.plan or [str(PLANS)]), "--station", str(station),
+    plans = args.plan or [str(_profile(args).kit.plans)]  # also checks the profile and defects
+    out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
+    pytest_args = [*plans, "--station", str(station),
                    "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",
                    f"--junitxml={out / 'junit.xml'}", "-p", "no:cacheprovider",
@@ -62,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (out / archive.RECORD).exists():
         archiving.abandon(out, reports)
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
-        return ExitCode.ERROR
+        return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
     return archiving.finish_run(out, reports, index=not args.no_index)
 
 
@@ -73,7 +79,7 @@ def _no_record_reason(code: int) -> str:
     return {
         pytest.ExitCode.INTERRUPTED: "interrupted before the first step",
         pytest.ExitCode.INTERNAL_ERROR: "pytest failed internally, see the traceback above",
-        pytest.ExitCode.USAGE_ERROR: "pytest could not load the plans, see the error above",
+        pytest.ExitCode.USAGE_ERROR: "usage error, see the message above",
         pytest.ExitCode.NO_TESTS_COLLECTED: "no test found in the plans given",
     }.get(code, f"no step used the station (pytest exit code {int(code)})")
 
@@ -130,10 +136,11 @@ def cmd_archive_demo_batch(args: argparse.Namespace) -> int:
     from bench import archive, stats
 
     reports = Path(args.reports)
+    base = load_station(resolve_profile_path(args.station))
     with tempfile.TemporaryDirectory() as tmp:
         for board in range(args.count):
-            serial = f"CB-WS1-{900001 + board:06d}"
-            profile = stats.demo_profile(Path(tmp), args.seed + board, serial)
+            serial = base.kit.unique_id_template.format(n=900001 + board)
+            profile = stats.demo_profile(Path(tmp), args.seed + board, serial, base.path)
             plans = [arg for plan in args.plan for arg in ("--plan", str(Path(plan).resolve()))]
             done = subprocess.run([sys.executable, "-m", "bench", "run", "--station", str(profile),
                                    "--reports", str(reports), "--no-index", *plans],
@@ -154,7 +161,7 @@ def cmd_report_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from emulators.host import EmulatedStation
+    from bench.emulation import emulate
 
     profile = _profile(args)
     if args.serial:
@@ -162,9 +169,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             profile, emulator=dataclasses.replace(profile.emulator, serial=args.serial))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with EmulatedStation(profile) as emulated:
+    with emulate(profile) as emulated:
         defects = ", ".join(profile.emulator.defects) or "none"
-        print(f"emulated station {profile.station.id} (defects: {defects})")
+        print(f"emulated station {profile.station.id}, board {profile.kit.name} "
+              f"(defects: {defects})")
         for role, resource in emulated.resources.items():
             print(f"  {role:6} {resource}")
         if _power_on(emulated, profile):
@@ -191,6 +199,40 @@ def _power_on(emulated, profile: StationProfile) -> bool:
     return True
 
 
+def cmd_boards(args: argparse.Namespace) -> int:
+    kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
+    if args.json:
+        print(json.dumps([kit.summary_json() for kit in kits], indent=2))
+        return 0
+    for kit in kits:
+        print(f"{kit.name:10} {kit.summary}\n{'':10} plans {kit.plans}\n{'':10} emulated "
+              f"station {kit.emulated_station}\n{'':10} defects: {', '.join(sorted(kit.defects))}")
+    return 0
+
+
+def cmd_new_board(args: argparse.Namespace) -> int:
+    from bench.scaffold import ScaffoldError, new_board
+
+    try:
+        target = new_board(args.name, Path(args.dir))
+    except ScaffoldError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"board kit {args.name!r} written to {target}\nnext:\n"
+          f"  python3 -m pip install -e {target}\n"
+          f"  python3 -m bench run --station {target / (args.name + '_kit') / 'emulated.toml'}")
+    return 0
+
+
+def _defect_help() -> str:
+    try:
+        kits = installed_kits()
+    except KitError as error:
+        return f"(board kits unavailable: {error})"
+    return "; ".join(f"{kit.name}: {', '.join(sorted(kit.defects))}"
+                     for kit in sorted(kits.values(), key=lambda kit: kit.name))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from serial.tools import list_ports
 
@@ -210,8 +252,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _list_ble(args: argparse.Namespace) -> None:
     """BLE devices in range: through the Bumble backend on `--radio TRANSPORT`, through the
     emulated radio when the profile's [radio] is "emulator", else through bleak's native one."""
+    from bench.emulation import emulate
     from drivers.ble import BleError, BleRadio
-    from emulators.host import EmulatedStation
 
     profile = load_station(resolve_profile_path(args.station))
     radio = profile.radio
@@ -219,7 +261,7 @@ def _list_ble(args: argparse.Namespace) -> None:
         if args.radio:
             backend, transport = "bumble", args.radio
         elif radio is not None and radio.resource == "emulator":
-            emulated = stack.enter_context(EmulatedStation(profile))
+            emulated = stack.enter_context(emulate(profile))
             _power_on(emulated, profile)
             backend, transport = "bumble", emulated.resources["radio"]
         else:
@@ -255,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the test plans and write the report")
     run.add_argument("--station", help="station profile (default: the emulated station)")
-    run.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS),
-                     help="switch an emulated defect on (repeatable)")
+    run.add_argument("--defect", action="append", default=[], metavar="NAME",
+                     help=f"switch an emulated defect of the station's board on (repeatable); "
+                          f"{_defect_help()}")
     run.add_argument("--reports", default=str(ROOT / "reports"), help="where reports go")
     run.add_argument("--plan", action="append",
                      help="a test-plan file or folder (repeatable; default: testplans/)")
@@ -291,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = tasks.add_parser("demo-batch", help="archive N emulated boards (seed, serial each)")
     batch.add_argument("count", type=int)
     batch.add_argument("--seed", type=int, default=1000, help="seed of the first board")
+    batch.add_argument("--station", help="emulated station profile the boards derive from "
+                       "(default: the WS-100's)")
     batch.add_argument("--reports", default=str(ROOT / "reports"), help="archive root")
     batch.add_argument("--plan", action="append", default=[],
                        help="plan file(s) each board runs (default: every plan)")
@@ -303,9 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.set_defaults(func=cmd_report_rebuild)
     emulate = sub.add_parser("emulate", help="serve the emulated station until Ctrl-C")
     emulate.add_argument("--station", help="station profile (default: the emulated station)")
-    emulate.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS))
+    emulate.add_argument("--defect", action="append", default=[], metavar="NAME",
+                         help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
     emulate.set_defaults(func=cmd_emulate)
+    scaffold = sub.add_parser("new-board", help="write a new board kit package to start from")
+    scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
+    scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")
+    scaffold.set_defaults(func=cmd_new_board)
+    boards = sub.add_parser("boards", help="the installed board kits")
+    boards.add_argument("--json", action="store_true", help="as a JSON list of objects")
+    boards.set_defaults(func=cmd_boards)
     listing = sub.add_parser("list", help="list the serial ports (and instruments, radios) seen")
     listing.add_argument("--station", help="station profile (default: the emulated station)")
     listing.add_argument("--radio", help="Bumble HCI transport to scan through "
@@ -315,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except StationError as error:
+    except (StationError, KitError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return ExitCode.USAGE
 

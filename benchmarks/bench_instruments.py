@@ -30,9 +30,9 @@ GOAL_RATIO = 1.3
 
 
 def serve(ports: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    from emulators.board import BoardModel
     from emulators.psu import PsuEmulator
     from emulators.scpi_server import ScpiServer
+    from emulators.ws100_board import BoardModel
 
     board = BoardModel(powered=False, seed=1)
     with ScpiServer(PsuEmulator(board, seed=1)) as server:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from emulators.board import BoardModel
 from emulators.scpi import Call, ScpiDevice, ScpiError, ascii_array, fmt_number, scpi
+from emulators.ws100_board import BoardModel
 
 # Nodes of the emulated board a probe can sit on: the battery terminals and the 3.3 V rail.
 TEST_POINTS: dict[str, Callable[[BoardModel], float]] = {

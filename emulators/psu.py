@@ -20,7 +20,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from emulators.board import BoardModel
 from emulators.scpi import (
     Call,
     ScpiDevice,
@@ -30,6 +29,7 @@ from emulators.scpi import (
     fmt_number,
     scpi,
 )
+from emulators.ws100_board import BoardModel
 
 CHANNELS = (1, 2, 3)
 MAX_V = {1: 6.18, 2: 25.75, 3: 25.75}  # E36312A ratings (with the 3 % over-range)

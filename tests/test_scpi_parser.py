@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulators.board import BoardModel
 from emulators.dmm import DmmEmulator
 from emulators.psu import PsuEmulator
 from emulators.scpi import ERROR_QUEUE_SIZE, Call, ScpiDevice, binary_block, fmt_number, scpi
+from emulators.ws100_board import BoardModel
 
 
 class Meter(ScpiDevice):

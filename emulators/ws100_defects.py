@@ -1,6 +1,7 @@
-"""Defects an emulated board can carry, switched on by name from a station profile or the CLI.
+"""Defects an emulated WS-100 can carry, switched on by name from a station profile or the CLI.
 
-Each defect lives on the board model, so it shows on every face a real fault would touch.
+Each defect lives on the board model, so it shows on every face a real fault would touch. The
+kit (fixtures/ws100.py) publishes this catalogue with the face each defect shows on.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ DEFECTS: dict[str, str] = {
     "notify-rate-drift": "environmental notifications run 25 % slower than configured",
     "adv-missing-manufacturer-data": "advertising carries no manufacturer data",
     "battery-level-wrong": "the Battery Level characteristic reports 100 % whatever the voltage",
+}
+
+
+# The face a defect shows on first: serial, power, radio or identity.
+FACES: dict[str, str] = {
+    "wrong-firmware": "identity", "bad-serial": "identity", "ble-serial-mismatch": "identity",
+    "stuck-sensor": "serial", "sensor-out-of-range": "serial", "selftest-fail": "serial",
+    "crc-ignored": "serial", "telemetry-gaps": "serial", "slow-response": "serial",
+    "sleep-current-high": "power", "boot-slow": "power", "brownout-threshold-wrong": "power",
+    "battery-reading-offset": "power",
+    "notify-rate-drift": "radio", "adv-missing-manufacturer-data": "radio",
+    "battery-level-wrong": "radio",
 }
 
 

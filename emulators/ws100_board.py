@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from emulators.defects import check_defects
-from protocols.messages import Mode, SelfTest, SensorReading
+from emulators.ws100_defects import check_defects
+from protocols.ws100_messages import Mode, SelfTest, SensorReading
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ into the report as an SVG plot.
 import contextlib
 from collections.abc import Iterator
 
-from bench.svgplot import waveform_svg
-from drivers.board import BoardDriver
+from bench.kits import ProductSpec
 from drivers.psu import Capture, SupplyChannel
-from fixtures.station import Station
-from protocols.messages import Mode
+from drivers.ws100 import Ws100Driver
+from protocols.ws100_messages import Mode
 
 SLEEP_AVG_MAX_A = 40e-6  # floor plus one advertising burst a second
 SLEEP_FLOOR_MAX_A = 15e-6
@@ -23,7 +22,7 @@ USABLE_CAPACITY = 0.8  # self-discharge and the cut-off voltage take the rest
 
 
 @contextlib.contextmanager
-def mode(dut: BoardDriver, wanted: Mode) -> Iterator[None]:
+def mode(dut: Ws100Driver, wanted: Mode) -> Iterator[None]:
     """The board in `wanted` mode for the block, back to IDLE after."""
     dut.set_mode(wanted)
     try:
@@ -33,11 +32,10 @@ def mode(dut: BoardDriver, wanted: Mode) -> Iterator[None]:
 
 
 def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
-    measure.attach(name, waveform_svg(capture.times, capture.amps, title=name, unit="A", log=log),
-                   "image/svg+xml")
+    measure.plot(name, capture.times, capture.amps, unit="A", log=log)
 
 
-def test_sleep_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_sleep_current(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """One second asleep: average (with its advertising burst) and floor within the budget."""
     with mode(dut, Mode.SLEEP):
         capture = psu.capture(10_000, 100e-6)
@@ -46,7 +44,7 @@ def test_sleep_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
     _plot(measure, "Sleep current", capture, log=True)
 
 
-def test_active_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_active_current(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """Active mode: the sensors and CPU running, between radio bursts."""
     with mode(dut, Mode.ACTIVE):
         capture = psu.capture(6_000, 50e-6)
@@ -54,7 +52,7 @@ def test_active_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
     _plot(measure, "Active current", capture)
 
 
-def test_charge_per_radio_burst(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_charge_per_radio_burst(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """Advertising every 100 ms in active mode: each burst's charge above the floor."""
     with mode(dut, Mode.ACTIVE):
         capture = psu.capture(17_500, 20e-6)
@@ -69,11 +67,11 @@ def test_charge_per_radio_burst(psu: SupplyChannel, dut: BoardDriver, measure) -
     _plot(measure, "Radio bursts (active mode)", capture)
 
 
-def test_battery_life(psu: SupplyChannel, dut: BoardDriver, station: Station, measure) -> None:
+def test_battery_life(psu: SupplyChannel, dut: Ws100Driver, spec: ProductSpec, measure) -> None:
     """Two seconds of the product's duty cycle (asleep, advertising): life on the profile's cell."""
     with mode(dut, Mode.SLEEP):
         capture = psu.capture(20_000, 100e-6)
-    capacity_mah = station.profile.psu.battery_capacity_mah
+    capacity_mah = spec["power.battery_capacity_mah"]
     hours = capacity_mah * USABLE_CAPACITY / 1000 / capture.mean
     measure("duty-cycled average current", capture.mean, units="A")
     measure("radio duty cycle", 100 * capture.fraction_above(1e-3), units="%")

@@ -6,10 +6,9 @@ console, so the time from output-on to banner is measured where a user would see
 
 import time
 
-from bench.svgplot import waveform_svg
-from drivers.board import BANNER, BoardDriver
 from drivers.psu import SupplyChannel
 from drivers.serial_link import ExpectTimeoutError
+from drivers.ws100 import BANNER, Ws100Driver
 
 OFF_A = 50e-6  # a board drawing less than this is off (idle draws 1.2 mA)
 BOOT_POINTS, BOOT_INTERVAL_S = 12_000, 50e-6  # a 600 ms window
@@ -22,7 +21,7 @@ SWEEP_V = (3.0, 3.3, 3.6, 3.9, 4.2)
 IDLE_A = (0.6e-3, 2.5e-3)
 
 
-def _banner_after(dut: BoardDriver, start: float, timeout: float = 2.0) -> float | None:
+def _banner_after(dut: Ws100Driver, start: float, timeout: float = 2.0) -> float | None:
     """Seconds from `start` to the boot banner on the console, None if it never came."""
     try:
         dut.link.expect(BANNER, timeout)
@@ -40,7 +39,7 @@ def _switch_off(psu: SupplyChannel) -> None:
         assert time.monotonic() < deadline, "board still draws current 2 s after output off"
 
 
-def test_power_on(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_power_on(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """Output on from cold: inrush peak within budget, booted (trace and banner) within 200 ms."""
     _switch_off(psu)
     dut.link.clear_console()
@@ -59,11 +58,11 @@ def test_power_on(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
     measure("output-on to banner", banner_s, units="s", high=BOOT_MAX_S)
     on_s = (on or 0) * capture.interval_s
     marks = [(on_s, "output on")] + ([(on_s + banner_s, "banner")] if banner_s else [])
-    measure.attach("power-on current", waveform_svg(
-        capture.times, amps, title="Power-on current", unit="A", marks=marks), "image/svg+xml")
+    measure.plot("power-on current", capture.times, amps, title="Power-on current", unit="A",
+                 marks=marks)
 
 
-def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """Supply lowered in 50 mV steps: reset between 2.6 and 2.8 V, then a clean boot at nominal."""
     nominal = psu.voltage
     threshold = None
@@ -84,7 +83,7 @@ def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: BoardDriver, measu
     measure("ping after recovery", dut.ping(), units="s", high=0.05)
 
 
-def test_operation_across_supply_range(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_operation_across_supply_range(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """From a flat cell (3.0 V) to a full one (4.2 V): the board answers and idles normally."""
     nominal = psu.voltage
     allowed = [v for v in SWEEP_V if v <= psu.limits["max_voltage"]]
