@@ -13,6 +13,7 @@ so a 3.3 V rail that varies by microvolts keeps its digits.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import sqlite3
@@ -24,6 +25,7 @@ from bench import index_db
 from bench.pages import render, write_atomic
 from bench.station import DEFAULT_PROFILE
 from bench.svgplot import histogram_svg
+from bench.visible import visible
 
 STATISTICS = "statistics.html"
 BINS = 20
@@ -71,7 +73,8 @@ class Summary:
         """Bars of the distribution, with the limits near the data in red and the mean in blue."""
         marks = [(v, "#c62828", "limit") for v in (self.low, self.high)
                  if v is not None and self.left <= v <= self.right]
-        return histogram_svg(self.name, self.units, self.counts, self.left, self.right,
+        return histogram_svg(visible(self.name), visible(self.units), self.counts, self.left,
+                             self.right,
                              [*marks, (self.mean, "#1a237e", "mean")])
 
 
@@ -129,8 +132,10 @@ def write_statistics(root: Path, db: sqlite3.Connection | None = None) -> Path:
     """Write `root/statistics.html` from the archive's index."""
     db = db or index_db.connect(root)
     summaries, boards = collect(db)
-    return write_atomic(root / STATISTICS, render("statistics.html", title="citebench statistics",
-                                                  summaries=summaries, boards=boards))
+    computed = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return write_atomic(root / STATISTICS, render(
+        "statistics.html", title="citebench statistics", summaries=summaries, boards=boards,
+        runs=index_db.count(db), computed=computed))
 
 
 def demo_profile(folder: Path, seed: int, serial: str, base: Path = DEFAULT_PROFILE) -> Path:

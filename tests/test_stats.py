@@ -60,6 +60,7 @@ def test_statistics_page_draws_each_histogram_against_its_limits(tmp_path: Path)
         archive_board(tmp_path, f"CB-{n}", value, at=1.8e9 + n)
     page = stats.write_statistics(tmp_path).read_text()
     assert "5 board(s)" in page and "test_power :: vbat" in page
+    assert "over 5 archived run(s)" in page
     svg = page[page.index("<svg"):page.index("</svg>")]
     assert svg.count("<rect") == stats.BINS
     assert "limit 3.2" in svg and "limit 3.6" in svg and "mean 3.394" in svg
