@@ -5,9 +5,11 @@ and exit codes that tell a bad board from a broken bench."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -222,3 +224,45 @@ def test_a_lost_port_is_a_bench_error_whose_message_names_the_archived_traffic_l
     assert archive.INCOMING not in (run / archive.RECORD).read_text()
     assert archive.INCOMING not in (run / "junit.xml").read_text()
     assert len(view.ending["not_run"]) == 1 and audit.audit(reports).intact
+
+
+MANY = '''
+import pytest
+
+
+@pytest.mark.parametrize("n", range(300))
+def test_step(n, run_record, measure):
+    if n == 0:
+        run_record.dut({"unique_id": "CB-K-9", "firmware": "1.4.2"})
+    for k in range(20):
+        measure(f"m{k}", n + k / 100, units="V", low=0, high=1000)
+    measure.attach("log", f"step {n} " * 500)
+'''
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_at_a_seeded_instant_is_recovered_as_incomplete(tmp_path: Path,
+                                                               trial: int) -> None:
+    """However far the record got (cut anywhere, even mid-line), the next run archives it."""
+    from tests.test_record_kill import _wait_for_size
+
+    reports = tmp_path / "reports"
+    process, _ = _start(tmp_path, reports, MANY)
+    cut_at = random.Random(20261128 + trial).randrange(2_000, 300_000)
+    try:
+        staged = None
+        while staged is None and process.poll() is None:  # no file event to await
+            staged = next((reports / archive.INCOMING).glob("*/record.jsonl"), None)
+            time.sleep(0.001)
+        assert staged is not None, "the run ended before it wrote a record"
+        _wait_for_size(staged, cut_at, process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+    done = _quick_run(tmp_path, reports)
+    assert done.returncode == 0 and "archived as INCOMPLETE" in done.stdout, done.stdout
+    (killed,) = [r for r in archive.find_runs(reports) if r.name.endswith("_INCOMPLETE")]
+    view = load_record(killed / archive.RECORD)
+    assert view.end is None and view.steps and "Partial record" in (
+        killed / "report.html").read_text()
+    assert audit.audit(reports).intact
