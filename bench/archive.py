@@ -185,7 +185,7 @@ def _relocate(staging: Path, target: Path) -> None:
     """Messages written during the run name files in the staging folder (a traffic log): point
     them at the run's archived folder, before the manifest seals it."""
     for name in TEXT_VIEWS:
-        path = target / name
+        path = staging / name
         if not path.exists():
             continue
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
@@ -202,10 +202,13 @@ def store(staging: Path, root: Path, db: sqlite3.Connection | None = None) -> Pa
     view = load_record(staging / RECORD)
     with locked(root):
         target = _reserve(root, view)
-        os.rename(staging, target)  # onto the empty folder just reserved: one atomic step
         _relocate(staging, target)
-        manifest = write_manifest(target)
-        extra = signing.sign_manifest(manifest)
+        extra = signing.sign_manifest(write_manifest(staging))
+        # Sealed before it appears: a kill from here on leaves either the staged run (recovered
+        # later) or the sealed run, which `verify` reports as unledgered if the kill came before
+        # the ledger entry (`bench archive adopt` then ledgers it).
+        os.rename(staging, target)  # onto the empty folder just reserved: one atomic step
+        manifest = target / MANIFEST
         folder = target.relative_to(root).as_posix()
         ledger.append(root, folder, file_digest(manifest), view.label, extra)
         view = load_record(target / RECORD)
@@ -232,7 +235,12 @@ def _view(run_dir: Path) -> RecordView:
 
 
 def write_index(root: Path) -> Path:
-    """Rebuild the index database from every archived record, then every page from it."""
+    """Rebuild the index database from every archived record, then every page from it; drop the
+    empty run folders that a store killed between reserving and filling them left behind."""
+    with locked(root):
+        for run in run_dirs(root):
+            if not any(run.iterdir()):
+                run.rmdir()
     db = index_db.connect(root)
     index_db.replace_all(db, ((index_db.row_of(run.relative_to(root).as_posix(), view), view)
                               for run in find_runs(root) for view in [_view(run)]))

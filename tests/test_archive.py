@@ -163,3 +163,15 @@ def test_plain_pytest_html_writes_record_and_junit_beside_the_report(tmp_path: P
     assert report.exists() and (report.parent / "junit.xml").exists()
     view = load_record(report.parent / "record.jsonl")
     assert view.verdict is Outcome.PASS and view.steps[0]["measurements"][0]["name"] == "vbat"
+
+
+def test_archive_index_drops_a_run_folder_reserved_by_a_killed_store(tmp_path: Path) -> None:
+    from bench import audit
+
+    archive.store(staged_run(tmp_path, "CB-1"), tmp_path)
+    reserved = tmp_path / "CB-2" / "20270115T080000Z_PASS"
+    reserved.mkdir(parents=True)  # killed between reserving its folder and renaming into it
+    assert [p.kind for p in audit.audit(tmp_path).runs["CB-2/20270115T080000Z_PASS"]] == [
+        "unledgered"]
+    archive.write_index(tmp_path)
+    assert not reserved.exists() and audit.audit(tmp_path).intact
