@@ -16,11 +16,11 @@ from collections.abc import Callable
 from bench.station import StationProfile
 from emulators.board import BoardModel, Identity
 from emulators.dmm import DmmEmulator
-from emulators.psu import PsuEmulator
 from emulators.radio import RadioFace
 from emulators.scpi import ScpiDevice
 from emulators.scpi_server import ScpiServer
 from emulators.serial_face import SerialFace
+from emulators.supplies import emulated_supply
 
 
 class EmulatedStation:
@@ -46,7 +46,8 @@ class EmulatedStation:
             self._closers.append(self.serial.close)
         self.instruments: dict[str, ScpiServer] = {}  # role -> SCPI server (psu, dmm)
         if "psu" in roles and profile.psu is not None:
-            self._serve("psu", PsuEmulator(self.board, profile.psu.channel, seed=config.seed))
+            self._serve("psu", emulated_supply(config.psu_model, self.board, profile.psu.channel,
+                                               seed=config.seed))
         if "dmm" in roles and profile.dmm is not None:
             self._serve("dmm", DmmEmulator(self.board, profile.dmm.test_point, seed=config.seed))
         if "radio" in roles:
