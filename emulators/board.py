@@ -258,7 +258,8 @@ class BoardModel:
             return self.supply_v
         if name == "v3v3":
             return min(3.3, self.supply_v - 0.15) if self.powered else 0.0
-        raise ValueError(f"test point {name!r}: the emulated board has {', '.join(self.test_points)}")
+        raise ValueError(f"test point {name!r}: the emulated board has "
+                         f"{', '.join(self.test_points)}")
 
     @property
     def adv_interval_s(self) -> float:

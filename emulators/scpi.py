@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from protocols.scpi import SuffixError, header_forms, scaled, short_form, split_outside
+
 ERROR_QUEUE_SIZE = 20
 
 # The standard messages of the codes the emulators raise (SCPI-99 vol. 2, chapter 21.8).
@@ -99,10 +101,6 @@ def binary_block(values: Sequence[float], fmt: str = ">f") -> bytes:
 _SPECIALS = {"MIN": "MIN", "MINIMUM": "MIN", "MAX": "MAX", "MAXIMUM": "MAX", "DEF": "DEF",
              "DEFAULT": "DEF"}
 _BOOLEANS = {"ON": True, "1": True, "OFF": False, "0": False}
-_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)$")
-# Suffix multipliers of IEEE 488.2 7.7.3 that instruments accept before V, A and s (`M` is milli:
-# `MV` is millivolt, `MA` milliampere; mega is `MA` only before HZ and OHM, which no model here takes).
-_MULTIPLIERS = {"": 1.0, "K": 1e3, "M": 1e-3, "U": 1e-6, "N": 1e-9, "P": 1e-12}
 _CHANNELS = re.compile(r"\(@\s*([0-9:,\s]+)\)$")
 
 
@@ -130,24 +128,15 @@ class Call:
         special = _SPECIALS.get(text)
         if special:
             return {"MIN": low, "MAX": high, "DEF": default}[special]
-        match = _NUMBER.match(text)
-        if not match:
+        try:
+            value = scaled(text, unit)
+        except SuffixError as error:
+            raise ScpiError(error.code, f"{self.header}: {error}") from None
+        if value is None:
             raise ScpiError(-104, f"{self.args[index]!r} is not a number")
-        number, suffix = match.groups()
-        value = float(number) * self._scale(suffix, unit, index)
         if not low <= value <= high:
             raise ScpiError(-222, f"{value:g} outside {low:g}..{high:g}")
         return value
-
-    def _scale(self, suffix: str, unit: str, index: int) -> float:
-        if not suffix:
-            return 1.0
-        if not unit:
-            raise ScpiError(-138, f"{self.args[index]!r}: {self.header} takes no unit")
-        prefix = suffix[:-len(unit)] if suffix.endswith(unit.upper()) else None
-        if prefix is None or prefix not in _MULTIPLIERS:
-            raise ScpiError(-131, f"{self.args[index]!r}: {self.header} takes {unit}")
-        return _MULTIPLIERS[prefix]
 
     def boolean(self, index: int) -> bool:
         text = self.arg(index).upper()
@@ -159,8 +148,8 @@ class Call:
         """One of `options` given as long forms (`"IMMediate"`), answered in short form."""
         text = self.arg(index).upper()
         for option in options:
-            if text in (option.upper(), _short(option)):
-                return _short(option)
+            if text in (option.upper(), short_form(option)):
+                return short_form(option)
         raise ScpiError(-224, f"{self.args[index]!r} is not one of {'|'.join(options)}")
 
     def channels(self, index: int, valid: Sequence[int]) -> list[int]:
@@ -184,9 +173,11 @@ class Call:
             raise ScpiError(-108, f"{self.header} takes {count} parameter(s)")
 
 
-def _short(mnemonic: str) -> str:
-    """The short form of a long mnemonic is all but its lower-case letters (`VOLTage` -> `VOLT`)."""
-    return "".join(c for c in mnemonic if not c.islower())
+def _split(text: str, separator: str) -> list[str]:
+    try:
+        return split_outside(text, separator)
+    except ValueError as error:
+        raise ScpiError(-102, str(error)) from None
 
 
 def scpi(header: str, forms: str = "set,query") -> Callable[[Callable], Callable]:
@@ -197,48 +188,6 @@ def scpi(header: str, forms: str = "set,query") -> Callable[[Callable], Callable
         return method
 
     return mark
-
-
-def _expand(pattern: str) -> list[list[tuple[str, str]]]:
-    """`[SOURce]:VOLTage[:LEVel]` -> every node sequence it allows, as (long, short) pairs."""
-    nodes = re.findall(r"(\[?):?([A-Za-z*][A-Za-z0-9]*)\]?", pattern)
-    variants: list[list[tuple[str, str]]] = [[]]
-    for optional, name in nodes:
-        node = (name.upper(), _short(name).upper())
-        with_node = [[*v, node] for v in variants]
-        variants = with_node + (variants if optional else [])
-    return variants
-
-
-def _split(text: str, separator: str) -> list[str]:
-    """Split on `separator` outside quotes and parentheses; unbalanced input is -102."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, c in enumerate(text):
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth < 0:
-                raise ScpiError(-102, "unbalanced ')'")
-        elif c == separator and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    if quote or depth:
-        raise ScpiError(-102, "unterminated string or channel list")
-    parts.append(text[start:])
-    return parts
-
-
-def _forms(variant: list[tuple[str, str]]) -> list[tuple[str, ...]]:
-    """Every spelling of a node sequence: each node in its long or its short form."""
-    combos: list[tuple[str, ...]] = [()]
-    for long, short in variant:
-        combos = [(*c, form) for c in combos for form in {long, short}]
-    return combos
 
 
 class ScpiDevice:
@@ -258,9 +207,8 @@ class ScpiDevice:
         for klass in reversed(cls.__mro__):
             for method in vars(klass).values():
                 for header, forms in getattr(method, "scpi_headers", ()):
-                    for variant in _expand(header):
-                        for combo in _forms(variant):
-                            table[combo] = (method, forms)
+                    for combo in header_forms(header):
+                        table[combo] = (method, forms)
         cls._table = table
 
     def __init__(self) -> None:
