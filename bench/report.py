@@ -73,6 +73,12 @@ def _attachment_html(name: str, media_type: str, content: str | None) -> str:
     return f"<details open><summary>{escape(name)}</summary>{body}</details>"
 
 
+def _binary_attachment_html(ref: dict) -> str:
+    """Data (raw capture samples): named with its size, media type and SHA-256, not shown."""
+    return (f"<p>{escape(ref['name'])}: {ref['size']:,} bytes, <code>{escape(ref['media_type'])}"
+            f"</code>, attachments/{escape(ref['sha256'])}</p>")
+
+
 INSTRUMENT_COLUMNS = ("role", "vendor", "model", "serial", "firmware", "resource",
                       "calibration_due")
 
@@ -137,6 +143,9 @@ def render_certification(view: RecordView) -> str:
             parts.append(f"<pre>{escape(step['message'])}</pre>")
         parts.append(measurement_rows(step["measurements"]))
         for ref in step["attachments"]:
+            if not ref["media_type"].startswith(("text/", "image/svg+xml")):
+                parts.append(_binary_attachment_html(ref))
+                continue
             try:
                 content = view.attachment(ref)
             except OSError:

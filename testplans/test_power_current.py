@@ -1,17 +1,23 @@
 """Power: consumption in each mode, the charge of a radio burst, and the battery life it gives.
 
-Each figure comes from a current capture of the supply (N6705-style array acquisition), drawn
-into the report as an SVG plot.
+Each figure comes from a current capture of the station's current profiler (an N6700 channel,
+or a 34465A digitising in the supply lead), drawn into the report as an SVG plot beside the raw
+samples it was drawn from. A station without a profiler skips these plans with the reason.
 """
 
 import contextlib
 from collections.abc import Iterator
 
+import pytest
+
 from bench.svgplot import waveform_svg
 from drivers.board import BoardDriver
-from drivers.psu import Capture, SupplyChannel
+from drivers.profiler import Capture, CurrentProfiler
+from fixtures.instruments import attach_capture
 from fixtures.station import Station
 from protocols.messages import Mode
+
+pytestmark = pytest.mark.requires("psu", "current_profiler")
 
 SLEEP_AVG_MAX_A = 40e-6  # floor plus one advertising burst a second
 SLEEP_FLOOR_MAX_A = 15e-6
@@ -33,31 +39,32 @@ def mode(dut: BoardDriver, wanted: Mode) -> Iterator[None]:
 
 
 def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
-    measure.attach(name, waveform_svg(capture.times, capture.amps, title=name, unit="A", log=log),
-                   "image/svg+xml")
+    attach_capture(measure, name, capture, waveform_svg(
+        capture.times, capture.amps, title=name, unit="A", log=log))
 
 
-def test_sleep_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_sleep_current(current_profiler: CurrentProfiler, dut: BoardDriver, measure) -> None:
     """One second asleep: average (with its advertising burst) and floor within the budget."""
     with mode(dut, Mode.SLEEP):
-        capture = psu.capture(10_000, 100e-6)
+        capture = current_profiler.capture(10_000, 100e-6)
     measure("sleep current (average)", capture.mean, units="A", high=SLEEP_AVG_MAX_A)
     measure("sleep current (floor)", capture.median, units="A", high=SLEEP_FLOOR_MAX_A)
     _plot(measure, "Sleep current", capture, log=True)
 
 
-def test_active_current(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_active_current(current_profiler: CurrentProfiler, dut: BoardDriver, measure) -> None:
     """Active mode: the sensors and CPU running, between radio bursts."""
     with mode(dut, Mode.ACTIVE):
-        capture = psu.capture(6_000, 50e-6)
+        capture = current_profiler.capture(6_000, 50e-6)
     measure("active current", capture.median, units="A", low=ACTIVE_A[0], high=ACTIVE_A[1])
     _plot(measure, "Active current", capture)
 
 
-def test_charge_per_radio_burst(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_charge_per_radio_burst(current_profiler: CurrentProfiler, dut: BoardDriver,
+                                measure) -> None:
     """Advertising every 100 ms in active mode: each burst's charge above the floor."""
     with mode(dut, Mode.ACTIVE):
-        capture = psu.capture(17_500, 20e-6)
+        capture = current_profiler.capture(17_500, 20e-6)
     bursts = capture.bursts(capture.median + BURST_ABOVE_A)
     measure("radio bursts seen", len(bursts), low=2)
     if bursts:
@@ -69,10 +76,11 @@ def test_charge_per_radio_burst(psu: SupplyChannel, dut: BoardDriver, measure) -
     _plot(measure, "Radio bursts (active mode)", capture)
 
 
-def test_battery_life(psu: SupplyChannel, dut: BoardDriver, station: Station, measure) -> None:
+def test_battery_life(current_profiler: CurrentProfiler, dut: BoardDriver, station: Station,
+                      measure) -> None:
     """Two seconds of the product's duty cycle (asleep, advertising): life on the profile's cell."""
     with mode(dut, Mode.SLEEP):
-        capture = psu.capture(20_000, 100e-6)
+        capture = current_profiler.capture(20_000, 100e-6)
     capacity_mah = station.profile.psu.battery_capacity_mah
     hours = capacity_mah * USABLE_CAPACITY / 1000 / capture.mean
     measure("duty-cycled average current", capture.mean, units="A")
