@@ -137,6 +137,12 @@ class SupplyEmulator(ScpiDevice):
         out.on = on and not out.tripped and not out.oc_tripped
         self._wire()
 
+    def power_on(self, volts: float) -> None:
+        """The board's channel on at `volts`, as a desk where the supply is already on."""
+        with self.lock:
+            self.set_level(self.board_channel, "volts", volts)
+            self.switch(self.board_channel, True)
+
     def clear_protection(self, ch: int) -> None:
         self.outputs[ch].tripped = self.outputs[ch].oc_tripped = False
 

@@ -134,7 +134,8 @@ class Call:
             raise ScpiError(error.code, f"{self.header}: {error}") from None
         if value is None:
             raise ScpiError(-104, f"{self.args[index]!r} is not a number")
-        if not low <= value <= high:
+        slack = 1e-9 * max(abs(low), abs(high))  # 20 * 1e-6 is a hair under 20e-6
+        if not low - slack <= value <= high + slack:
             raise ScpiError(-222, f"{value:g} outside {low:g}..{high:g}")
         return value
 

@@ -11,7 +11,6 @@ import struct
 import pytest
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
-
 from pyvisa.util import from_ascii_block, from_ieee_block
 
 from drivers.dmm import Multimeter
