@@ -26,6 +26,7 @@ from emulators.interfaces import PowerFace
 from emulators.scpi import (
     Call,
     Ieee4882,
+    Pending,
     Scpi99,
     ScpiDevice,
     ScpiError,
@@ -263,27 +264,28 @@ class DmmEmulator(Ieee4882, Scpi99, ScpiDevice):
         self._take()
 
     @scpi("FETCh", "query")
-    def _fetch(self, call: Call) -> bytes:
+    def _fetch(self, call: Call) -> bytes | Pending:
         call.no_more_than(0)
         if self.waiting:
             raise ScpiError(-214, f"FETC? while waiting for a {self.source} trigger")
         if self.readings is None:
             raise ScpiError(-230, "no readings: INIT first")
+        readings = self.readings
         if self.acquisition is not None:
-            self.acquisition.join()
-        return self._answer(self.readings)
+            return Pending(self.acquisition.join, lambda: self._answer(readings))
+        return self._answer(readings)
 
     @scpi("READ", "query")
-    def _read(self, call: Call) -> bytes:
+    def _read(self, call: Call) -> bytes | Pending:
         self._initiate(Call("INIT", False))
         return self._fetch(call)
 
     @scpi("MEASure:VOLTage[:DC]", "query")
-    def _measure_volts(self, call: Call) -> bytes:
+    def _measure_volts(self, call: Call) -> bytes | Pending:
         self._configure(call, "VOLT")
         return self._read(Call("READ", True))
 
     @scpi("MEASure:CURRent[:DC]", "query")
-    def _measure_amps(self, call: Call) -> bytes:
+    def _measure_amps(self, call: Call) -> bytes | Pending:
         self._configure(call, "CURR")
         return self._read(Call("READ", True))

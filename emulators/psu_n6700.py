@@ -18,7 +18,15 @@ import threading
 from typing import ClassVar
 
 from emulators.psu import KeysightSupply
-from emulators.scpi import Call, ScpiError, ascii_array, binary_block, fmt_number, scpi
+from emulators.scpi import (
+    Call,
+    Pending,
+    ScpiError,
+    ascii_array,
+    binary_block,
+    fmt_number,
+    scpi,
+)
 
 MAX_POINTS = 512 * 1024  # the N6705C's 512 k-point measurement buffer
 MIN_INTERVAL_S = {1: 5.12e-6, 2: 20.48e-6, 3: 20.48e-6, 4: 20.48e-6}
@@ -70,7 +78,9 @@ class N6705C(KeysightSupply):
 
     @scpi("INITiate[:IMMediate]:ACQuire", "set")
     def _init(self, call: Call) -> None:
-        ch = self._channel(call, 0)
+        self._start(self._channel(call, 0))
+
+    def _start(self, ch: int) -> tuple[threading.Thread, list[float]]:
         running = self.captures.get(ch)
         if running is not None and running[0].is_alive():
             raise ScpiError(-213, f"channel {ch} is already acquiring")
@@ -80,19 +90,20 @@ class N6705C(KeysightSupply):
         self.captures[ch] = (thread, samples)
         self.pending.append(thread)  # *OPC, *OPC? and *WAI wait for it
         thread.start()
+        return thread, samples
 
     @scpi("FETCh:ARRay:CURRent[:DC]", "query")
-    def _fetch(self, call: Call) -> bytes:
+    def _fetch(self, call: Call) -> Pending:
         ch = self._channel(call, 0)
         if ch not in self.captures:
             raise ScpiError(-230, f"no acquisition on channel {ch}")
         thread, samples = self.captures[ch]
-        thread.join()
-        return self._array(samples)
+        return Pending(thread.join, lambda: self._array(samples))
 
     @scpi("MEASure:ARRay:CURRent[:DC]", "query")
-    def _measure_array(self, call: Call) -> bytes:
-        return self._array(self._window(self._channel(call, 0)))
+    def _measure_array(self, call: Call) -> Pending:
+        thread, samples = self._start(self._channel(call, 0))
+        return Pending(thread.join, lambda: self._array(samples))
 
     def _array(self, values: list[float]) -> bytes:
         return binary_block(values, self.byte_order + "f") if self.binary else ascii_array(values)

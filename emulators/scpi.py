@@ -104,6 +104,15 @@ _BOOLEANS = {"ON": True, "1": True, "OFF": False, "0": False}
 _CHANNELS = re.compile(r"\(@\s*([0-9:,\s]+)\)$")
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A handler's answer that takes real time (a capture window): the device waits for it
+    with its lock released, so another session can still switch an output off meanwhile."""
+
+    wait: Callable[[], None]
+    result: Callable[[], bytes | str | None]
+
+
 @dataclass
 class Call:
     """One parsed program message unit, handed to its handler."""
@@ -279,6 +288,13 @@ class ScpiDevice:
         if any(not a for a in args):
             raise ScpiError(-102, f"empty parameter in {unit!r}")
         reply = handler(self, Call(header, query, args, suffix))
+        if isinstance(reply, Pending):
+            self.lock.release()
+            try:
+                reply.wait()
+            finally:
+                self.lock.acquire()
+            reply = reply.result()
         return new_path, (reply.encode() if isinstance(reply, str) else reply)
 
     def push_error(self, code: int, text: str) -> None:
@@ -386,19 +402,18 @@ class Ieee4882:
         return f"{self.status_byte():+d}"
 
     @scpi("*OPC")
-    def _opc(self, call: Call) -> str | None:
+    def _opc(self, call: Call) -> str | Pending | None:
         call.no_more_than(0)
         if call.query:
-            self.wait_pending()
-            return "1"
+            return Pending(self.wait_pending, lambda: "1")
         self.opc_armed = True
         self._complete_opc()
         return None
 
     @scpi("*WAI", "set")
-    def _wai(self, call: Call) -> None:
+    def _wai(self, call: Call) -> Pending:
         call.no_more_than(0)
-        self.wait_pending()
+        return Pending(self.wait_pending, lambda: None)
 
     @scpi("*TST", "query")
     def _tst(self, call: Call) -> str:
