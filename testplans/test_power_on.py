@@ -100,8 +100,9 @@ def test_operation_across_supply_range(psu: SupplyChannel, current_profiler: Cur
         for volts in allowed:
             psu.voltage = volts
             measure(f"ping at {volts:g} V", dut.ping(), units="s", high=0.05)
-            # median: a radio burst does not count
-            idle = current_profiler.capture(1000, 50e-6).median
+            capture = current_profiler.capture(1000, 50e-6)
+            attach_capture(measure, f"idle current at {volts:g} V", capture)
+            idle = capture.median  # median: a radio burst does not count
             measure(f"idle current at {volts:g} V", idle, units="A", low=IDLE_A[0],
                     high=IDLE_A[1])
     finally:
