@@ -1,8 +1,8 @@
 """SCPI program-message grammar shared by the instrument drivers and the SCPI emulators.
 
     >>> header_forms("[SOURce]:VOLTage")[:2]
-    [('SOURCE', 'VOLTAGE'), ('SOUR', 'VOLTAGE')]
-    >>> scaled("3300mV", "V"), scaled("20uA", "A"), scaled("MAX", "V")
+    [('SOURCE', 'VOLTAGE'), ('SOURCE', 'VOLT')]
+    >>> round(scaled("3300mV", "V"), 9), round(scaled("20uA", "A"), 9), scaled("MAX", "V")
     (3.3, 2e-05, None)
 
 One declaration of how a header expands (short and long forms, optional `[nodes]`), how a
