@@ -10,8 +10,10 @@ A `control` checks the value it formats, but `psu.write("VOLT:PROT 6.18,(@1)")` 
 guard reads it as the instrument would (every unit of a compound message, the header path
 that `;` keeps, short and long forms, numeric header suffixes, suffix units, MIN/MAX/DEF) and
 refuses, before anything is sent, any unit that would set a voltage, a current or a protection
-level above the profile's limit, switch a protection off, or recall a stored state (`*RCL`,
-whose setpoints cannot be seen). Each family lists its rules; headers it does not list pass.
+level above the profile's limit, switch a protection off, recall a stored state (`*RCL`,
+whose setpoints cannot be seen) or reset the protection levels to their maximum (`*RST`: the
+driver's `reset()` sets them again from the profile). Each family lists its rules; headers
+it does not list pass.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class LimitGuard:
         if name.upper() == "*RCL" and self.limits:
             self._refuse(message, "*RCL recalls stored setpoints the driver cannot check "
                          "against the station limits")
+        if name.upper() == "*RST" and self.limits:
+            self._refuse(message, "*RST returns the protection levels to the instrument's "
+                         "maximum; the driver's reset() sets them again from the profile")
         if name.startswith("*") or not name:
             return path
         if name.startswith(":"):

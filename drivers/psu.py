@@ -62,6 +62,7 @@ class PowerSupply(Instrument):
         self.ratings = self.models.get(self.model) or next(iter(self.models.values()))
         self.channels = {n: self.channel_class(self, n) for n in self.ratings}
         self.guard = LimitGuard(self.rules, self.limits, self.resource_name, section)
+        self.protected: set[int] = set()  # channels whose protection `reset` sets again
 
     def channel(self, number: int) -> SupplyChannel:
         try:
@@ -81,7 +82,22 @@ class PowerSupply(Instrument):
     def protect(self, number: int) -> dict[str, object]:
         """Set the instrument's own OVP/OCP from the station limits and read them back; a make
         without them returns {} (the driver's limits are then the only ones)."""
+        self.protected.add(number)
+        return self._protect(self.channel(number))
+
+    def _protect(self, out: SupplyChannel) -> dict[str, object]:
         return {}
+
+    def reset(self) -> None:
+        """*RST returns protection levels to the instrument's maximum, so the guard refuses a
+        raw `*RST`; this one sets the protection of every protected channel again at once."""
+        guard, self.guard = self.guard, None
+        try:
+            super().reset()
+        finally:
+            self.guard = guard
+        for number in sorted(self.protected):
+            self.protect(number)
 
     def check_readback(self, what: str, wanted: object, got: object) -> None:
         same = (abs(float(got) - float(wanted)) <= OVP_TOLERANCE_V  # type: ignore[arg-type]

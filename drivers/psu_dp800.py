@@ -64,8 +64,7 @@ class DP800(PowerSupply):
     def off_message(self) -> str:
         return ";".join(f":OUTP CH{n},OFF" for n in self.channels)
 
-    def protect(self, number: int) -> dict[str, object]:
-        out = self.channel(number)
+    def _protect(self, out: SupplyChannel) -> dict[str, object]:
         assert isinstance(out, DP800Channel)
         out.ovp = self.limits["max_voltage"]
         out.ocp_level = self.limits["max_current"]

@@ -42,8 +42,7 @@ class KeysightSupply(PowerSupply):
     def off_message(self) -> str:
         return f"OUTP OFF,(@{','.join(str(n) for n in self.channels)})"
 
-    def protect(self, number: int) -> dict[str, object]:
-        out = self.channel(number)
+    def _protect(self, out: SupplyChannel) -> dict[str, object]:
         assert isinstance(out, KeysightChannel)
         out.ovp = self.limits["max_voltage"]
         out.ocp = True  # trips at the current limit (max_current) instead of regulating

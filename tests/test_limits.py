@@ -23,7 +23,7 @@ LIMITS = {"max_voltage": 4.4, "max_current": 0.5}
 BYPASSES = {
     "E36312A": ["VOLT:PROT 6.18,(@1)", "VOLT 5,(@1)", "volt:prot:lev 6180mV,(@1)",
                 "SOUR:VOLT:PROT 4.5;:VOLT 5", "CURR 600mA,(@1)", "VOLT MAX,(@1)",
-                "VOLT:PROT DEF,(@1)", "APPL CH1,5,0.1", "*RCL 1", "OUTP ON;:VOLTAGE 4.41"],
+                "VOLT:PROT DEF,(@1)", "APPL CH1,5,0.1", "*RCL 1", "OUTP ON;:VOLTAGE 4.41", "*RST"],
     "N6705C": ["VOLT:PROT 6.18,(@1)", "VOLT:PROT 4.3,(@1);:VOLT 3.7,(@1);:SOUR:VOLT 4.5,(@1)",
                "CURR 0.6,(@1)"],
     "DP832": [":SOUR1:VOLT:PROT 6", ":SOUR1:VOLT:PROT:STAT OFF", ":SOUR1:CURR:PROT 1",
@@ -55,7 +55,7 @@ def test_every_raw_bypass_is_refused_before_anything_is_sent(supply) -> None:
             psu.write(message)
         text = str(caught.value)
         assert server.resource in text and repr(message) in text
-        assert "*RCL" in message or "[psu] max_" in text  # the limit and its profile key
+        assert "*R" in message or "[psu] max_" in text  # the limit and its profile key
     with pytest.raises(LimitError):
         psu.query("VOLT 5;VOLT?" if psu.model != "DP832" else ":SOUR1:VOLT 5;:SOUR1:VOLT?")
     assert len(server.device.commands) == sent, "a refused message reached the instrument"
@@ -80,6 +80,15 @@ def test_protection_is_set_from_the_profile_and_read_back(supply) -> None:
         return
     assert protection["ovp_v"] == pytest.approx(4.4) and protection["ocp"] is True
     assert out.ovp == pytest.approx(4.4) and out.ocp and out.ovp_on
+
+
+def test_reset_sets_the_protection_again(supply) -> None:
+    psu, server = supply
+    if "ovp" not in psu.capabilities:
+        return
+    psu.protect(1)
+    psu.reset()
+    assert server.device.outputs[1].ovp == pytest.approx(4.4) and server.device.outputs[1].ocp
 
 
 def test_a_protection_that_does_not_read_back_is_an_error(supply) -> None:
