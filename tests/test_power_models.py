@@ -93,3 +93,18 @@ def test_station_without_a_profiler_skips_capture_plans_with_the_reason(tmp_path
     record = events(tmp_path / "record.jsonl")
     reasons = {e["message"] for e in record if e["kind"] == "step" and e["outcome"] == "skip"}
     assert any("psu Keysight Technologies E36312A lacks current_profiler" in r for r in reasons)
+
+
+def test_a_capability_the_supply_lacks_skips_the_plan_with_the_reason(tmp_path: Path) -> None:
+    plan = tmp_path / "test_needs_ovp.py"
+    plan.write_text('import pytest\n\n\n@pytest.mark.requires("psu", "ovp")\n'
+                    'def test_needs_ovp(psu):\n    assert psu.ovp == 4.4\n')
+    for model, expected in (("SPD3303X", "skipped"), ("DP832", "passed")):
+        run = tmp_path / model
+        run.mkdir()
+        profile = with_psu_model(write_profile(run, [], name="model.toml"), model)
+        outcomes = run_plan([str(plan)], [], run, "--station", str(profile))
+        assert list(outcomes.values()) == [expected], (model, outcomes)
+    reasons = [e["message"] for e in events(tmp_path / "SPD3303X" / "record.jsonl")
+               if e["kind"] == "step"]
+    assert "psu Siglent Technologies SPD3303X lacks ovp" in reasons[0], reasons
