@@ -45,10 +45,15 @@ def safe_name(text: str, fallback: str = "unknown") -> str:
     return name or fallback
 
 
+def dut_id(view: RecordView) -> str:
+    """The board's unique id (records before board kits named it `serial`)."""
+    return str(view.dut.get("unique_id", view.dut.get("serial", "")))
+
+
 def run_folder(view: RecordView) -> Path:
     """`<dut-serial>/<timestamp>_<verdict>` of a run, relative to the archive root."""
     started = dt.datetime.fromtimestamp(view.start.get("time", 0.0), dt.UTC)
-    return Path(safe_name(str(view.dut.get("serial", "")), "no-serial"),
+    return Path(safe_name(dut_id(view), "no-serial"),
                 f"{started:%Y%m%dT%H%M%SZ}_{view.verdict.name}")
 
 
@@ -157,7 +162,7 @@ class RunSummary:
     def of(cls, run_dir: Path, root: Path) -> RunSummary:
         view = load_record(run_dir / RECORD)
         started = dt.datetime.fromtimestamp(view.start.get("time", 0.0), dt.UTC)
-        return cls(run_dir.relative_to(root).as_posix(), str(view.dut.get("serial", "")),
+        return cls(run_dir.relative_to(root).as_posix(), dut_id(view),
                    started.isoformat(timespec="seconds"), view.verdict.name,
                    str(view.start.get("station", {}).get("id", "")),
                    str(view.start.get("operator", "")), str(view.dut.get("firmware", "")),
@@ -236,7 +241,7 @@ def rebuild_report(record: Path, target: Path) -> Path:
     from bench.report import render_certification
 
     view = load_record(record)
-    title = f"citebench run {view.dut.get('serial', '')} {view.verdict.name}"
+    title = f"citebench run {dut_id(view)} {view.verdict.name}"
     target.write_text(html_page(title, render_certification(view)), encoding="utf-8")
     return target
 

@@ -1,11 +1,16 @@
 """The `bench` command: run the test plans, serve the emulators, list what the machine can see.
 
-    bench run                          # every plan against the emulated station, report written
-    bench run --station fixtures/desk-example.toml
+    bench run                          # the WS-100's plans against its emulated station
+    bench run --station fixtures/tracker-emulated.toml
+    bench run --station fixtures/ws100-desk.toml
     bench emulate --defect stuck-sensor
     bench emulate --psu-model N6705C
-    bench safe --station fixtures/desk-example.toml
+    bench safe --station fixtures/ws100-desk.toml
+    bench boards --json
     bench list
+
+Every board-specific thing comes from the station's board kit (bench/kits.py): its plans, its
+defect catalogue, its emulator.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +29,7 @@ import threading
 from pathlib import Path
 
 from bench.exitcodes import ExitCode, for_verdict
+from bench.kits import KitError, installed_kits
 from bench.station import (
     StationError,
     StationProfile,
@@ -30,11 +37,9 @@ from bench.station import (
     resolve_profile_path,
     with_defects,
 )
-from emulators.defects import DEFECTS
 from emulators.supplies import SUPPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
-PLANS = ROOT / "testplans"
 
 
 def _profile(args: argparse.Namespace) -> StationProfile:
@@ -51,7 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     reports = Path(args.reports)
     out = reports / archive.INCOMING / f"{stamp}-{os.getpid()}"  # until the verdict is known
     station = resolve_profile_path(args.station)
-    pytest_args = [*(args.plan or [str(PLANS)]), "--station", str(station),
+    plans = args.plan or [str(_profile(args).kit.plans)]  # also checks the profile and defects
+    pytest_args = [*plans, "--station", str(station),
                    "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",
                    f"--junitxml={out / 'junit.xml'}", "-p", "no:cacheprovider",
@@ -65,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = pytest.main(pytest_args)
     if not (out / archive.RECORD).exists():
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
-        return ExitCode.ERROR
+        return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
     verdict = load_record(out / archive.RECORD).verdict.name
     run_dir = archive.store(out, reports)
     with contextlib.suppress(OSError):
@@ -85,7 +91,7 @@ def _no_record_reason(code: int) -> str:
     return {
         pytest.ExitCode.INTERRUPTED: "interrupted before the first step",
         pytest.ExitCode.INTERNAL_ERROR: "pytest failed internally, see the traceback above",
-        pytest.ExitCode.USAGE_ERROR: "pytest could not load the plans, see the error above",
+        pytest.ExitCode.USAGE_ERROR: "usage error, see the message above",
         pytest.ExitCode.NO_TESTS_COLLECTED: "no test found in the plans given",
     }.get(code, f"no step used the station (pytest exit code {int(code)})")
 
@@ -121,10 +127,11 @@ def cmd_archive_demo_batch(args: argparse.Namespace) -> int:
     from bench import archive, stats
 
     reports = Path(args.reports)
+    base = load_station(resolve_profile_path(args.station))
     with tempfile.TemporaryDirectory() as tmp:
         for board in range(args.count):
-            serial = f"CB-WS1-{900001 + board:06d}"
-            profile = stats.demo_profile(Path(tmp), args.seed + board, serial)
+            serial = base.kit.unique_id_template.format(n=900001 + board)
+            profile = stats.demo_profile(Path(tmp), args.seed + board, serial, base.path)
             plans = [arg for plan in args.plan for arg in ("--plan", str(Path(plan).resolve()))]
             done = subprocess.run([sys.executable, "-m", "bench", "run", "--station", str(profile),
                                    "--reports", str(reports), "--no-index", *plans],
@@ -146,7 +153,7 @@ def cmd_report_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from emulators.host import EmulatedStation
+    from bench.emulation import emulate
 
     profile = _profile(args)
     if args.psu_model:
@@ -156,9 +163,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             profile, emulator=dataclasses.replace(profile.emulator, serial=args.serial))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with EmulatedStation(profile) as emulated:
+    with emulate(profile) as emulated:
         defects = ", ".join(profile.emulator.defects) or "none"
-        print(f"emulated station {profile.station.id} (defects: {defects})")
+        print(f"emulated station {profile.station.id}, board {profile.kit.name} "
+              f"(defects: {defects})")
         for role, resource in emulated.resources.items():
             print(f"  {role:6} {resource}")
         if _power_on(emulated, profile):
@@ -209,6 +217,64 @@ def cmd_safe(args: argparse.Namespace) -> int:
         return ExitCode.ERROR
     print(line)
     return ExitCode.ERROR if "STILL ON" in line else ExitCode.PASS
+def cmd_boards(args: argparse.Namespace) -> int:
+    kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
+    if args.json:
+        print(json.dumps([kit.summary_json() for kit in kits], indent=2))
+        return 0
+    for kit in kits:
+        print(f"{kit.name:10} {kit.summary}\n{'':10} plans {kit.plans}\n{'':10} emulated "
+              f"station {kit.emulated_station}\n{'':10} defects: {', '.join(sorted(kit.defects))}")
+    return 0
+
+
+def cmd_new_board(args: argparse.Namespace) -> int:
+    from bench.scaffold import ScaffoldError, new_board
+
+    try:
+        target = new_board(args.name, Path(args.dir))
+    except ScaffoldError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"board kit {args.name!r} written to {target}\nnext:\n"
+          f"  python3 -m pip install -e {target}\n"
+          f"  python3 -m bench run --station {target / (args.name + '_kit') / 'emulated.toml'}")
+    return 0
+
+
+def cmd_defects(args: argparse.Namespace) -> int:
+    kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
+    if args.board:
+        kits = [kit for kit in kits if kit.name in args.board]
+    if not args.matrix:
+        for kit in kits:
+            for name, defect in sorted(kit.defects.items()):
+                print(f"{kit.name:8} {defect.face:9} {name:32} {defect.description}")
+        return 0
+    from bench.defect_matrix import matrix, problems, render_markdown
+
+    rows = matrix(kits, jobs=args.jobs)
+    if args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=2))
+    else:
+        for row in rows:
+            print(f"{row.board:8} {row.defect or '(healthy)':32} "
+                  f"{', '.join(row.caught_by) or row.error or '-'}")
+    if args.write:
+        Path(args.write).write_text(render_markdown(rows))
+    found = problems(rows)
+    for problem in found:
+        print(f"bench: {problem}", file=sys.stderr)
+    return ExitCode.FAIL if found else 0
+
+
+def _defect_help() -> str:
+    try:
+        kits = installed_kits()
+    except KitError as error:
+        return f"(board kits unavailable: {error})"
+    return "; ".join(f"{kit.name}: {', '.join(sorted(kit.defects))}"
+                     for kit in sorted(kits.values(), key=lambda kit: kit.name))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -230,8 +296,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _list_ble(args: argparse.Namespace) -> None:
     """BLE devices in range: through the Bumble backend on `--radio TRANSPORT`, through the
     emulated radio when the profile's [radio] is "emulator", else through bleak's native one."""
+    from bench.emulation import emulate
     from drivers.ble import BleError, BleRadio
-    from emulators.host import EmulatedStation
 
     profile = load_station(resolve_profile_path(args.station))
     radio = profile.radio
@@ -239,7 +305,7 @@ def _list_ble(args: argparse.Namespace) -> None:
         if args.radio:
             backend, transport = "bumble", args.radio
         elif radio is not None and radio.resource == "emulator":
-            emulated = stack.enter_context(EmulatedStation(profile))
+            emulated = stack.enter_context(emulate(profile))
             _power_on(emulated, profile)
             backend, transport = "bumble", emulated.resources["radio"]
         else:
@@ -275,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the test plans and write the report")
     run.add_argument("--station", help="station profile (default: the emulated station)")
-    run.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS),
-                     help="switch an emulated defect on (repeatable)")
+    run.add_argument("--defect", action="append", default=[], metavar="NAME",
+                     help=f"switch an emulated defect of the station's board on (repeatable); "
+                          f"{_defect_help()}")
     run.add_argument("--reports", default=str(ROOT / "reports"), help="where reports go")
     run.add_argument("--plan", action="append",
                      help="a test-plan file or folder (repeatable; default: testplans/)")
@@ -296,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = tasks.add_parser("demo-batch", help="archive N emulated boards (seed, serial each)")
     batch.add_argument("count", type=int)
     batch.add_argument("--seed", type=int, default=1000, help="seed of the first board")
+    batch.add_argument("--station", help="emulated station profile the boards derive from "
+                       "(default: the WS-100's)")
     batch.add_argument("--reports", default=str(ROOT / "reports"), help="archive root")
     batch.add_argument("--plan", action="append", default=[],
                        help="plan file(s) each board runs (default: every plan)")
@@ -308,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.set_defaults(func=cmd_report_rebuild)
     emulate = sub.add_parser("emulate", help="serve the emulated station until Ctrl-C")
     emulate.add_argument("--station", help="station profile (default: the emulated station)")
-    emulate.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS))
+    emulate.add_argument("--defect", action="append", default=[], metavar="NAME",
+                         help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
     emulate.add_argument("--psu-model", choices=sorted(SUPPLIES),
                          help="emulated supply model (default: the profile's [emulator] psu_model)")
@@ -317,6 +387,22 @@ def main(argv: list[str] | None = None) -> int:
     safe.add_argument("--station", help="station profile (default: the emulated station)")
     safe.add_argument("--timeout-ms", type=int, default=5000, help="VISA timeout per supply")
     safe.set_defaults(func=cmd_safe)
+    scaffold = sub.add_parser("new-board", help="write a new board kit package to start from")
+    scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
+    scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")
+    scaffold.set_defaults(func=cmd_new_board)
+    defects = sub.add_parser("defects", help="the emulated defects of every board, and the "
+                             "matrix of what catches each")
+    defects.add_argument("--matrix", action="store_true",
+                         help="run every board's plan against each defect (minutes)")
+    defects.add_argument("--json", action="store_true", help="the matrix as JSON")
+    defects.add_argument("--board", action="append", help="only this board (repeatable)")
+    defects.add_argument("--jobs", type=int, default=2, help="plan runs at once")
+    defects.add_argument("--write", help="also write the matrix as markdown to this file")
+    defects.set_defaults(func=cmd_defects)
+    boards = sub.add_parser("boards", help="the installed board kits")
+    boards.add_argument("--json", action="store_true", help="as a JSON list of objects")
+    boards.set_defaults(func=cmd_boards)
     listing = sub.add_parser("list", help="list the serial ports (and instruments, radios) seen")
     listing.add_argument("--station", help="station profile (default: the emulated station)")
     listing.add_argument("--radio", help="Bumble HCI transport to scan through "
@@ -326,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except StationError as error:
+    except (StationError, KitError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return ExitCode.USAGE
 

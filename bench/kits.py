@@ -127,7 +127,10 @@ class BoardKit:
     spec: Path
     emulated_station: Path
     faces: tuple[str, ...] = ("serial", "power")
-    emulator_options: tuple[str, ...] = ()  # kit-specific keys allowed in [emulator]
+    # what the identity field of the board's protocol carries (checked on [emulator] settings)
+    unique_id_max_bytes: int = 255
+    unique_id_encoding: str = "ascii"
+    unique_id_template: str = "DEMO-{n:06d}"  # ids of emulated demo boards (archive demo-batch)
 
     def load(self, part: str) -> Any:
         """The object behind one of the import-path fields (codec, driver, identity, emulator)."""

@@ -12,8 +12,11 @@ the test body ran, so every measurement of the step is still taken and recorded.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
+
+import pytest
 
 
 class Outcome(IntEnum):
@@ -141,6 +144,19 @@ class StepRecorder:
     def attach(self, name: str, content: str | bytes, media_type: str = "text/plain") -> None:
         self.attachments.append((name, media_type, content))
 
+    def plot(self, name: str, times: Sequence[float], values: Sequence[float], *, unit: str,
+             title: str = "", log: bool = False,
+             marks: Sequence[tuple[float, str]] = ()) -> None:
+        """Attach `values` against `times` (s) as an SVG plot; plans never draw pages."""
+        from bench.svgplot import waveform_svg
+
+        self.attach(name, waveform_svg(times, values, title=title or name, unit=unit, log=log,
+                                       marks=marks), "image/svg+xml")
+
     @property
     def failed(self) -> list[Measurement]:
         return [m for m in self.measurements if m.outcome is Outcome.FAIL]
+
+
+# Where the plugin keeps each test's StepRecorder (fixtures attach logs to it).
+RECORDER = pytest.StashKey[StepRecorder]()

@@ -1,31 +1,33 @@
 """citebench's pytest plugin: wires options to fixtures and hands the work to `bench/`.
 
-    pytest testplans --station fixtures/desk-example.toml --html report.html --self-contained-html
+    pytest testplans/ws100 --station fixtures/ws100-desk.toml --html r.html --self-contained-html
 
-Registered through the `pytest11` entry point. Role fixtures (`station`, `dut`, instruments, radio)
-live in the `fixtures` package; this module holds the options, the `measure` and `run_record`
-fixtures, and the hooks that turn each test into a step of the run record.
+Registered through the `pytest11` entry point, and inert unless asked: with no `--station`, no
+`$CITEBENCH_STATION` and no `citebench_station` ini key, pytest runs as if citebench were not
+installed (no profile loaded, no record, no `junit.xml` beside an HTML report). Once active it
+loads the role fixtures (`station`, `spec`, `dut`, instruments; the radio's only when the station
+has one), skips at collection the tests whose roles or capabilities the station lacks, refuses
+plans of another board, and turns each test into a step of the run record.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from bench.measure import Outcome, StepRecorder
+from bench.measure import RECORDER, Outcome, StepRecorder
 from bench.record import RunRecord
 from bench.session import BenchSession
-from bench.station import StationError
-
-pytest_plugins = ["fixtures.station", "fixtures.serial", "fixtures.instruments",
-                  "fixtures.radio"]
+from bench.station import STATION_ENV, StationError, StationProfile
+from drivers.errors import DutError
 
 SESSION = pytest.StashKey[BenchSession]()
-RECORDER = pytest.StashKey[StepRecorder]()
 PHASES = pytest.StashKey[dict]()
+ROLE_FIXTURES = ("dut", "psu", "dmm", "radio")  # a test using one needs that role
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,16 +40,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--operator", default=None,
                     help="who runs the bench (default: the station profile's operator)")
     group.addoption("--bench-run", action="store_true", help=argparse.SUPPRESS)
+    parser.addini("citebench_station", "station profile that activates citebench (like "
+                  "--station)", default="")
+
+
+def requested_station(config: pytest.Config) -> str | None:
+    """The station profile asked for, or None: then the plugin stays inert."""
+    ini = config.getini("citebench_station")
+    return (config.getoption("--station") or os.environ.get(STATION_ENV)
+            or (str(config.rootpath / ini) if ini else None))
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml's, which reads the xmlpath set here
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires(*names): the roles (dut, psu, dmm, radio) and "
+                            "capabilities (e.g. current_profiler) a test needs; skipped with the "
+                            "reason where the station lacks one")
+    station = requested_station(config)
+    if station is None:
+        return
     record = config.getoption("--record")
     html = getattr(config.option, "htmlpath", None)
     if html:  # the record and the JUnit file go beside the HTML report unless placed elsewhere
         record = record or str(Path(html).parent / "record.jsonl")
         config.option.xmlpath = config.option.xmlpath or str(Path(html).parent / "junit.xml")
-    session = BenchSession(config.getoption("--station"), Path(record) if record else None,
+    session = BenchSession(station, Path(record) if record else None,
                            Path(config.rootpath), config.getoption("--defect"),
                            config.getoption("--operator"))
     try:
@@ -55,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except StationError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION] = session
+    for name in ("fixtures.station", "fixtures.serial", "fixtures.instruments"):
+        config.pluginmanager.import_plugin(name)
+    if "radio" in session.profile.roles:  # bleak and Bumble only for a station with a radio
+        config.pluginmanager.import_plugin("fixtures.radio")
     if config.pluginmanager.hasplugin("html"):
         from bench import report
 
@@ -62,7 +83,35 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def bench_session(config: pytest.Config) -> BenchSession:
+    """The active session; a test that needs the bench in an inactive run is skipped."""
+    if SESSION not in config.stash:
+        pytest.skip("citebench is not active: pass --station PATH, set $CITEBENCH_STATION or "
+                    "the citebench_station ini key")
     return config.stash[SESSION]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Before anything is powered: refuse another board's plans, skip what the station lacks."""
+    if SESSION not in config.stash:
+        return
+    from bench.requirements import check_plan_ownership, missing_requirements
+
+    profile = bench_session(config).profile
+    check_plan_ownership(profile, [Path(item.path) for item in items])
+    for item in items:
+        needed = [name for name in ROLE_FIXTURES if name in getattr(item, "fixturenames", ())]
+        for marker in item.iter_markers("requires"):
+            needed += list(marker.args)
+        missing = missing_requirements(profile, needed)
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=f"station {profile.station.id} "
+                                                    f"({profile.path.name}) lacks {missing}"))
+
+
+@pytest.fixture(scope="session")
+def station_profile(pytestconfig: pytest.Config) -> StationProfile:
+    """The active station profile (with --defect switches applied)."""
+    return bench_session(pytestconfig).profile
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +128,8 @@ def measure(request: pytest.FixtureRequest, run_record: RunRecord) -> StepRecord
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if SESSION not in item.config.stash:
+        return
     item.stash[RECORDER] = StepRecorder()
     item.stash[PHASES] = {"start": time.time()}
 
@@ -114,7 +165,8 @@ def _step_outcome(phases: dict) -> tuple[Outcome, str]:
             outcome = Outcome.SKIP
         elif report.passed:
             continue
-        elif when == "call" and (excinfo is None or excinfo.errisinstance(AssertionError)):
+        elif (excinfo is not None and excinfo.errisinstance(DutError)) or (
+                when == "call" and (excinfo is None or excinfo.errisinstance(AssertionError))):
             outcome = Outcome.FAIL  # the DUT is out of its specification
         else:
             outcome = Outcome.ERROR  # the bench could not test: a port, a timeout, a bug
@@ -137,6 +189,8 @@ def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
+    if SESSION not in session.config.stash:
+        return (yield)
     verdict = bench_session(session.config).finish(
         interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
     if verdict is not None and verdict > Outcome.SKIP and session.exitstatus == pytest.ExitCode.OK:

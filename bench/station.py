@@ -1,12 +1,16 @@
 """Station profiles: TOML files that bind the roles a plan asks for to real or emulated resources.
 
     >>> profile = load_station(DEFAULT_PROFILE)
-    >>> profile.dut.port
-    'emulator'
+    >>> profile.dut.board, profile.dut.port
+    ('ws100', 'emulator')
 
 Every section is a frozen dataclass whose field names are the TOML keys; an unknown key, a missing
 key or a wrong type is one `StationError` naming the file and the key. The resource `"emulator"`
 means the bench starts citebench's own emulator for that role.
+
+A profile holds what belongs to the desk: wiring, driver tuning, safety limits, calibration. It
+names its board (`[dut] board`), whose kit (bench/kits.py) holds what belongs to the product:
+its protocol, its plans, its defects and its product spec (expected firmware, limits).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators.defects import UnknownDefectError, check_defects
+from bench.kits import BoardKit, KitError, board_kit, check_defects
 
 EMULATOR = "emulator"
-DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "emulated.toml"
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "ws100-emulated.toml"
 STATION_ENV = "CITEBENCH_STATION"
 
 
@@ -52,11 +56,9 @@ class EmulatorConfig:
 
 @dataclass(frozen=True)
 class DutConfig:
+    board: str  # the board kit's name (`bench boards` lists them)
     port: str
     baudrate: int = 115200
-    expect_firmware: str = ""
-    part_number: str = ""
-    banner: str = "citebench-fw"
     timeout_s: float = 1.0
     retries: int = 2
 
@@ -70,7 +72,6 @@ class PsuConfig:
     max_voltage: float = 4.4
     max_current: float = 0.5
     calibration_due: dt.date | None = None
-    battery_capacity_mah: float = 1000.0  # the cell the product ships with (battery-life plan)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,6 @@ class RadioConfig:
     scan_timeout_s: float = 5.0
     connect_retries: int = 2
     connect_timeout_s: float = 5.0
-    notify_rate_hz: int = 10  # environmental notification rate the plans configure and check
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,11 @@ class StationProfile:
     dmm: DmmConfig | None = None
     radio: RadioConfig | None = None
     roles: tuple[str, ...] = field(default=())
+
+    @property
+    def kit(self) -> BoardKit:
+        """The board kit of `[dut] board` (checked when the profile loaded)."""
+        return board_kit(self.dut.board)
 
     def emulated_roles(self) -> tuple[str, ...]:
         """Roles whose resource is the bench's own emulator."""
@@ -188,11 +193,15 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
         roles=tuple(role for role in _ROLES if role in sections),
         **sections,  # type: ignore[arg-type]
     )
-    _check_emulation(profile)
+    try:
+        kit = profile.kit
+    except KitError as error:
+        raise StationError(f"{path}: [dut].board: {error}") from None
+    _check_emulation(profile, kit)
     return profile
 
 
-def _check_emulation(profile: StationProfile) -> None:
+def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
     emulated = profile.emulated_roles()
     if emulated and profile.emulator is None:
         raise StationError(
@@ -200,7 +209,9 @@ def _check_emulation(profile: StationProfile) -> None:
             "no [emulator] section"
         )
     if profile.emulator is not None:
-        _check_defect_names(profile.emulator.defects, f"{profile.path}: [emulator].defects")
+        _check_defect_names(kit, profile.emulator.defects, f"{profile.path}: [emulator].defects")
+        _check_unique_id(kit, profile.emulator.board_serial,
+                         f"{profile.path}: [emulator].board_serial")
         if profile.emulator.serial not in ("pty", "socket"):
             raise StationError(f"{profile.path}: [emulator].serial must be \"pty\" or \"socket\", "
                                f"got {profile.emulator.serial!r}")
@@ -211,11 +222,26 @@ def _check_emulation(profile: StationProfile) -> None:
                            f"(\"bumble\" when resource is \"{EMULATOR}\"), got {radio.backend!r}")
 
 
-def _check_defect_names(names: tuple[str, ...] | list[str], where: str) -> None:
+def _check_defect_names(kit: BoardKit, names: tuple[str, ...] | list[str], where: str) -> None:
     try:
-        check_defects(names, where)
-    except UnknownDefectError as error:
+        check_defects(kit, names, where)
+    except KitError as error:
         raise StationError(str(error)) from None
+
+
+def _check_unique_id(kit: BoardKit, value: str, where: str) -> None:
+    """What the emulated board will say it is must fit its protocol's identity field."""
+    try:
+        size = len(value.encode(kit.unique_id_encoding))
+    except UnicodeEncodeError as error:
+        raise StationError(f"{where}: {value!r} has a character the board's protocol cannot "
+                           f"carry ({kit.unique_id_encoding}): {error.reason} at position "
+                           f"{error.start}") from None
+    if size > kit.unique_id_max_bytes:
+        raise StationError(f"{where}: {size} bytes; the board's protocol carries at most "
+                           f"{kit.unique_id_max_bytes}")
+    if not value.isprintable():
+        raise StationError(f"{where}: {value!r} holds control characters")
 
 
 def with_defects(profile: StationProfile, defects: list[str], where: str) -> StationProfile:
@@ -224,7 +250,7 @@ def with_defects(profile: StationProfile, defects: list[str], where: str) -> Sta
         return profile
     if profile.emulator is None:
         raise StationError(f"{profile.path}: {where} needs a profile with an [emulator] section")
-    _check_defect_names(defects, where)
+    _check_defect_names(profile.kit, defects, where)
     merged = tuple(sorted({*profile.emulator.defects, *defects}))
     return dataclasses.replace(profile,
                                emulator=dataclasses.replace(profile.emulator, defects=merged))

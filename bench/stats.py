@@ -68,7 +68,7 @@ def collect(root: Path) -> tuple[list[Summary], int]:
     latest: dict[str, tuple[float, Path]] = {}
     for run in find_runs(root):
         view = load_record(run / RECORD)
-        serial = str(view.dut.get("serial", run.parent.name))
+        serial = str(view.dut.get("unique_id", view.dut.get("serial", run.parent.name)))
         started = view.start.get("time", 0.0)
         if serial not in latest or started >= latest[serial][0]:
             latest[serial] = (started, run)

@@ -31,7 +31,7 @@ from bumble.transport import open_transport
 
 from drivers.ble import BleRadio
 from protocols import gatt
-from protocols.messages import Mode
+from protocols.ws100_messages import Mode
 
 ADDRESS = "C0:FF:EE:00:01:23"
 NOTIFY_RATE_HZ = 1000
@@ -39,8 +39,8 @@ ENVIRONMENT = (gatt.TEMPERATURE_UUID, gatt.HUMIDITY_UUID, gatt.PRESSURE_UUID)
 
 
 def _serve(ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    from emulators.board import BoardModel
     from emulators.radio import RadioFace
+    from emulators.ws100_board import BoardModel
 
     board = BoardModel(seed=1)
     board.set_mode(Mode.RADIO_TEST)

@@ -34,10 +34,10 @@ GOAL_RATIO = 1.3
 
 
 def serve(ports: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    from emulators.board import BoardModel
     from emulators.dmm import DmmEmulator
     from emulators.psu_n6700 import N6705C
     from emulators.scpi_server import ScpiServer
+    from emulators.ws100_board import BoardModel
 
     board = BoardModel(powered=False, seed=1)
     with ScpiServer(N6705C(board, seed=1)) as psu, ScpiServer(DmmEmulator(board)) as dmm:

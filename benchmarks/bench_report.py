@@ -126,7 +126,7 @@ def synthetic_archive(root: Path, runs: int) -> None:
                                        units="V", low=3.2, high=3.4) for k in range(3)]
             outcome = max(m.outcome for m in taken)
             worst = max(worst, outcome)
-            record.step(f"testplans/test_plan.py::test_{step}", "A step.", outcome, taken,
+            record.step(f"testplans/ws100/test_plan.py::test_{step}", "A step.", outcome, taken,
                         [("serial traffic", "text/plain", f"{serial} step {step}\n" * 20)],
                         0.0, 0.1)
         record.end(worst)

@@ -32,9 +32,10 @@ from typing import NamedTuple
 
 import serial
 
-from drivers.board import BoardDriver
 from drivers.serial_link import SerialLink
-from protocols.frames import (
+from drivers.ws100 import Ws100Driver
+from drivers.ws100_codec import Ws100Codec
+from protocols.ws100_frames import (
     CRC_INIT,
     CRC_SIZE,
     MAX_PAYLOAD,
@@ -44,12 +45,12 @@ from protocols.frames import (
     decode_frame,
     encode_frame,
 )
-from protocols.messages import RESPONSE_BIT, MsgType, build_payload, parse_payload
+from protocols.ws100_messages import RESPONSE_BIT, MsgType, build_payload, parse_payload
 
 ROOT = Path(__file__).resolve().parent.parent
-SERIAL_PLANS = [f"testplans/test_{name}.py" for name in
+SERIAL_PLANS = [f"testplans/ws100/test_{name}.py" for name in
                 ("identification", "link", "sensors", "selftest", "robustness", "telemetry")]
-PING_DATA = b"citebench"  # BoardDriver.ping()'s default payload
+PING_DATA = b"citebench"  # Ws100Driver.ping()'s default payload
 _TELEMETRY_TYPE = int(MsgType.TELEMETRY)
 LINE_BAUD = 3_000_000
 BITS_PER_BYTE = 10  # start + 8 data + stop
@@ -68,11 +69,11 @@ class Row:
 
 # --- the emulated board, in a process of its own ---------------------------------------------
 def _serve_board(conn) -> None:
-    from emulators.board import BoardModel
-    from emulators.serial_face import SerialFace
+    from emulators.ws100_board import BoardModel
+    from emulators.ws100_serial import SerialFace
 
     board = BoardModel(seed=1)
-    with SerialFace(board, "pty") as face:
+    with SerialFace(board) as face:
         conn.send(face.port)
         conn.recv()  # any message (or the pipe closing) stops the board
     board.shutdown()
@@ -98,11 +99,11 @@ class Timings:
 
 
 def driver_round_trips(port: str, count: int, warmup: int, log: Path, into: Timings) -> None:
-    """PINGs through BoardDriver, with the traffic log written to a file as in a test plan."""
-    link = SerialLink(port)
+    """PINGs through Ws100Driver, with the traffic log written to a file as in a test plan."""
+    link = SerialLink(port, Ws100Codec())
     link.traffic.begin(log)
     with link:
-        into.run(BoardDriver(link).ping, count, warmup)
+        into.run(Ws100Driver(link).ping, count, warmup)
 
 
 def bare_round_trips(port: str, count: int, warmup: int, into: Timings) -> None:

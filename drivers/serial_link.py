@@ -1,16 +1,19 @@
-"""Frame-level link to a board over any pyserial port: requests, responses, telemetry, console text.
+"""Frame-level link to any board over any pyserial port: requests, replies, unsolicited frames,
+console text. The board's own framing is its kit's codec (protocols/codec.py).
 
-    >>> with SerialLink(port) as link:                       # doctest: +SKIP
+    >>> with SerialLink(port, Ws100Codec()) as link:              # doctest: +SKIP
     ...     link.expect("ready", timeout=2)
-    ...     reply = link.request(MsgType.PING, {"data": b"hi"})
+    ...     reply = link.request(Frame(MsgType.PING, 0, b"hi"))
 
-Why a reader thread: the board talks unprompted (boot banner, telemetry), so bytes must be read
-as they come or the OS buffer overflows and a frame is lost between two requests. The thread
-owns the port's input and the decoder; callers wait on a condition for their sequence number.
+Why a reader thread: the board talks unprompted (boot banner, telemetry, events), so bytes must be
+read as they come or the OS buffer overflows and a frame is lost between two requests. The thread
+owns the port's input and the decoder; callers wait for the reply paired with their request (by
+sequence number, or the one reply of a codec that keeps one request in flight).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -18,15 +21,15 @@ import select
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import serial
 from serial.serialposix import Serial as PosixSerial
 
 from drivers.traffic import TrafficLog
-from protocols.frames import Frame, FrameDecoder, ProtocolError, encode_frame
-from protocols.messages import RESPONSE_BIT, MsgType, NackCode, build_payload, parse_payload
+from protocols.codec import Codec
+from protocols.errors import ProtocolError
 
 INTERBYTE_TIMEOUT_S = 0.05
 TAIL_BYTES = 64
@@ -45,14 +48,6 @@ class ResponseTimeoutError(LinkError):
     """No matching response within the timeout, after every retry."""
 
 
-class NackError(LinkError):
-    """The board refused a request; `code` is its NackCode."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 class ExpectTimeoutError(LinkError):
     """Console text did not show what was expected in time."""
 
@@ -65,22 +60,23 @@ class LinkStats:
 
 
 class SerialLink:
-    """One board's serial port, opened from a device path or pyserial URL."""
+    """One board's serial port, opened from a device path or pyserial URL, framed by `codec`."""
 
-    def __init__(
-        self, port: str, baudrate: int = 115200, timeout_s: float = 1.0, retries: int = 2
-    ) -> None:
+    def __init__(self, port: str, codec: Codec, baudrate: int = 115200, timeout_s: float = 1.0,
+                 retries: int = 2) -> None:
         self.port = port
+        self.codec = codec
         self.baudrate = baudrate
         self.timeout_s = timeout_s
         self.retries = retries
-        self.traffic = TrafficLog(port, describe)
+        self.traffic = TrafficLog(port, codec.describe)
         self.stats = LinkStats()
         self.errors: deque[ProtocolError] = deque(maxlen=256)
-        self.telemetry: deque[tuple[float, Frame]] = deque(maxlen=100_000)
+        # frames the board sent unprompted (telemetry, events), with their arrival time
+        self.unsolicited: deque[tuple[float, object]] = deque(maxlen=100_000)
         self._serial: serial.SerialBase | None = None
-        self._replies: dict[int, Frame] = {}
-        self._waiters: dict[int, threading.Lock] = {}  # seq -> lock its waiter blocks on
+        self._replies: dict[Hashable, object] = {}
+        self._waiters: dict[Hashable, threading.Lock] = {}  # key -> lock its waiter blocks on
         self._console = ""
         self._rx_tail: deque[bytes] = deque(maxlen=8)  # last chunks, for error messages
         self._lost: Exception | None = None
@@ -89,7 +85,8 @@ class SerialLink:
         self._write_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._closing = False
-        self._decoder = FrameDecoder()
+        self._decoder = codec.decoder()
+        self._in_flight = threading.Lock()  # codecs without sequence numbers: one request
         self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
         self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), once open
         self._last_lent = 0.0  # when a caller last read the port for itself
@@ -161,7 +158,7 @@ class SerialLink:
         if events:
             self._dispatch(events)
 
-    def _dispatch(self, events: list[Frame | ProtocolError | str]) -> None:
+    def _dispatch(self, events: list[object]) -> None:
         wake = []
         with self._cond:
             for event in events:
@@ -173,12 +170,13 @@ class SerialLink:
                     self.traffic.add("!!", event)
                 else:
                     self.traffic.add("<<", event)
-                    if event.type == MsgType.TELEMETRY:
-                        self.telemetry.append((time.monotonic(), event))
+                    if self.codec.is_unsolicited(event):
+                        self.unsolicited.append((time.monotonic(), event))
                     else:
-                        self._replies[event.seq] = event
-                        if event.seq in self._waiters:
-                            wake.append(self._waiters.pop(event.seq))
+                        key = self.codec.key(event)
+                        self._replies[key] = event
+                        if key in self._waiters:
+                            wake.append(self._waiters.pop(key))
             self._cond.notify_all()
         for waiter in wake:  # released outside the condition so the waiter runs at once
             waiter.release()
@@ -207,19 +205,20 @@ class SerialLink:
                                 f"{data.hex(' ')}{self._log_hint()}") from error
 
     def next_seq(self) -> int:
-        return next(self._seq) & 0xFF
+        """The next sequence number in the codec's space (0 for a codec without them)."""
+        return next(self._seq) % self.codec.seq_space
 
-    def exchange_raw(self, data: bytes, seq: int, timeout: float) -> Frame | None:
-        """Send bytes and wait for the reply carrying `seq` (None on timeout)."""
+    def exchange_raw(self, data: bytes, key: Hashable, timeout: float) -> object | None:
+        """Send bytes and wait for the reply paired by `key` (None on timeout)."""
         if self._can_lend:
             self._borrow()  # the reader steps aside while the frame travels
             try:
                 self.send_raw(data)
-                return self._read_for_reply(seq, timeout)
+                return self._read_for_reply(key, timeout)
             finally:
                 self._io_lock.release()
         self.send_raw(data)
-        return self.wait_reply(seq, timeout)
+        return self.wait_reply(key, timeout)
 
     def _borrow(self) -> None:
         """Take the port from the reader thread (kicking it out of select() if it is in one)."""
@@ -229,35 +228,35 @@ class SerialLink:
             self._io_lock.acquire()
         self._last_lent = time.monotonic()
 
-    def wait_reply(self, seq: int, timeout: float) -> Frame | None:
-        """The response or NACK carrying `seq`, or None when `timeout` passes first.
+    def wait_reply(self, key: Hashable, timeout: float) -> object | None:
+        """The reply paired by `key` (a sequence number), or None when `timeout` passes first.
 
         Why a lock per waiter rather than the condition: the reader releases exactly the waiter
-        of that seq, a single wake-up, which is most of a round trip's thread hand-off cost.
+        of that key, a single wake-up, which is most of a round trip's thread hand-off cost.
         """
         if self._can_lend:
             self._borrow()
             try:
-                return self._read_for_reply(seq, timeout)
+                return self._read_for_reply(key, timeout)
             finally:
                 self._io_lock.release()
         waiter = threading.Lock()
         waiter.acquire()
         with self._cond:
-            if seq in self._replies:
-                return self._replies.pop(seq)
-            self._check_alive(f"waiting for the reply to seq {seq}")
-            self._waiters[seq] = waiter
+            if key in self._replies:
+                return self._replies.pop(key)
+            self._check_alive(f"waiting for the reply to {key!r}")
+            self._waiters[key] = waiter
         waiter.acquire(timeout=timeout)
         with self._cond:
-            self._waiters.pop(seq, None)
-            if seq in self._replies:
-                return self._replies.pop(seq)
-            self._check_alive(f"waiting for the reply to seq {seq}")
+            self._waiters.pop(key, None)
+            if key in self._replies:
+                return self._replies.pop(key)
+            self._check_alive(f"waiting for the reply to {key!r}")
         return None
 
-    def _read_for_reply(self, seq: int, timeout: float) -> Frame | None:
-        """Read the port in this thread (holding `_io_lock`) until `seq` is answered.
+    def _read_for_reply(self, key: Hashable, timeout: float) -> object | None:
+        """Read the port in this thread (holding `_io_lock`) until `key` is answered.
 
         Why: handing each reply from the reader thread to the caller costs two thread wake-ups
         per round trip, as much as the round trip itself on a pty. While callers exchange frames
@@ -265,50 +264,46 @@ class SerialLink:
         (telemetry, text) is dispatched by the caller's own reads, so no byte waits for it.
         """
         deadline = time.monotonic() + timeout
-        while seq not in self._replies:
-            self._check_alive(f"waiting for the reply to seq {seq}")
+        while key not in self._replies:
+            self._check_alive(f"waiting for the reply to {key!r}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             self._pump(min(remaining, INTERBYTE_TIMEOUT_S))
-        return self._replies.pop(seq)
+        return self._replies.pop(key)
 
-    def request(self, msg_type: MsgType, values: dict | None = None,
-                timeout: float | None = None, retries: int | None = None):
-        """Send a request and return its parsed response payload; NACKs raise NackError."""
+    def request(self, frame: object, timeout: float | None = None,
+                retries: int | None = None) -> object:
+        """Send `frame` and return the reply the codec pairs with it, checked by the codec.
+
+        A timed-out attempt is retried with a new sequence number (counted in `stats` and the
+        traffic log). A reply that is not a valid answer (NACK, another type) raises the codec's
+        `DutError`; no reply after every attempt raises ResponseTimeoutError.
+        """
         timeout = self.timeout_s if timeout is None else timeout
         retries = self.retries if retries is None else retries
-        payload = build_payload(msg_type, values)
+        codec = self.codec
         sent = b""
-        for attempt in range(retries + 1):
-            if attempt:
-                self.stats.retries += 1
-                self.traffic.add("..", f"retry {attempt}/{retries} of {msg_type.name}")
-            seq = self.next_seq()
-            self._replies.pop(seq, None)  # a stale reply from 256 requests ago
-            sent = encode_frame(msg_type, seq, payload)
-            self.stats.requests += 1
-            self.traffic.add(">>", (msg_type, seq, values))
-            reply = self.exchange_raw(sent, seq, timeout)
-            if reply is not None:
-                return self._accept(msg_type, sent, reply)
+        with contextlib.nullcontext() if codec.sequenced else self._in_flight:
+            for attempt in range(retries + 1):
+                if attempt:
+                    self.stats.retries += 1
+                    self.traffic.add("..", f"retry {attempt}/{retries}")
+                stamped = codec.stamp(frame, self.next_seq())
+                key = codec.key(stamped)
+                self._replies.pop(key, None)  # a stale reply from a whole sequence space ago
+                sent = codec.encode(stamped)
+                self.stats.requests += 1
+                self.traffic.add(">>", stamped)
+                reply = self.exchange_raw(sent, key, timeout)
+                if reply is not None:
+                    codec.check_reply(stamped, reply)
+                    return reply
         raise ResponseTimeoutError(
-            f"{self.port}: no reply to {msg_type.name} within {timeout:g} s after "
+            f"{self.port}: no reply to {codec.describe(frame)} within {timeout:g} s after "
             f"{retries + 1} attempt(s); last sent {sent.hex(' ')}; last bytes received: "
             f"{b''.join(self._rx_tail)[-TAIL_BYTES:].hex(' ') or '(none)'}{self._log_hint()}"
         )
-
-    def _accept(self, msg_type: MsgType, sent: bytes, reply: Frame):
-        if reply.type == MsgType.NACK:
-            nack = parse_payload(MsgType.NACK, reply.payload)
-            code = NackCode(nack.code) if nack.code in NackCode._value2member_map_ else nack.code
-            raise NackError(f"{self.port}: board NACKed {msg_type.name} with "
-                            f"{getattr(code, 'name', code)}; sent {sent.hex(' ')}", nack.code)
-        if reply.type != msg_type | RESPONSE_BIT:
-            raise ProtocolError(
-                f"{self.port}: reply to {msg_type.name} has type 0x{reply.type:02x}", reply.offset,
-                encode_frame(reply.type, reply.seq, reply.payload))
-        return parse_payload(reply.type, reply.payload)
 
     # --- console text ------------------------------------------------------------------------
     def expect(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
@@ -385,17 +380,3 @@ def _port_io(
 
     return read_chunk_generic, ser.write, False
 
-
-def describe(item: object) -> str:
-    """One log line for a frame (its type, seq and fields) or a request (type, seq, values)."""
-    if isinstance(item, tuple):
-        msg_type, seq, values = item
-        return f"{msg_type.name} seq={seq} {values or ''}"
-    if not isinstance(item, Frame):
-        return str(item)
-    try:
-        fields = parse_payload(item.type, item.payload)
-        shown = ", ".join(f"{k}={v!r}" for k, v in fields.items() if not k.startswith("_"))
-    except ProtocolError as error:
-        shown = f"undecodable payload ({error})"
-    return f"{item.name} seq={item.seq} {shown}"

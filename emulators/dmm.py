@@ -1,6 +1,6 @@
 """An emulated Keysight 34465A (with the DIG option) probing one test point of the board.
 
-    >>> from emulators.board import BoardModel
+    >>> from emulators.ws100_board import BoardModel
     >>> board = BoardModel(seed=1)
     >>> dmm = DmmEmulator(board, test_point="vbat", seed=1)
     >>> round(float(dmm.execute("MEAS:VOLT:DC?")), 2)

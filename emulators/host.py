@@ -1,59 +1,61 @@
-"""Starts an emulated station: one board model and the faces the station profile asks for.
+"""Starts an emulated station: one board kit's emulated board and the faces a station asks for.
 
-    >>> from bench.station import DEFAULT_PROFILE, load_station
-    >>> with EmulatedStation(load_station(DEFAULT_PROFILE)) as emulated:
+    >>> from emulators.ws100 import Ws100Emulator
+    >>> with EmulatedStation(Ws100Emulator(BoardSettings()), {"dut"}) as emulated:
     ...     sorted(emulated.resources)
     ['dut']
 
 `resources` maps each emulated role to the resource string a driver opens, the same kind of string
-a real station's profile names (`/dev/pts/N`, `socket://...`, a VISA resource string).
+a real station's profile names (`/dev/pts/N`, `socket://...`, a VISA resource string, a Bumble
+transport). The host knows no board: the emulated supply and meter are wired to the board's
+`PowerFace`, its UART is served on a public transport, its radio is whatever the kit provides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
-from bench.station import StationProfile
-from emulators.board import BoardModel, Identity
 from emulators.dmm import DmmEmulator
-from emulators.radio import RadioFace
+from emulators.interfaces import BoardSettings, EmulatedBoard
 from emulators.scpi import ScpiDevice
 from emulators.scpi_server import ScpiServer
-from emulators.serial_face import SerialFace
+from emulators.serial_transport import open_transport
 from emulators.supplies import emulated_supply
+
+__all__ = ["BoardSettings", "EmulatedStation"]
 
 
 class EmulatedStation:
-    """Owns the emulated board and its faces for the life of a bench session."""
+    """Owns an emulated board and its faces for the life of a bench session."""
 
-    def __init__(self, profile: StationProfile) -> None:
-        config = profile.emulator
-        assert config is not None, "EmulatedStation needs a profile with an [emulator] section"
-        roles = profile.emulated_roles()
-        self.profile = profile
-        self.board = BoardModel(
-            Identity(serial=(config.board_serial or Identity().serial) if config.provisioned
-                     else ""),
-            seed=config.seed,
-            defects=config.defects,
-            powered="psu" not in roles,  # with a supply on the desk, the board waits for power
-        )
+    def __init__(self, board: EmulatedBoard, roles: Collection[str], *, serial: str = "pty",
+                 psu_channel: int = 1, dmm_test_point: str = "", seed: int = 0,
+                 psu_model: str = "E36312A") -> None:
+        self.board = board
         self.resources: dict[str, str] = {}
-        self._closers: list[Callable[[], None]] = [self.board.shutdown]
-        if "dut" in roles:
-            self.serial = SerialFace(self.board, config.serial, seed=config.seed).start()
-            self.resources["dut"] = self.serial.port
-            self._closers.append(self.serial.close)
         self.instruments: dict[str, ScpiServer] = {}  # role -> SCPI server (psu, dmm)
-        if "psu" in roles and profile.psu is not None:
-            self._serve("psu", emulated_supply(config.psu_model, self.board, profile.psu.channel,
-                                               seed=config.seed))
-        if "dmm" in roles and profile.dmm is not None:
-            self._serve("dmm", DmmEmulator(self.board, profile.dmm.test_point, seed=config.seed))
-        if "radio" in roles:
-            self.radio = RadioFace(self.board).start()
-            self.resources["radio"] = self.radio.resource  # a Bumble HCI transport
-            self._closers.append(self.radio.close)
+        self._closers: list[Callable[[], None]] = [board.shutdown]
+        try:
+            if "dut" in roles:
+                face = board.serial_face(open_transport(serial)).start()
+                self.serial = face
+                self.resources["dut"] = face.port
+                self._closers.append(face.close)
+            if "psu" in roles:
+                self._serve("psu", emulated_supply(psu_model, board.power, psu_channel, seed))
+            if "dmm" in roles:
+                self._serve("dmm", DmmEmulator(board.power, dmm_test_point, seed=seed))
+            if "radio" in roles:
+                radio = board.radio_face()
+                if radio is None:
+                    raise ValueError("the station asks for an emulated radio but this board "
+                                     "has none")
+                self.radio = radio.start()
+                self.resources["radio"] = radio.resource  # a Bumble HCI transport
+                self._closers.append(radio.close)
+        except BaseException:
+            self.close()
+            raise
 
     def _serve(self, role: str, device: ScpiDevice) -> None:
         server = ScpiServer(device).start()

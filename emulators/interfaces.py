@@ -12,7 +12,7 @@ members gets every SCPI instrument citebench emulates, coupled to its own physic
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
@@ -54,7 +54,6 @@ class BoardSettings:
     powered: bool = True  # False: the board waits for the emulated supply
     unique_id: str = ""  # "" keeps the model's default identity
     provisioned: bool = True
-    options: dict[str, object] = field(default_factory=dict)  # kit-specific [emulator] keys
 
 
 @runtime_checkable

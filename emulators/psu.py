@@ -1,6 +1,6 @@
 """Emulated DC supplies: the physics every make shares, and the Keysight E36300 command set.
 
-    >>> from emulators.board import BoardModel
+    >>> from emulators.ws100_board import BoardModel
     >>> board = BoardModel(powered=False)
     >>> psu = E36312A(board, board_channel=1, seed=1)
     >>> psu.execute("VOLT 3.7,(@1);:OUTP ON,(@1)"); psu.execute("OUTP? (@1:2)")

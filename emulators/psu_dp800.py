@@ -1,6 +1,6 @@
 """An emulated Rigol DP832: channels in the header (`:SOUR2:VOLT`) or as `CHn` parameters.
 
-    >>> from emulators.board import BoardModel
+    >>> from emulators.ws100_board import BoardModel
     >>> board = BoardModel(powered=False)
     >>> psu = DP832(board, seed=1)
     >>> psu.execute(":SOUR1:VOLT 3.7;:OUTP CH1,ON"); psu.execute(":OUTP? CH1")

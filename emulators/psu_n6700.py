@@ -1,6 +1,6 @@
 """An emulated Keysight N6705C DC power analyzer: E36300-style channel commands plus array capture.
 
-    >>> from emulators.board import BoardModel
+    >>> from emulators.ws100_board import BoardModel
     >>> board = BoardModel(powered=False)
     >>> psu = N6705C(board, seed=1)
     >>> psu.execute("SENS:SWE:POIN 4,(@1);TINT 20us,(@1);:MEAS:ARR:CURR? (@1)").count(b",")

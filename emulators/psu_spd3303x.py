@@ -1,6 +1,6 @@
 """An emulated Siglent SPD3303X: exactly the commands its manual lists, and nothing else.
 
-    >>> from emulators.board import BoardModel
+    >>> from emulators.ws100_board import BoardModel
     >>> board = BoardModel(powered=False)
     >>> psu = SPD3303X(board, seed=1)
     >>> psu.execute("CH1:VOLT 3.7"); psu.execute("OUTP CH1,ON"); psu.execute("SYST:STAT?")

@@ -34,9 +34,9 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink, StreamPacketSink, StreamPacketSource
 
-from emulators.board import BoardEvent, BoardModel
+from emulators.ws100_board import BoardEvent, BoardModel
 from protocols import gatt as fmt
-from protocols.messages import Mode
+from protocols.ws100_messages import Mode
 
 NOTIFY_DRIFT = 1.25  # notify-rate-drift: notifications 25 % slower than configured
 _R = gatt.Characteristic.READABLE

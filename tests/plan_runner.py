@@ -1,7 +1,7 @@
 """Run test plans in a subprocess against an emulated station, and read back each test's outcome.
 
-    outcomes = run_plan(["testplans/test_link.py"], defects=["slow-response"], tmp=tmp_path)
-    assert outcomes["testplans/test_link.py::test_ping_round_trip_time"] == "failed"
+    outcomes = run_plan(["testplans/ws100/test_link.py"], defects=["slow-response"], tmp=tmp_path)
+    assert outcomes["testplans/ws100/test_link.py::test_ping_round_trip_time"] == "failed"
 
 A subprocess keeps each station (its pty, its threads) apart from the test suite's own process.
 """
@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROFILE = ROOT / "fixtures" / "emulated.toml"
+DEFAULT_PROFILE = ROOT / "fixtures" / "ws100-emulated.toml"
 
 
 def write_profile(tmp: Path, defects: list[str], base: Path = DEFAULT_PROFILE,

@@ -10,6 +10,7 @@ from bench import archive
 from bench.cli import main
 from bench.measure import Outcome
 from bench.record import RunRecord, load_record
+from bench.station import DEFAULT_PROFILE
 from tests.plan_runner import ROOT
 from tests.test_report import HOSTILE, hostile_record
 
@@ -140,7 +141,7 @@ def test_plain_pytest_html_writes_record_and_junit_beside_the_report(tmp_path: P
     report = tmp_path / "out" / "report.html"
     done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_plan.py"),
                            f"--html={report}", "-q", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path)],
+                           "--rootdir", str(tmp_path), "--station", str(DEFAULT_PROFILE)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert report.exists() and (report.parent / "junit.xml").exists()

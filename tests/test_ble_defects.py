@@ -2,10 +2,10 @@
 
 import pytest
 
-from emulators.defects import DEFECTS
+from emulators.ws100_defects import DEFECTS
 from tests.plan_runner import run_plan
 
-PLAN = "testplans/test_ble.py"
+PLAN = "testplans/ws100/test_ble.py"
 # defect -> the plan step that must catch it
 CAUGHT_BY = {
     "ble-serial-mismatch": "test_device_information_equals_serial_identity",

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from drivers.ble import Advert, BleError, BleLink, BleRadio, BleTimeout
-from emulators.board import ADV_INTERVAL_S, BoardModel
 from emulators.radio import RadioFace
+from emulators.ws100_board import ADV_INTERVAL_S, BoardModel
 from protocols import gatt
-from protocols.messages import Mode
+from protocols.ws100_messages import Mode
 from tests.plan_runner import ROOT, junit_outcomes
 
 ADDRESS = "C0:FF:EE:00:01:23"
@@ -178,11 +178,12 @@ def test_plan_meets_bench_emulate_across_processes(tmp_path) -> None:
             if line.startswith("Ctrl-C"):
                 break
         profile = tmp_path / "remote.toml"
-        profile.write_text(f'[station]\nid = "remote"\n\n[dut]\nport = "{resources["dut"]}"\n\n'
+        profile.write_text(f'[station]\nid = "remote"\n\n[dut]\nboard = "ws100"\n'
+                           f'port = "{resources["dut"]}"\n\n'
                            f'[radio]\nresource = "{resources["radio"]}"\nbackend = "bumble"\n'
                            f'name = "citebench-ws"\n')
         junit = tmp_path / "junit.xml"
-        subprocess.run([sys.executable, "-m", "pytest", "testplans/test_ble.py", "--station",
+        subprocess.run([sys.executable, "-m", "pytest", "testplans/ws100/test_ble.py", "--station",
                         str(profile), f"--junitxml={junit}", "-q", "-p", "no:cacheprovider",
                         "--record", str(tmp_path / "record.jsonl")], cwd=ROOT, timeout=100,
                        capture_output=True)

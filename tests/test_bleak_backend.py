@@ -15,10 +15,10 @@ from bleak.exc import (
 )
 
 from drivers.bleak_bumble import MTU, bumble_backend
-from emulators.board import BoardModel
 from emulators.radio import RadioFace
+from emulators.ws100_board import BoardModel
 from protocols import gatt
-from protocols.messages import Mode
+from protocols.ws100_messages import Mode
 
 ADDRESS = "C0:FF:EE:00:01:23"
 

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from bench.exitcodes import ExitCode
-from drivers.board import BoardDriver
 from drivers.serial_link import SerialLink
+from drivers.ws100 import Ws100Driver
+from drivers.ws100_codec import Ws100Codec
 from tests.plan_runner import ROOT
 
 
@@ -23,8 +24,8 @@ def test_emulate_prints_a_port_that_serves_the_board_with_its_defect() -> None:
         roles = dict(line.split(None, 1) for line in lines[1:-1])
         port = roles["dut"].strip()
         assert port.startswith("/dev/pts/")
-        with SerialLink(port) as link:
-            assert BoardDriver(link).get_info().firmware == "1.3.9"
+        with SerialLink(port, Ws100Codec()) as link:
+            assert Ws100Driver(link).get_info().firmware == "1.3.9"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
@@ -57,14 +58,14 @@ def test_run_needs_no_test_only_package(tmp_path: Path) -> None:
         (blocked / name / "__init__.py").write_text(
             f"raise ImportError('{name} is test-only; bench run must not import it')\n")
     # Hypothesis's own pytest plugin imports it when installed; a stranger's venv has neither.
-    done = _bench_run(tmp_path / "reports", "--plan", "testplans/test_link.py", "--",
+    done = _bench_run(tmp_path / "reports", "--plan", "testplans/ws100/test_link.py", "--",
                       "-p", "no:hypothesispytest", env={"PYTHONPATH": str(blocked)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: PASS" in done.stdout.splitlines()
 
 
 def test_run_prints_only_paths_that_exist(tmp_path: Path) -> None:
-    done = _bench_run(tmp_path, "--plan", "testplans/test_link.py")
+    done = _bench_run(tmp_path, "--plan", "testplans/ws100/test_link.py")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Generated html report" not in done.stdout and ".incoming" not in done.stdout
     paths = [line.split(": ", 1)[1] for line in done.stdout.splitlines()
@@ -74,7 +75,7 @@ def test_run_prints_only_paths_that_exist(tmp_path: Path) -> None:
 
 def test_run_without_record_says_why_and_exits_error(tmp_path: Path) -> None:
     done = _bench_run(tmp_path, "--plan", "testplans/no_such_plan.py")
-    assert done.returncode == ExitCode.ERROR
+    assert done.returncode == ExitCode.USAGE
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("verdict: ERROR (no record written: ") and "plans" in last
+    assert last == "verdict: ERROR (no record written: usage error, see the message above)"
     assert "report:" not in done.stdout and "Generated html report" not in done.stdout

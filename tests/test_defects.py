@@ -2,24 +2,24 @@
 
 import pytest
 
-from emulators.defects import DEFECTS
+from emulators.ws100_defects import DEFECTS
 from tests.plan_runner import run_plan
 
-SERIAL_PLANS = ["testplans/test_identification.py", "testplans/test_link.py",
-                "testplans/test_sensors.py", "testplans/test_selftest.py",
-                "testplans/test_robustness.py", "testplans/test_telemetry.py"]
+SERIAL_PLANS = ["testplans/ws100/test_identification.py", "testplans/ws100/test_link.py",
+                "testplans/ws100/test_sensors.py", "testplans/ws100/test_selftest.py",
+                "testplans/ws100/test_robustness.py", "testplans/ws100/test_telemetry.py"]
 
 # defect -> (plan that must catch it, tests in it that must fail)
 CAUGHT_BY = {
-    "wrong-firmware": ("testplans/test_identification.py", ["test_firmware_version"]),
-    "bad-serial": ("testplans/test_identification.py", ["test_serial_number_format"]),
-    "stuck-sensor": ("testplans/test_sensors.py", ["test_readings_vary_like_real_sensors"]),
-    "sensor-out-of-range": ("testplans/test_sensors.py",
+    "wrong-firmware": ("testplans/ws100/test_identification.py", ["test_firmware_version"]),
+    "bad-serial": ("testplans/ws100/test_identification.py", ["test_serial_number_format"]),
+    "stuck-sensor": ("testplans/ws100/test_sensors.py", ["test_readings_vary_like_real_sensors"]),
+    "sensor-out-of-range": ("testplans/ws100/test_sensors.py",
                             ["test_readings_within_physical_limits"]),
-    "selftest-fail": ("testplans/test_selftest.py", ["test_self_test_passes"]),
-    "crc-ignored": ("testplans/test_robustness.py", ["test_bad_crc_is_nacked"]),
-    "telemetry-gaps": ("testplans/test_telemetry.py", ["test_telemetry_has_no_gaps"]),
-    "slow-response": ("testplans/test_link.py", ["test_ping_round_trip_time"]),
+    "selftest-fail": ("testplans/ws100/test_selftest.py", ["test_self_test_passes"]),
+    "crc-ignored": ("testplans/ws100/test_robustness.py", ["test_bad_crc_is_nacked"]),
+    "telemetry-gaps": ("testplans/ws100/test_telemetry.py", ["test_telemetry_has_no_gaps"]),
+    "slow-response": ("testplans/ws100/test_link.py", ["test_ping_round_trip_time"]),
 }
 
 

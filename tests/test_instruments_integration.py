@@ -7,16 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.emulation import emulate
 from bench.station import DEFAULT_PROFILE, load_station
 from drivers.dmm import Multimeter
 from drivers.psu import PowerSupply, open_supply
 from drivers.scpi import CommandError, InstrumentError, InstrumentTimeout, LimitError
-from emulators.board import BoardModel
 from emulators.dmm import DmmEmulator
-from emulators.host import EmulatedStation
 from emulators.psu_n6700 import N6705C
 from emulators.scpi_server import ScpiServer
-from protocols.messages import Mode
+from emulators.ws100_board import BoardModel
+from protocols.ws100_messages import Mode
 
 LIMITS = {"max_voltage": 4.4, "max_current": 0.5}
 
@@ -161,8 +161,8 @@ def test_cannot_open_names_the_resource():
 
 
 def test_emulated_station_serves_both_instruments_beside_an_unpowered_board():
-    with EmulatedStation(load_station(DEFAULT_PROFILE)) as station:
-        assert not station.board.powered
+    with emulate(load_station(DEFAULT_PROFILE)) as station:
+        assert not station.board.power.powered
         for role, opener in (("psu", open_supply), ("dmm", Multimeter.open)):
             resource = station.resources[role]
             assert resource.startswith("TCPIP0::127.0.0.1::") and resource.endswith("::SOCKET")

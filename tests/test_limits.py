@@ -12,9 +12,9 @@ from bench.station import DEFAULT_PROFILE, load_station
 from drivers.limits import KEYSIGHT_RULES, LimitGuard
 from drivers.psu import PowerSupply, open_supply
 from drivers.scpi import InstrumentError, LimitError
-from emulators.board import BoardModel
 from emulators.scpi_server import ScpiServer
 from emulators.supplies import SUPPLIES
+from emulators.ws100_board import BoardModel
 from fixtures.capabilities import station_capabilities
 from tests.plan_runner import write_profile
 
@@ -111,7 +111,7 @@ def test_capabilities_known_from_the_profile_alone(tmp_path: Path) -> None:
     emulated = station_capabilities(load_station(DEFAULT_PROFILE))
     assert emulated is not None and {"current_profiler", "ovp", "ocp"} <= emulated
     desk = tmp_path / "desk.toml"
-    desk.write_text('[station]\nid = "d"\n[dut]\nport = "/dev/null"\n'
+    desk.write_text('[station]\nid = "d"\n[dut]\nboard = "ws100"\nport = "/dev/null"\n'
                     '[psu]\nresource = "TCPIP0::h::5025::SOCKET"\n')
     assert station_capabilities(load_station(desk)) is None  # only *IDN? can tell
     desk.write_text(desk.read_text() + 'model = "SPD3303X"\n')

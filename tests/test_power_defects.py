@@ -13,8 +13,8 @@ import pytest
 
 from tests.plan_runner import run_plan
 
-ON, CURRENT, METER = ("testplans/test_power_on.py", "testplans/test_power_current.py",
-                      "testplans/test_power_meter.py")
+ON, CURRENT, METER = ("testplans/ws100/test_power_on.py", "testplans/ws100/test_power_current.py",
+                      "testplans/ws100/test_power_meter.py")
 # defect -> (plans run, the tests that must fail); every other test of those plans must pass
 CASES: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "": ((ON, CURRENT, METER), set()),

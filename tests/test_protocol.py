@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.flat import flatten
-from protocols.frames import (
+from protocols.ws100_frames import (
     HEADER_SIZE,
     MAX_PAYLOAD,
     CrcError,
@@ -20,7 +20,7 @@ from protocols.frames import (
     decode_frame,
     encode_frame,
 )
-from protocols.messages import (
+from protocols.ws100_messages import (
     DECLARATIONS,
     RESPONSE_BIT,
     MsgType,

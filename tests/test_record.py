@@ -19,6 +19,7 @@ operator = "alice"
 fail_on_expired_calibration = {fail}
 
 [dut]
+board = "ws100"
 port = "/dev/null"
 
 [psu]

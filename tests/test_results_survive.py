@@ -37,4 +37,4 @@ def test_unplugged_port_keeps_earlier_measurements(tmp_path) -> None:
     assert "/dev/pts/" in first["message"]
     assert second["outcome"] == "error" and "vanished" in second["message"]
     assert record.verdict.name == "ERROR"
-    assert record.dut["serial"] == "CB-WS1-000123"
+    assert record.dut["unique_id"] == "CB-WS1-000123"

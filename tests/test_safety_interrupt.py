@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.emulation import emulate
 from bench.station import load_station
 from emulators.host import EmulatedStation
 from tests.plan_runner import DEFAULT_PROFILE, ROOT, write_profile
 
-PLAN_WITH_CAPTURE = "testplans/test_power_current.py"  # opens with a 1 s sleep capture
+PLAN_WITH_CAPTURE = "testplans/ws100/test_power_current.py"  # opens with a 1 s sleep capture
 CAPTURING_SUPPLY = "N6705C"  # the supply itself captures, so it sees the capture start
-SHORT_PLAN = "testplans/test_power_meter.py"
+SHORT_PLAN = "testplans/ws100/test_power_meter.py"
 
 
 def with_psu_model(path: Path, model: str) -> Path:
@@ -36,7 +37,9 @@ def desk_profile(tmp: Path, station: EmulatedStation) -> Path:
     text = "\n[".join(s for s in sections if not s.startswith("emulator]"))
     for role, resource in station.resources.items():
         key = "port" if role == "dut" else "resource"
-        text = text.replace(f'[{role}]\n{key} = "emulator"', f'[{role}]\n{key} = "{resource}"')
+        board = 'board = "ws100"\n' if role == "dut" else ""
+        text = text.replace(f'[{role}]\n{board}{key} = "emulator"',
+                            f'[{role}]\n{board}{key} = "{resource}"')
     path = tmp / "desk.toml"
     path.write_text(text)
     assert load_station(path).emulated_roles() == (), text
@@ -47,7 +50,7 @@ def desk_profile(tmp: Path, station: EmulatedStation) -> Path:
 def station(request: pytest.FixtureRequest, tmp_path: Path):
     defects = getattr(request, "param", [])
     profile = with_psu_model(write_profile(tmp_path, defects), CAPTURING_SUPPLY)
-    with EmulatedStation(load_station(profile)) as emulated:
+    with emulate(load_station(profile)) as emulated:
         yield emulated
 
 
@@ -63,7 +66,7 @@ def assert_safe(station: EmulatedStation) -> None:
     server = station.instruments["psu"]
     assert server.wait_connections(0, timeout=15), "the run left a supply session open"
     assert not any(out.on for out in server.device.outputs.values())
-    assert not station.board.powered
+    assert not station.board.power.powered
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulators.board import BoardModel
 from emulators.dmm import DmmEmulator
 from emulators.psu import E36312A
 from emulators.psu_n6700 import N6705C
@@ -22,6 +21,7 @@ from emulators.scpi import (
     fmt_number,
     scpi,
 )
+from emulators.ws100_board import BoardModel
 
 
 class Meter(Ieee4882, Scpi99, ScpiDevice):

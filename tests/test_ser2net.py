@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.board import BoardDriver
 from drivers.serial_link import SerialLink
-from emulators.board import BoardModel
-from emulators.serial_face import SerialFace
+from drivers.ws100 import Ws100Driver
+from drivers.ws100_codec import Ws100Codec
+from emulators.ws100_board import BoardModel
+from emulators.ws100_serial import SerialFace
 
 
 def _free_port() -> int:
@@ -39,7 +40,7 @@ def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0)
 def exported() -> Iterator[tuple[int, int]]:
     assert shutil.which("ser2net"), "ser2net is not installed (.ci/run installs Debian's ser2net)"
     board = BoardModel(seed=5)
-    with SerialFace(board, "pty") as face:
+    with SerialFace(board) as face:
         rfc2217, raw = _free_port(), _free_port()
         config = "".join(
             f"connection: &c{port}\n  accepter: {accepter},127.0.0.1,{port}\n  enable: on\n"
@@ -63,8 +64,8 @@ def test_board_behind_ser2net_over_rfc2217_and_raw_tcp(exported) -> None:
     rfc2217, raw = exported
     # ser2net acknowledges SET_CONTROL in a way pyserial does not wait out: ign_set_control
     for url in (f"rfc2217://127.0.0.1:{rfc2217}?ign_set_control", f"socket://127.0.0.1:{raw}"):
-        with SerialLink(url, timeout_s=2.0) as link:
-            driver = BoardDriver(link)
+        with SerialLink(url, Ws100Codec(), timeout_s=2.0) as link:
+            driver = Ws100Driver(link)
             assert driver.reset(banner_timeout=5.0)["firmware"] == "1.4.2", url
             assert driver.get_info().serial == "CB-WS1-000123", url
             assert driver.ping(bytes(range(200))) < 2.0, url

@@ -6,35 +6,37 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.board import BoardDriver
+from drivers.errors import NackError
 from drivers.serial_link import (
     ExpectTimeoutError,
-    NackError,
     PortLostError,
     ResponseTimeoutError,
     SerialLink,
 )
-from emulators.board import BoardModel, Identity
-from emulators.serial_face import SerialFace
-from protocols.frames import encode_frame
-from protocols.messages import Mode, MsgType, NackCode, SelfTest
+from drivers.ws100 import Ws100Driver
+from drivers.ws100_codec import Ws100Codec
+from emulators.serial_transport import open_transport
+from emulators.ws100_board import BoardModel, Identity
+from emulators.ws100_serial import SerialFace
+from protocols.ws100_frames import Frame, encode_frame
+from protocols.ws100_messages import Mode, MsgType, NackCode, SelfTest
 
 
 @pytest.fixture(params=["pty", "socket"])
 def emulated(request) -> Iterator[tuple[BoardModel, SerialFace]]:
     board = BoardModel(seed=3)
-    with SerialFace(board, request.param) as face:
+    with SerialFace(board, open_transport(request.param)) as face:
         yield board, face
     board.shutdown()
 
 
 @pytest.fixture
-def driver(emulated) -> Iterator[BoardDriver]:
-    with SerialLink(emulated[1].port, timeout_s=1.0) as link:
-        yield BoardDriver(link)
+def driver(emulated) -> Iterator[Ws100Driver]:
+    with SerialLink(emulated[1].port, Ws100Codec(), timeout_s=1.0) as link:
+        yield Ws100Driver(link)
 
 
-def test_every_message_is_answered(driver: BoardDriver, emulated) -> None:
+def test_every_message_is_answered(driver: Ws100Driver, emulated) -> None:
     board, _ = emulated
     assert driver.reset()["firmware"] == "1.4.2"
     info = driver.get_info()
@@ -52,8 +54,8 @@ def test_every_message_is_answered(driver: BoardDriver, emulated) -> None:
 
 def test_provisioning_is_write_once() -> None:
     board = BoardModel(Identity(serial=""), seed=1)
-    with SerialFace(board) as face, SerialLink(face.port) as link:
-        driver = BoardDriver(link)
+    with SerialFace(board) as face, SerialLink(face.port, Ws100Codec()) as link:
+        driver = Ws100Driver(link)
         driver.write_serial("CB-WS1-000777")
         assert driver.get_info().serial == "CB-WS1-000777"
         with pytest.raises(NackError, match="ALREADY_PROVISIONED") as error:
@@ -64,9 +66,10 @@ def test_provisioning_is_write_once() -> None:
 
 def test_timeout_retries_are_counted_and_the_error_says_what_and_where() -> None:
     board = BoardModel(seed=1, defects=["slow-response"])
-    with SerialFace(board) as face, SerialLink(face.port, timeout_s=0.02, retries=2) as link:
+    with SerialFace(board) as face, SerialLink(face.port, Ws100Codec(), timeout_s=0.02,
+                                               retries=2) as link:
         with pytest.raises(ResponseTimeoutError) as error:
-            link.request(MsgType.GET_INFO)
+            link.request(Frame(MsgType.GET_INFO, 0, b""))
         assert link.stats.retries == 2
         message = str(error.value)
         assert face.port in message and "GET_INFO" in message and "3 attempt(s)" in message
@@ -74,7 +77,7 @@ def test_timeout_retries_are_counted_and_the_error_says_what_and_where() -> None
     board.shutdown()
 
 
-def test_unplugged_port_is_one_clear_error(driver: BoardDriver, emulated) -> None:
+def test_unplugged_port_is_one_clear_error(driver: Ws100Driver, emulated) -> None:
     driver.ping()
     emulated[1].unplug()
     with pytest.raises(PortLostError, match=f"{emulated[1].port}.*vanished"):
@@ -84,10 +87,10 @@ def test_unplugged_port_is_one_clear_error(driver: BoardDriver, emulated) -> Non
 
 def test_opening_a_missing_port_names_it() -> None:
     with pytest.raises(PortLostError, match="/dev/ttyACM99"):
-        SerialLink("/dev/ttyACM99").open()
+        SerialLink("/dev/ttyACM99", Ws100Codec()).open()
 
 
-def test_expect_timeout_shows_the_tail_and_the_log(driver: BoardDriver, tmp_path) -> None:
+def test_expect_timeout_shows_the_tail_and_the_log(driver: Ws100Driver, tmp_path) -> None:
     driver.link.traffic.begin(tmp_path / "traffic.log")
     driver.reset()
     driver.link.send_raw(b"")
@@ -95,7 +98,7 @@ def test_expect_timeout_shows_the_tail_and_the_log(driver: BoardDriver, tmp_path
         driver.link.expect("never printed", timeout=0.05)
 
 
-def test_traffic_log_has_hex_and_decoded_frames(driver: BoardDriver, tmp_path) -> None:
+def test_traffic_log_has_hex_and_decoded_frames(driver: Ws100Driver, tmp_path) -> None:
     driver.link.traffic.begin(tmp_path / "t.log")
     driver.get_info()
     assert driver.link.traffic.text().count("\n") >= 3
@@ -109,7 +112,7 @@ def test_garbage_from_the_board_is_survived_and_counted() -> None:
     """A real pty with a raw peer: line noise, a broken frame, then a good reply."""
     master, slave = os.openpty()
     tty.setraw(slave)
-    with SerialLink(os.ttyname(slave)) as link:
+    with SerialLink(os.ttyname(slave), Ws100Codec()) as link:
         seq = link.next_seq()
         broken = bytearray(encode_frame(MsgType.PING | 0x80, seq, b"x"))
         broken[-1] ^= 0xFF

@@ -48,7 +48,7 @@ def test_missing_file_is_named(tmp_path) -> None:
 
 
 def test_desk_profile_binds_a_real_port() -> None:
-    desk = load_station(ROOT / "fixtures" / "desk-example.toml")
+    desk = load_station(ROOT / "fixtures" / "ws100-desk.toml")
     assert desk.dut.port == "/dev/ttyACM0" and desk.emulated_roles() == ()
 
 

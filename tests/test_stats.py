@@ -75,7 +75,7 @@ def test_demo_profile_gives_each_board_its_seed_and_serial(tmp_path: Path) -> No
 
 
 def test_demo_batch_archives_boards_with_spread(tmp_path: Path, capsys) -> None:
-    plan = str(Path(__file__).parent.parent / "testplans" / "test_sensors.py")
+    plan = str(Path(__file__).parent.parent / "testplans" / "ws100" / "test_sensors.py")
     assert main(["archive", "demo-batch", "2", "--reports", str(tmp_path), "--plan", plan]) == 0
     runs = archive.find_runs(tmp_path)
     assert [run.parent.name for run in runs] == ["CB-WS1-900001", "CB-WS1-900002"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import pyvisa
 
+from bench.emulation import emulate
 from bench.exitcodes import ExitCode
 from bench.station import load_station
 from bench.watchdog import log_path
@@ -25,7 +26,7 @@ from emulators.host import EmulatedStation
 from tests.plan_runner import ROOT, write_profile
 from tests.test_safety_interrupt import assert_safe, desk_profile, with_psu_model
 
-CAPTURE_PLAN = "testplans/test_power_current.py"  # opens with a 1 s sleep capture
+CAPTURE_PLAN = "testplans/ws100/test_power_current.py"  # opens with a 1 s sleep capture
 DEADLINE_S = 1.0
 
 
@@ -33,7 +34,7 @@ DEADLINE_S = 1.0
 def station(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatedStation]:
     model = getattr(request, "param", "N6705C")
     profile = with_psu_model(write_profile(tmp_path, []), model)
-    with EmulatedStation(load_station(profile)) as emulated:
+    with emulate(load_station(profile)) as emulated:
         yield emulated
 
 
@@ -68,7 +69,7 @@ def test_kill_9_of_bench_run_mid_capture_leaves_every_output_off_within_a_second
     finally:
         process.kill()
     assert elapsed < DEADLINE_S
-    assert not station.board.powered
+    assert not station.board.power.powered
     log = log_path(process.pid)
     while "every output off" not in log.read_text():  # it logs after reading the states back
         assert time.monotonic() - killed < 10, f"watchdog log: {log.read_text()!r}"
@@ -110,12 +111,12 @@ def test_bench_safe_switches_every_output_off(tmp_path: Path, station: EmulatedS
     assert done.returncode == ExitCode.PASS, done.stdout + done.stderr
     assert "every output off" in done.stdout
     assert not any(out.on for out in supply.outputs.values())
-    assert not station.board.powered
+    assert not station.board.power.powered
 
 
 def test_bench_safe_names_an_unreachable_supply(tmp_path: Path) -> None:
     profile = tmp_path / "desk.toml"
-    profile.write_text('[station]\nid = "x"\n[dut]\nport = "/dev/null"\n'
+    profile.write_text('[station]\nid = "x"\n[dut]\nboard = "ws100"\nport = "/dev/null"\n'
                        '[psu]\nresource = "TCPIP0::127.0.0.1::1::SOCKET"\n')
     done = subprocess.run([sys.executable, "-m", "bench", "safe", "--station", str(profile),
                            "--timeout-ms", "300"], cwd=ROOT, capture_output=True, text=True,

@@ -1,8 +1,8 @@
-"""The board's UART, served over a real pty or a loopback TCP socket.
+"""The WS-100's UART: its firmware served on a serial transport (a real pty or a loopback socket).
 
     >>> board = BoardModel(seed=1)
-    >>> with SerialFace(board, "pty") as face:
-    ...     face.port.startswith("/dev/pts/")
+    >>> with SerialFace(board, open_transport("socket")) as face:
+    ...     face.port.startswith("socket://")
     True
 
 The bench opens `face.port` exactly as it would open `/dev/ttyACM0` (or `socket://...`). Bytes the
@@ -17,11 +17,11 @@ import random
 import threading
 import time
 
-from emulators.board import BoardEvent, BoardModel
-from emulators.firmware import Firmware
-from emulators.serial_transport import open_transport
-from protocols.frames import FrameDecoder, encode_frame
-from protocols.messages import MsgType, build_payload
+from emulators.serial_transport import PtyTransport, SerialTransport
+from emulators.ws100_board import BoardEvent, BoardModel
+from emulators.ws100_firmware import Firmware
+from protocols.ws100_frames import FrameDecoder, encode_frame
+from protocols.ws100_messages import MsgType, build_payload
 
 SLOW_RESPONSE_S = 0.120
 GAP_PROBABILITY = 0.1
@@ -29,12 +29,13 @@ INTERBYTE_TIMEOUT_S = 0.02
 
 
 class SerialFace:
-    """Serves one board's firmware on one serial transport ("pty" or "socket")."""
+    """Serves one board's firmware on one serial transport (a pty unless another is given)."""
 
-    def __init__(self, board: BoardModel, transport: str = "pty", seed: int = 0) -> None:
+    def __init__(self, board: BoardModel, transport: SerialTransport | None = None,
+                 seed: int = 0) -> None:
         self.board = board
         self.firmware = Firmware(board)
-        self._transport = open_transport(transport)
+        self._transport = transport or PtyTransport()
         self.port = self._transport.port
         self._rng = random.Random(seed)
         self._stop_r, self._stop_w = os.pipe()
@@ -82,8 +83,9 @@ class SerialFace:
 
     def _print_banner(self) -> None:
         ident = self.board.identity
+        firmware = "1.4.1" if "banner-firmware-mismatch" in self.board.defects else ident.firmware
         self._transport.write(
-            f"\r\ncitebench-fw {ident.firmware} ({ident.part_number} rev {ident.hw_revision}) "
+            f"\r\ncitebench-fw {firmware} ({ident.part_number} rev {ident.hw_revision}) "
             f"boot #{self.board.boot_count}\r\nready\r\n".encode()
         )
 
@@ -124,6 +126,8 @@ class SerialFace:
                 next_due = time.monotonic()
                 continue
             period = 1.0 / board.stream_rate_hz
+            if "telemetry-rate-slow" in board.defects:
+                period /= 0.85
             if self._stream_changed.wait(max(0.0, next_due - time.monotonic())):
                 self._stream_changed.clear()
                 next_due = time.monotonic() + period
@@ -136,6 +140,8 @@ class SerialFace:
 
     def _telemetry_frame(self, counter: int) -> bytes:
         values = self.board.read_sensors().to_wire()
+        if "telemetry-temperature-offset" in self.board.defects:
+            values["temperature_cdeg"] += 3000
         values |= {"counter": counter,
                    "uptime_ms": int((self.board.clock() - self.board.booted_at) * 1000)}
         return encode_frame(MsgType.TELEMETRY, counter, build_payload(MsgType.TELEMETRY, values))

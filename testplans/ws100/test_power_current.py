@@ -10,12 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.svgplot import waveform_svg
-from drivers.board import BoardDriver
+from bench.kits import ProductSpec
 from drivers.profiler import Capture, CurrentProfiler
+from drivers.ws100 import Ws100Driver
 from fixtures.instruments import attach_capture
-from fixtures.station import Station
-from protocols.messages import Mode
+from protocols.ws100_messages import Mode
 
 pytestmark = pytest.mark.requires("psu", "current_profiler")
 
@@ -29,7 +28,7 @@ USABLE_CAPACITY = 0.8  # self-discharge and the cut-off voltage take the rest
 
 
 @contextlib.contextmanager
-def mode(dut: BoardDriver, wanted: Mode) -> Iterator[None]:
+def mode(dut: Ws100Driver, wanted: Mode) -> Iterator[None]:
     """The board in `wanted` mode for the block, back to IDLE after."""
     dut.set_mode(wanted)
     try:
@@ -39,11 +38,10 @@ def mode(dut: BoardDriver, wanted: Mode) -> Iterator[None]:
 
 
 def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
-    attach_capture(measure, name, capture, waveform_svg(
-        capture.times, capture.amps, title=name, unit="A", log=log))
+    attach_capture(measure, name, capture, log=log)
 
 
-def test_sleep_current(current_profiler: CurrentProfiler, dut: BoardDriver, measure) -> None:
+def test_sleep_current(current_profiler: CurrentProfiler, dut: Ws100Driver, measure) -> None:
     """One second asleep: average (with its advertising burst) and floor within the budget."""
     with mode(dut, Mode.SLEEP):
         capture = current_profiler.capture(10_000, 100e-6)
@@ -52,7 +50,7 @@ def test_sleep_current(current_profiler: CurrentProfiler, dut: BoardDriver, meas
     _plot(measure, "Sleep current", capture, log=True)
 
 
-def test_active_current(current_profiler: CurrentProfiler, dut: BoardDriver, measure) -> None:
+def test_active_current(current_profiler: CurrentProfiler, dut: Ws100Driver, measure) -> None:
     """Active mode: the sensors and CPU running, between radio bursts."""
     with mode(dut, Mode.ACTIVE):
         capture = current_profiler.capture(6_000, 50e-6)
@@ -60,7 +58,7 @@ def test_active_current(current_profiler: CurrentProfiler, dut: BoardDriver, mea
     _plot(measure, "Active current", capture)
 
 
-def test_charge_per_radio_burst(current_profiler: CurrentProfiler, dut: BoardDriver,
+def test_charge_per_radio_burst(current_profiler: CurrentProfiler, dut: Ws100Driver,
                                 measure) -> None:
     """Advertising every 100 ms in active mode: each burst's charge above the floor."""
     with mode(dut, Mode.ACTIVE):
@@ -76,12 +74,12 @@ def test_charge_per_radio_burst(current_profiler: CurrentProfiler, dut: BoardDri
     _plot(measure, "Radio bursts (active mode)", capture)
 
 
-def test_battery_life(current_profiler: CurrentProfiler, dut: BoardDriver, station: Station,
+def test_battery_life(current_profiler: CurrentProfiler, dut: Ws100Driver, spec: ProductSpec,
                       measure) -> None:
     """Two seconds of the product's duty cycle (asleep, advertising): life on the profile's cell."""
     with mode(dut, Mode.SLEEP):
         capture = current_profiler.capture(20_000, 100e-6)
-    capacity_mah = station.profile.psu.battery_capacity_mah
+    capacity_mah = spec["power.battery_capacity_mah"]
     hours = capacity_mah * USABLE_CAPACITY / 1000 / capture.mean
     measure("duty-cycled average current", capture.mean, units="A")
     measure("radio duty cycle", 100 * capture.fraction_above(1e-3), units="%")

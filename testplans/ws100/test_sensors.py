@@ -2,7 +2,7 @@
 
 import statistics
 
-from drivers.board import BoardDriver
+from drivers.ws100 import Ws100Driver
 
 SAMPLES = 20
 # (field, units, low, high) for a board on a lab bench at room conditions
@@ -14,14 +14,14 @@ PLAUSIBLE = [
 ]
 
 
-def test_readings_within_physical_limits(dut: BoardDriver, measure) -> None:
+def test_readings_within_physical_limits(dut: Ws100Driver, measure) -> None:
     """One READ_SENSORS: every value inside what a room and a Li-ion cell allow."""
     reading = dut.read_sensors()
     for field, units, low, high in PLAUSIBLE:
         measure(field, getattr(reading, field), units=units, low=low, high=high)
 
 
-def test_readings_vary_like_real_sensors(dut: BoardDriver, measure) -> None:
+def test_readings_vary_like_real_sensors(dut: Ws100Driver, measure) -> None:
     """Twenty readings: noise present (a stuck sensor repeats itself), but no wild jumps."""
     readings = [dut.read_sensors() for _ in range(SAMPLES)]
     for field, units, *_ in PLAUSIBLE[:3]:

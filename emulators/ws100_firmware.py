@@ -1,6 +1,6 @@
 """The emulated firmware's protocol handler: one frame (or protocol error) in, response frames out.
 
-    >>> from protocols.frames import decode_frame
+    >>> from protocols.ws100_frames import decode_frame
     >>> fw = Firmware(BoardModel(seed=1))
     >>> [decode_frame(out).name for out in fw.handle(decode_frame(encode_frame(MsgType.PING, 3)))]
     ['PING_RSP']
@@ -10,8 +10,8 @@ It builds every payload with the same construct declarations the driver parses w
 
 from __future__ import annotations
 
-from emulators.board import BoardModel
-from protocols.frames import (
+from emulators.ws100_board import BoardModel
+from protocols.ws100_frames import (
     HEADER_SIZE,
     CrcError,
     Frame,
@@ -19,7 +19,7 @@ from protocols.frames import (
     VersionError,
     encode_frame,
 )
-from protocols.messages import (
+from protocols.ws100_messages import (
     RESPONSE_BIT,
     Mode,
     MsgType,

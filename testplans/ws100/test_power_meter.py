@@ -5,9 +5,9 @@ import statistics
 
 import pytest
 
-from drivers.board import BoardDriver
 from drivers.dmm import Multimeter
 from drivers.psu import SupplyChannel
+from drivers.ws100 import Ws100Driver
 from fixtures.station import Station
 
 ACCURACY_V = 0.050
@@ -26,7 +26,7 @@ def test_instruments_identified(psu: SupplyChannel, dmm: Multimeter, station: St
             measure(f"{role} calibration days left", (due - dt.date.today()).days, units="d")
 
 
-def test_battery_voltage_accuracy(psu: SupplyChannel, dmm: Multimeter, dut: BoardDriver,
+def test_battery_voltage_accuracy(psu: SupplyChannel, dmm: Multimeter, dut: Ws100Driver,
                                   station: Station, measure) -> None:
     """READ_SENSORS battery voltage against the meter on vbat, at two supply voltages: ±50 mV."""
     if station.profile.dmm.test_point != "vbat":

@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from bench.svgplot import waveform_svg
-from drivers.board import BANNER, BoardDriver
 from drivers.profiler import CurrentProfiler
 from drivers.psu import SupplyChannel
 from drivers.serial_link import ExpectTimeoutError
+from drivers.ws100 import BANNER, Ws100Driver
 from fixtures.instruments import attach_capture
 
 OFF_A = 50e-6  # a board drawing less than this is off (idle draws 1.2 mA)
@@ -26,7 +25,7 @@ SWEEP_V = (3.0, 3.3, 3.6, 3.9, 4.2)
 IDLE_A = (0.6e-3, 2.5e-3)
 
 
-def _banner_after(dut: BoardDriver, start: float, timeout: float = 2.0) -> float | None:
+def _banner_after(dut: Ws100Driver, start: float, timeout: float = 2.0) -> float | None:
     """Seconds from `start` to the boot banner on the console, None if it never came."""
     try:
         dut.link.expect(BANNER, timeout)
@@ -45,7 +44,7 @@ def _switch_off(psu: SupplyChannel) -> None:
 
 
 @pytest.mark.requires("psu", "current_profiler")
-def test_power_on(psu: SupplyChannel, current_profiler: CurrentProfiler, dut: BoardDriver,
+def test_power_on(psu: SupplyChannel, current_profiler: CurrentProfiler, dut: Ws100Driver,
                   measure) -> None:
     """Output on from cold: inrush peak within budget, booted (trace and banner) within 200 ms."""
     _switch_off(psu)
@@ -65,11 +64,10 @@ def test_power_on(psu: SupplyChannel, current_profiler: CurrentProfiler, dut: Bo
     measure("output-on to banner", banner_s, units="s", high=BOOT_MAX_S)
     on_s = (on or 0) * capture.interval_s
     marks = [(on_s, "output on")] + ([(on_s + banner_s, "banner")] if banner_s else [])
-    attach_capture(measure, "power-on current", capture, waveform_svg(
-        capture.times, amps, title="Power-on current", unit="A", marks=marks))
+    attach_capture(measure, "power-on current", capture, title="Power-on current", marks=marks)
 
 
-def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: BoardDriver, measure) -> None:
+def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     """Supply lowered in 50 mV steps: reset between 2.6 and 2.8 V, then a clean boot at nominal."""
     nominal = psu.voltage
     threshold = None
@@ -92,7 +90,7 @@ def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: BoardDriver, measu
 
 @pytest.mark.requires("psu", "current_profiler")
 def test_operation_across_supply_range(psu: SupplyChannel, current_profiler: CurrentProfiler,
-                                       dut: BoardDriver, measure) -> None:
+                                       dut: Ws100Driver, measure) -> None:
     """From a flat cell (3.0 V) to a full one (4.2 V): the board answers and idles normally."""
     nominal = psu.voltage
     allowed = [v for v in SWEEP_V if v <= psu.limits["max_voltage"]]
@@ -101,7 +99,7 @@ def test_operation_across_supply_range(psu: SupplyChannel, current_profiler: Cur
             psu.voltage = volts
             measure(f"ping at {volts:g} V", dut.ping(), units="s", high=0.05)
             capture = current_profiler.capture(1000, 50e-6)
-            attach_capture(measure, f"idle current at {volts:g} V", capture)
+            attach_capture(measure, f"idle current at {volts:g} V", capture, plot=False)
             idle = capture.median  # median: a radio burst does not count
             measure(f"idle current at {volts:g} V", idle, units="A", low=IDLE_A[0],
                     high=IDLE_A[1])

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from emulators.defects import check_defects
-from protocols.messages import Mode, SelfTest, SensorReading
+from emulators.ws100_defects import check_defects
+from protocols.ws100_messages import Mode, SelfTest, SensorReading
 
 
 @dataclass(frozen=True)
@@ -245,6 +245,8 @@ class BoardModel:
             base = MODE_CURRENT_A[self.mode]
             if self.mode is Mode.SLEEP and "sleep-current-high" in self.defects:
                 base = 180e-6
+            if self.mode is Mode.ACTIVE and "active-current-high" in self.defects:
+                base = 22e-3
             if ((t - self.booted_at) % self.adv_interval_s) < RADIO_BURST_S:
                 base += RADIO_BURST_A
             return base

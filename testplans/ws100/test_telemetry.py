@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from drivers.board import BoardDriver
+from drivers.ws100 import Ws100Driver
 
 RATE_HZ = 20
 WINDOW_S = 2.0
@@ -12,7 +12,7 @@ RATE_TOLERANCE = 0.10
 
 
 @pytest.fixture(scope="module")
-def stream(dut: BoardDriver):
+def stream(dut: Ws100Driver):
     return dut.collect_telemetry(WINDOW_S, RATE_HZ)
 
 

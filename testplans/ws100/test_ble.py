@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from bench.svgplot import waveform_svg
 from drivers.ble import BleLink, BleRadio
-from drivers.board import BoardDriver
+from drivers.ws100 import Ws100Driver
 from protocols import gatt
-from protocols.messages import Mode
+from protocols.ws100_messages import Mode
 
 ADVERTISES_WITHIN_S = 1.5  # slowest boot (60 ms) + one IDLE advertising interval (0.5 s) + margin
 # BLE value vs READ_SENSORS taken a moment apart: noise and drift of the board's sensors
@@ -28,7 +27,7 @@ def _expected_battery_pct(volts: float) -> float:
     return max(0.0, min(1.0, (volts - 3.0) / 1.2)) * 100
 
 
-def test_advertises_after_power_on(radio: BleRadio, dut: BoardDriver, station, request,
+def test_advertises_after_power_on(radio: BleRadio, dut: Ws100Driver, station, request,
                                    measure) -> None:
     """From power-on (or a reset over serial without a supply) to the first advertisement."""
     if "psu" in station.profile.roles:
@@ -45,7 +44,7 @@ def test_advertises_after_power_on(radio: BleRadio, dut: BoardDriver, station, r
             high=ADVERTISES_WITHIN_S)
 
 
-def test_advertising_matches_identity(radio: BleRadio, dut: BoardDriver, measure) -> None:
+def test_advertising_matches_identity(radio: BleRadio, dut: Ws100Driver, measure) -> None:
     """Name, address and the manufacturer payload (firmware, battery, flags) match GET_INFO."""
     info = dut.get_info()
     advert = radio.find()
@@ -62,7 +61,7 @@ def test_advertising_matches_identity(radio: BleRadio, dut: BoardDriver, measure
     measure("provisioned flag", provisioned, nominal=bool(info.serial))
 
 
-def test_device_information_equals_serial_identity(ble_link: BleLink, dut: BoardDriver,
+def test_device_information_equals_serial_identity(ble_link: BleLink, dut: Ws100Driver,
                                                    measure) -> None:
     """Device Information (0x180A) says what GET_INFO says over the serial port."""
     info = dut.get_info()
@@ -74,7 +73,7 @@ def test_device_information_equals_serial_identity(ble_link: BleLink, dut: Board
     measure("GATT manufacturer", ble_link.read(gatt.MANUFACTURER_NAME).decode(gatt.TEXT))
 
 
-def test_battery_level_follows_battery_voltage(ble_link: BleLink, dut: BoardDriver,
+def test_battery_level_follows_battery_voltage(ble_link: BleLink, dut: Ws100Driver,
                                                measure) -> None:
     """Battery Level (0x2A19) matches the state of charge of the voltage READ_SENSORS reports."""
     level = gatt.BATTERY.parse(ble_link.read(gatt.BATTERY_LEVEL))
@@ -83,7 +82,7 @@ def test_battery_level_follows_battery_voltage(ble_link: BleLink, dut: BoardDriv
             nominal=round(expected))
 
 
-def test_environment_agrees_with_read_sensors(ble_link: BleLink, dut: BoardDriver,
+def test_environment_agrees_with_read_sensors(ble_link: BleLink, dut: Ws100Driver,
                                               measure) -> None:
     """Environmental Sensing values agree with READ_SENSORS within the sensors' noise."""
     for uuid, construct, field, units, tolerance in AGREE:
@@ -93,9 +92,9 @@ def test_environment_agrees_with_read_sensors(ble_link: BleLink, dut: BoardDrive
                 low=-tolerance, high=tolerance)
 
 
-def test_notification_interval(ble_link: BleLink, dut: BoardDriver, station, measure) -> None:
+def test_notification_interval(ble_link: BleLink, dut: Ws100Driver, spec, measure) -> None:
     """Temperature notifications arrive at the configured rate, with little jitter."""
-    rate_hz = station.profile.radio.notify_rate_hz
+    rate_hz = spec["radio.notify_rate_hz"]
     dut.set_stream(False, rate_hz)  # the rate is a board setting; the serial stream stays off
     ble_link.subscribe(gatt.TEMPERATURE_UUID)
     notes = ble_link.collect(gatt.TEMPERATURE_UUID, WINDOW_S)
@@ -110,10 +109,9 @@ def test_notification_interval(ble_link: BleLink, dut: BoardDriver, station, mea
             nominal=nominal)
     measure("notification interval jitter (std dev)", statistics.stdev(intervals), units="s",
             high=JITTER_MAX_S)
-    measure.attach("notification timeline", waveform_svg(
-        [t - times[0] for t in times[1:]], intervals, title=f"temperature notification "
-        f"intervals (configured {nominal * 1000:.0f} ms)", unit="s",
-        marks=[(0.0, f"{len(notes)} notifications")]), "image/svg+xml")
+    measure.plot("notification timeline", [t - times[0] for t in times[1:]], intervals,
+                 title=f"temperature notification intervals (configured {nominal * 1000:.0f} ms)",
+                 unit="s", marks=[(0.0, f"{len(notes)} notifications")])
 
 
 def _set_mode_over_ble(link: BleLink, mode: Mode) -> None:
@@ -126,7 +124,7 @@ def _set_mode_over_ble(link: BleLink, mode: Mode) -> None:
                                                     gatt.ControlStatus.OK, mode), reply
 
 
-def test_mode_write_changes_behaviour(ble_link: BleLink, radio: BleRadio, dut: BoardDriver,
+def test_mode_write_changes_behaviour(ble_link: BleLink, radio: BleRadio, dut: Ws100Driver,
                                       station, request, measure) -> None:
     """SET_MODE ACTIVE over BLE: the board answers, advertises faster, draws more current."""
     ble_link.subscribe(gatt.CONTROL_RESPONSE)
@@ -146,7 +144,7 @@ def test_mode_write_changes_behaviour(ble_link: BleLink, radio: BleRadio, dut: B
 
 
 def test_reconnect_after_forced_disconnect(ble_link: BleLink, radio: BleRadio,
-                                           dut: BoardDriver, measure) -> None:
+                                           dut: Ws100Driver, measure) -> None:
     """A board reset drops the link; the driver sees it as unexpected and reconnects."""
     dut.reset()
     measure("link dropped on reset", ble_link.wait_disconnected(2.0), nominal=True)
@@ -158,6 +156,6 @@ def test_reconnect_after_forced_disconnect(ble_link: BleLink, radio: BleRadio,
 
 
 @pytest.fixture(autouse=True)
-def _board_idle(dut: BoardDriver):
+def _board_idle(dut: Ws100Driver):
     """Each radio step starts from IDLE, the mode the advertising limits assume."""
     dut.set_mode(Mode.IDLE)

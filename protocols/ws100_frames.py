@@ -19,7 +19,7 @@ from construct import Bytes, Int8ul, Int16ul, Struct
 
 from protocols.errors import CrcError, LengthError, PayloadError, ProtocolError, VersionError
 from protocols.flat import flatten
-from protocols.messages import RESPONSE_BIT, MsgType
+from protocols.ws100_messages import RESPONSE_BIT, MsgType
 
 __all__ = [
     "CRC_SIZE", "HEADER_SIZE", "MAX_PAYLOAD", "SYNC", "VERSION", "CrcError", "Frame",

@@ -1,0 +1,79 @@
+"""What a plan needs from a station, checked at collection, before anything is powered.
+
+    @pytest.mark.requires("psu", "current_profiler")
+    def test_sleep_current(profiler, ...): ...
+
+A requirement is a role (`dut`, `psu`, `dmm`, `radio`) or a capability name that an instrument
+or radio family provides (docs/instruments.md, docs/ble.md). A test whose station lacks one is
+skipped with the reason; plan bodies never branch on what the station has. A capability that only
+the instrument's own `*IDN?` can tell is left to the fixture, which skips with the reason then.
+
+A plan that belongs to another board's kit is a usage error: its frames would be sent to the
+wrong board.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from bench.kits import installed_kits
+from bench.station import StationProfile
+
+ROLES = ("dut", "psu", "dmm", "radio")
+
+
+def station_capabilities(profile: StationProfile) -> frozenset[str] | None:
+    """Capabilities the profile alone tells (pinned models, emulated families); None: unknown."""
+    found: set[str] = set()
+    known = True
+    for provider in _capability_providers(profile):
+        provided = provider(profile)
+        if provided is None:
+            known = False
+        else:
+            found |= provided
+    return frozenset(found) if known or found else None
+
+
+def _capability_providers(profile: StationProfile) -> list:
+    providers = []
+    if "psu" in profile.roles or "dmm" in profile.roles:
+        from fixtures.capabilities import station_capabilities as instruments
+
+        providers.append(instruments)
+    if "radio" in profile.roles:
+        try:
+            from fixtures.radio import radio_capabilities
+        except ImportError:  # radio capabilities not declared yet: unknown until the fixture
+            providers.append(lambda _profile: None)
+        else:
+            providers.append(radio_capabilities)
+    return providers
+
+
+def missing_requirements(profile: StationProfile, needed: Iterable[str]) -> str:
+    """What of `needed` the station lacks, in words ("" when nothing is missing)."""
+    needed = list(dict.fromkeys(needed))
+    roles = [name for name in needed if name in ROLES and name not in profile.roles]
+    capabilities = [name for name in needed if name not in ROLES]
+    missing = [f"role {name!r}" for name in roles]
+    if capabilities and not roles:
+        provided = station_capabilities(profile)
+        if provided is not None:
+            missing += [f"capability {name!r}" for name in capabilities if name not in provided]
+    return ", ".join(missing)
+
+
+def check_plan_ownership(profile: StationProfile, plans: Iterable[Path]) -> None:
+    """Raise a usage error when a plan of another installed board is run on this station."""
+    board = profile.dut.board
+    for plan in dict.fromkeys(plans):
+        owner = next((kit for kit in installed_kits().values() if kit.owns_plan(plan)), None)
+        if owner is not None and owner.name != board:
+            raise pytest.UsageError(
+                f"{plan} is a plan of board {owner.name!r}, but station {profile.path} tests a "
+                f"{board!r} ([dut] board); run `bench run --station {owner.emulated_station}` or "
+                f"choose {board!r} plans")

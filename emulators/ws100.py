@@ -1,0 +1,40 @@
+"""The WS-100 kit's emulator: one board model, its UART, its radio, its power pins.
+
+    >>> board = Ws100Emulator(BoardSettings(seed=7))
+    >>> board.power.supply_v
+    3.7
+    >>> board.shutdown()
+
+What the emulator host builds for a station whose `[dut] board` is "ws100"; see
+emulators/interfaces.py for the interface every kit's emulator offers.
+"""
+
+from __future__ import annotations
+
+from emulators.interfaces import BoardSettings
+from emulators.serial_transport import SerialTransport
+from emulators.ws100_board import BoardModel, Identity
+from emulators.ws100_serial import SerialFace
+
+
+class Ws100Emulator:
+    """emulators.interfaces.EmulatedBoard for the WS-100."""
+
+    def __init__(self, settings: BoardSettings) -> None:
+        default = Identity()
+        serial = (settings.unique_id or default.serial) if settings.provisioned else ""
+        self.settings = settings
+        self.board = BoardModel(Identity(serial=serial), seed=settings.seed,
+                                defects=settings.defects, powered=settings.powered)
+        self.power = self.board
+
+    def serial_face(self, transport: SerialTransport) -> SerialFace:
+        return SerialFace(self.board, transport, seed=self.settings.seed)
+
+    def radio_face(self):
+        from emulators.radio import RadioFace  # Bumble is imported only by stations with a radio
+
+        return RadioFace(self.board)
+
+    def shutdown(self) -> None:
+        self.board.shutdown()
