@@ -4,6 +4,8 @@
     bench run --station fixtures/tracker-emulated.toml
     bench run --station fixtures/ws100-desk.toml
     bench emulate --defect stuck-sensor
+    bench emulate --psu-model N6705C
+    bench safe --station fixtures/ws100-desk.toml
     bench boards --json
     bench list
 
@@ -35,6 +37,7 @@ from bench.station import (
     resolve_profile_path,
     with_defects,
 )
+from emulators.supplies import SUPPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,6 +167,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from bench.emulation import emulate
 
     profile = _profile(args)
+    if args.psu_model:
+        profile = _with_psu_model(profile, args.psu_model)
     if args.serial:
         profile = dataclasses.replace(
             profile, emulator=dataclasses.replace(profile.emulator, serial=args.serial))
@@ -193,12 +198,36 @@ def _power_on(emulated, profile: StationProfile) -> bool:
     """As on a desk where the supply is already on: the board answers at once."""
     if "psu" not in emulated.instruments or profile.psu is None:
         return False
-    psu = profile.psu
-    emulated.instruments["psu"].device.execute(
-        f"VOLT {psu.nominal_voltage:g},(@{psu.channel});:OUTP ON,(@{psu.channel})")
+    emulated.instruments["psu"].device.power_on(profile.psu.nominal_voltage)
     return True
 
 
+def _with_psu_model(profile: StationProfile, model: str) -> StationProfile:
+    """The profile with its emulated supply of `model` (`bench emulate --psu-model`)."""
+    if profile.emulator is None:
+        raise StationError(f"{profile.path}: --psu-model needs a profile with an [emulator] "
+                           "section")
+    return dataclasses.replace(profile,
+                               emulator=dataclasses.replace(profile.emulator, psu_model=model))
+
+
+def cmd_safe(args: argparse.Namespace) -> int:
+    """Every output of the station's supply off, by hand (after a crash, before unplugging)."""
+    from bench.watchdog import switch_off
+    from drivers.scpi import InstrumentError
+
+    profile = load_station(resolve_profile_path(args.station))
+    psu = profile.psu
+    if psu is None or psu.resource == "emulator":
+        print(f"{profile.path}: no supply outside citebench's own emulator; nothing to switch")
+        return ExitCode.PASS
+    try:
+        line = switch_off(psu.resource, psu.model, timeout_ms=args.timeout_ms)
+    except InstrumentError as error:
+        print(f"bench safe: {error}", file=sys.stderr)
+        return ExitCode.ERROR
+    print(line)
+    return ExitCode.ERROR if "STILL ON" in line else ExitCode.PASS
 def cmd_boards(args: argparse.Namespace) -> int:
     kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
     if args.json:
@@ -377,7 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     emulate.add_argument("--defect", action="append", default=[], metavar="NAME",
                          help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
+    emulate.add_argument("--psu-model", choices=sorted(SUPPLIES),
+                         help="emulated supply model (default: the profile's [emulator] psu_model)")
     emulate.set_defaults(func=cmd_emulate)
+    safe = sub.add_parser("safe", help="switch every supply output of a station off")
+    safe.add_argument("--station", help="station profile (default: the emulated station)")
+    safe.add_argument("--timeout-ms", type=int, default=5000, help="VISA timeout per supply")
+    safe.set_defaults(func=cmd_safe)
     scaffold = sub.add_parser("new-board", help="write a new board kit package to start from")
     scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
     scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")

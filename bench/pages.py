@@ -96,6 +96,13 @@ def measurement_view(m: dict, name: str | None = None) -> dict:
 
 
 def _attachment(view: RecordView, ref: dict) -> dict:
+    media_type = str(ref.get("media_type", ""))
+    if not media_type.startswith(("text/", "image/svg+xml")):
+        # data (raw capture samples): named by size, type and SHA-256, kept beside the record
+        present = (view.path.parent / "attachments" / str(ref.get("sha256", ""))).is_file()
+        return {"name": ref.get("name", ""), "content": None, "svg": None, "present": present,
+                "data": f"{ref.get('size', 0):,} bytes, {media_type}, "
+                        f"attachments/{ref.get('sha256', '')}"}
     try:
         content = view.attachment(ref)
     except (OSError, KeyError, UnicodeDecodeError):
@@ -104,7 +111,7 @@ def _attachment(view: RecordView, ref: dict) -> dict:
     if content is not None and ref.get("media_type") == "image/svg+xml":
         # As an <img>, an SVG cannot run script or restyle the page, whatever text it carries.
         svg = base64.b64encode(content.encode("utf-8")).decode("ascii")
-    return {"name": ref.get("name", ""), "content": content, "svg": svg}
+    return {"name": ref.get("name", ""), "content": content, "svg": svg, "data": None}
 
 
 def certification_context(view: RecordView, embedded: bool = False) -> dict:

@@ -69,8 +69,8 @@ class RunRecord:
         }
         self._write({"kind": "instrument", "time": now, "role": role, **identity, **calibration})
 
-    def attach(self, name: str, media_type: str, content: str) -> dict:
-        data = content.encode("utf-8")
+    def attach(self, name: str, media_type: str, content: str | bytes) -> dict:
+        data = content if isinstance(content, bytes) else content.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
         self.attachment_dir.mkdir(parents=True, exist_ok=True)
         target = self.attachment_dir / digest
@@ -79,7 +79,7 @@ class RunRecord:
         return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
 
     def step(self, name: str, doc: str, outcome: Outcome, measurements: list[Measurement],
-             attachments: list[tuple[str, str, str]], start: float, end: float,
+             attachments: list[tuple[str, str, str | bytes]], start: float, end: float,
              message: str = "") -> None:
         self._write({
             "kind": "step", "name": name, "doc": doc, "outcome": outcome.name.lower(),
