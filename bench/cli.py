@@ -36,14 +36,18 @@ from bench.station import (
     load_station,
     resolve_profile_path,
     with_defects,
+    with_faults,
 )
+from emulators.faults import FAULTS
 from emulators.supplies import SUPPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _profile(args: argparse.Namespace) -> StationProfile:
-    return with_defects(load_station(resolve_profile_path(args.station)), args.defect, "--defect")
+    profile = load_station(resolve_profile_path(args.station))
+    return with_faults(with_defects(profile, args.defect, "--defect"),
+                       getattr(args, "fault", []), "--fault")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -65,6 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "-W", "ignore::pytest.PytestAssertRewriteWarning", *args.pytest_args]
     for defect in args.defect:
         pytest_args += ["--defect", defect]
+    for fault in args.fault:
+        pytest_args += ["--fault", fault]
     if args.operator:
         pytest_args += ["--operator", args.operator]
     code = pytest.main(pytest_args)
@@ -355,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--defect", action="append", default=[], metavar="NAME",
                      help=f"switch an emulated defect of the station's board on (repeatable); "
                           f"{_defect_help()}")
+    run.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
+                     help="switch a fault of the emulated bench on (repeatable): "
+                          + ", ".join(sorted(FAULTS)))
     run.add_argument("--reports", default=str(ROOT / "reports"), help="where reports go")
     run.add_argument("--plan", action="append",
                      help="a test-plan file or folder (repeatable; default: testplans/)")

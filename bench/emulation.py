@@ -30,4 +30,4 @@ def emulate(profile: StationProfile) -> EmulatedStation:
         board, roles, serial=config.serial, seed=config.seed,
         psu_channel=profile.psu.channel if profile.psu else 1,
         dmm_test_point=profile.dmm.test_point if profile.dmm else "",
-        psu_model=config.psu_model)
+        psu_model=config.psu_model, faults=config.faults)

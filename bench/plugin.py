@@ -38,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--record", default=None, help="path of the run record (JSON Lines)")
     group.addoption("--defect", action="append", default=[],
                     help="switch an emulated board defect on (repeatable)")
+    group.addoption("--fault", action="append", default=[], metavar="NAME=VALUE",
+                    help="switch a fault of the emulated bench on (repeatable), e.g. "
+                         "serial.bit_error_rate=1e-4")
     group.addoption("--operator", default=None,
                     help="who runs the bench (default: the station profile's operator)")
     group.addoption("--bench-run", action="store_true", help=argparse.SUPPRESS)
@@ -67,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.xmlpath = config.option.xmlpath or str(Path(html).parent / "junit.xml")
     session = BenchSession(station, Path(record) if record else None,
                            Path(config.rootpath), config.getoption("--defect"),
-                           config.getoption("--operator"))
+                           config.getoption("--operator"), config.getoption("--fault"))
     try:
         session.profile  # noqa: B018 - load now so a wrong profile stops the run at once
     except StationError as error:

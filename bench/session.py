@@ -14,14 +14,22 @@ from pathlib import Path
 from bench.measure import Outcome
 from bench.record import RunRecord, load_record, run_verdict
 from bench.software import software_identity
-from bench.station import StationProfile, load_station, resolve_profile_path, with_defects
+from bench.station import (
+    StationProfile,
+    load_station,
+    resolve_profile_path,
+    with_defects,
+    with_faults,
+)
 
 
 class BenchSession:
     def __init__(self, station_option: str | None, record_path: Path | None, plan_dir: Path,
-                 defects: list[str] | None = None, operator: str | None = None):
+                 defects: list[str] | None = None, operator: str | None = None,
+                 faults: list[str] | None = None):
         self.profile_path = resolve_profile_path(station_option)
         self.defects = defects or []
+        self.faults = faults or []
         self.operator = operator
         self.record_path = record_path or default_record_path(plan_dir)
         self.plan_dir = plan_dir
@@ -32,8 +40,9 @@ class BenchSession:
     @property
     def profile(self) -> StationProfile:
         if self._profile is None:
-            self._profile = with_defects(load_station(self.profile_path), self.defects,
-                                         "--defect")
+            self._profile = with_faults(with_defects(load_station(self.profile_path),
+                                                     self.defects, "--defect"),
+                                        self.faults, "--fault")
         return self._profile
 
     def activate(self) -> RunRecord:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.kits import BoardKit, KitError, board_kit, check_defects
+from emulators.faults import UnknownFaultError, check_faults
 
 EMULATOR = "emulator"
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "ws100-emulated.toml"
@@ -52,6 +53,7 @@ class EmulatorConfig:
     provisioned: bool = True
     board_serial: str = ""  # the emulated board's serial number ("" keeps the model's default)
     psu_model: str = "E36312A"  # which supply family the emulator serves (its *IDN? and commands)
+    faults: dict[str, float] = field(default_factory=dict)  # bench faults (emulators/faults.py)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,11 @@ def _check_type(value: object, hint: object, where: str) -> object:
     if origin in (types.UnionType, typing.Union):
         options = [h for h in typing.get_args(hint) if h is not type(None)]
         return _check_type(value, options[0], where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise StationError(f"{where} must be a table, got {type(value).__name__}")
+        item = typing.get_args(hint)[1]
+        return {key: _check_type(val, item, f"{where}.{key}") for key, val in value.items()}
     if origin is tuple:
         if not isinstance(value, list):
             raise StationError(f"{where} must be a list, got {type(value).__name__}")
@@ -210,6 +217,7 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
         )
     if profile.emulator is not None:
         _check_defect_names(kit, profile.emulator.defects, f"{profile.path}: [emulator].defects")
+        _check_fault_names(profile.emulator.faults, f"{profile.path}: [emulator].faults")
         _check_unique_id(kit, profile.emulator.board_serial,
                          f"{profile.path}: [emulator].board_serial")
         if profile.emulator.serial not in ("pty", "socket"):
@@ -227,6 +235,33 @@ def _check_defect_names(kit: BoardKit, names: tuple[str, ...] | list[str], where
         check_defects(kit, names, where)
     except KitError as error:
         raise StationError(str(error)) from None
+
+
+def _check_fault_names(faults: dict[str, float], where: str) -> dict[str, float]:
+    try:
+        return check_faults(faults, where)
+    except UnknownFaultError as error:
+        raise StationError(str(error)) from None
+
+
+def with_faults(profile: StationProfile, faults: list[str], where: str) -> StationProfile:
+    """The profile with the bench's own faults switched on, from NAME=VALUE strings."""
+    if not faults:
+        return profile
+    if profile.emulator is None:
+        raise StationError(f"{profile.path}: {where} needs a profile with an [emulator] section")
+    parsed = {}
+    for item in faults:
+        name, sep, value = item.partition("=")
+        try:
+            parsed[name.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            raise StationError(f"{where} {item!r}: expected NAME=NUMBER") from None
+        if not sep:
+            raise StationError(f"{where} {item!r}: expected NAME=NUMBER")
+    merged = {**profile.emulator.faults, **_check_fault_names(parsed, where)}
+    return dataclasses.replace(profile,
+                               emulator=dataclasses.replace(profile.emulator, faults=merged))
 
 
 def _check_unique_id(kit: BoardKit, value: str, where: str) -> None:

@@ -58,6 +58,16 @@ class LinkStats:
     requests: int = 0
     retries: int = 0
     protocol_errors: int = 0
+    corrupt_replies: int = 0  # a damaged frame arrived while a reply was awaited
+    damaged: int = 0  # damaged frames seen on the line (bad CRC, cut frames, stray text)
+
+
+class LineNoiseError(LinkError):
+    """Every attempt's reply arrived damaged: the line (cable, hub, level shifter) is bad."""
+
+
+_CORRUPT = object()  # what a wait returns when a damaged frame arrived instead of the reply
+CORRUPT_RETRIES = 8  # damaged replies re-asked at once, beside the timeout retries
 
 
 class SerialLink:
@@ -88,6 +98,12 @@ class SerialLink:
         self._closing = False
         self._decoder = codec.decoder()
         self._in_flight = threading.Lock()  # codecs without sequence numbers: one request
+        # Damaged frames seen: by sequence number when the error knows it, else counted; a wait
+        # that sees its own (or an unknown) damage re-asks at once instead of timing out.
+        self._damaged: set[Hashable] = set()
+        self._damage = 0
+        self._quiet_console = getattr(codec, "quiet_console", False)
+        self.last_exchange_s = 0.0  # round trip of the last request's answered attempt
         self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
         self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), once open
         self._last_lent = 0.0  # when a caller last read the port for itself
@@ -165,10 +181,26 @@ class SerialLink:
             for event in events:
                 if isinstance(event, str):
                     self._console += event
+                    if self._quiet_console:  # text where only frames should be: a broken frame
+                        self.traffic.add("!!", f"stray bytes on the line: {event!r}")
+                        self.stats.damaged += 1
+                        self._damage += 1
+                        wake += self._waiters.values()
+                        self._waiters = {}
                 elif isinstance(event, ProtocolError):
                     self.stats.protocol_errors += 1
+                    self.stats.damaged += 1
                     self.errors.append(event)
                     self.traffic.add("!!", event)
+                    seq = getattr(event, "seq", None)
+                    if seq is None:  # whose frame it was is unknown: it may be anyone's reply
+                        self._damage += 1
+                        wake += self._waiters.values()
+                        self._waiters = {}
+                    else:
+                        self._damaged.add(seq)
+                        if seq in self._waiters:
+                            wake.append(self._waiters.pop(seq))
                 else:
                     self.traffic.add("<<", event)
                     if self.codec.is_unsolicited(event):
@@ -248,13 +280,14 @@ class SerialLink:
                 return self._replies.pop(key)
             self._check_alive(f"waiting for the reply to {key!r}")
             self._waiters[key] = waiter
+        damage = self._damage
         waiter.acquire(timeout=timeout)
         with self._cond:
             self._waiters.pop(key, None)
             if key in self._replies:
                 return self._replies.pop(key)
             self._check_alive(f"waiting for the reply to {key!r}")
-        return None
+            return _CORRUPT if self._reply_damaged(key, damage) else None
 
     def _read_for_reply(self, key: Hashable, timeout: float) -> object | None:
         """Read the port in this thread (holding `_io_lock`) until `key` is answered.
@@ -265,41 +298,71 @@ class SerialLink:
         (telemetry, text) is dispatched by the caller's own reads, so no byte waits for it.
         """
         deadline = time.monotonic() + timeout
+        damage = self._damage
         while key not in self._replies:
             self._check_alive(f"waiting for the reply to {key!r}")
+            if self._reply_damaged(key, damage):
+                return _CORRUPT
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             self._pump(min(remaining, INTERBYTE_TIMEOUT_S))
         return self._replies.pop(key)
 
+    def _reply_damaged(self, key: Hashable, damage: int) -> bool:
+        """A damaged frame that may be the reply to `key` arrived since `damage` was read."""
+        if key in self._damaged:
+            self._damaged.discard(key)
+            return True
+        return self._damage != damage
+
     def request(self, frame: object, timeout: float | None = None,
                 retries: int | None = None) -> object:
         """Send `frame` and return the reply the codec pairs with it, checked by the codec.
 
-        A timed-out attempt is retried with a new sequence number (counted in `stats` and the
-        traffic log). A reply that is not a valid answer (NACK, another type) raises the codec's
-        `DutError`; no reply after every attempt raises ResponseTimeoutError.
+        A timed-out attempt is retried with a new sequence number, up to `retries` times; a
+        damaged frame that arrives while the reply is awaited (a CRC error, a cut frame: line
+        noise) is re-asked at once, up to CORRUPT_RETRIES times. Every retry is counted in `stats`
+        and written to the traffic log, and a damaged reply is never taken for an answer. A reply
+        that is not a valid answer (NACK, another type) raises the codec's `DutError`; no reply
+        after every attempt raises ResponseTimeoutError, only damaged ones LineNoiseError.
         """
         timeout = self.timeout_s if timeout is None else timeout
         retries = self.retries if retries is None else retries
         codec = self.codec
         sent = b""
+        timeouts = corrupt = 0
         with contextlib.nullcontext() if codec.sequenced else self._in_flight:
-            for attempt in range(retries + 1):
-                if attempt:
-                    self.stats.retries += 1
-                    self.traffic.add("..", f"retry {attempt}/{retries}")
+            while timeouts <= retries:
                 stamped = codec.stamp(frame, self.next_seq())
                 key = codec.key(stamped)
                 self._replies.pop(key, None)  # a stale reply from a whole sequence space ago
+                self._damaged.discard(key)
                 sent = codec.encode(stamped)
                 self.stats.requests += 1
                 self.traffic.add(">>", stamped)
+                started = time.perf_counter()
                 reply = self.exchange_raw(sent, key, timeout)
+                if reply is _CORRUPT:
+                    corrupt += 1
+                    self.stats.corrupt_replies += 1
+                    if corrupt > CORRUPT_RETRIES:
+                        raise LineNoiseError(
+                            f"{self.port}: {corrupt} damaged replies in a row to "
+                            f"{codec.describe(frame)}; last error: {self.errors[-1]}"
+                            f"{self._log_hint()}")
+                    self.stats.retries += 1
+                    self.traffic.add("..", f"retry after a damaged reply ({corrupt}/"
+                                           f"{CORRUPT_RETRIES})")
+                    continue
                 if reply is not None:
+                    self.last_exchange_s = time.perf_counter() - started
                     codec.check_reply(stamped, reply)
                     return reply
+                timeouts += 1
+                if timeouts <= retries:
+                    self.stats.retries += 1
+                    self.traffic.add("..", f"retry {timeouts}/{retries} after no reply")
         raise ResponseTimeoutError(
             f"{self.port}: no reply to {codec.describe(frame)} within {timeout:g} s after "
             f"{retries + 1} attempt(s); last sent {sent.hex(' ')}; last bytes received: "

@@ -50,6 +50,15 @@ class Telemetry:
     received_at: float
 
 
+class TelemetryWindow(list):
+    """The telemetry frames of one window (a list), and `line_damaged`: damaged frames the link
+    saw meanwhile, which a plan must not blame on the board."""
+
+    def __init__(self, frames: list[Telemetry], line_damaged: int) -> None:
+        super().__init__(frames)
+        self.line_damaged = line_damaged
+
+
 class Ws100Driver:
     """One WS-100, reached through its serial link."""
 
@@ -71,10 +80,10 @@ class Ws100Driver:
                                      f"parse: {error}") from error
 
     def ping(self, data: bytes = b"citebench") -> float:
-        """Round-trip time in seconds of one PING whose echo must match what was sent."""
-        start = time.perf_counter()
+        """Round-trip time in seconds of one PING whose echo must match what was sent: the
+        answered attempt's, so a retry after line noise does not count against the board."""
         reply = self.request(MsgType.PING, {"data": data})
-        elapsed = time.perf_counter() - start
+        elapsed = self.link.last_exchange_s
         if reply.data != data:
             raise ReplyMismatchError(f"{self.link.port}: PING echo {reply.data.hex(' ')} != "
                                      f"sent {data.hex(' ')}")
@@ -117,15 +126,18 @@ class Ws100Driver:
         self.link.expect(r"ready\r?\n", timeout)
         return match.groupdict()
 
-    def collect_telemetry(self, window_s: float, rate_hz: int) -> list[Telemetry]:
-        """Stream for `window_s` at `rate_hz` and return every telemetry frame that arrived."""
+    def collect_telemetry(self, window_s: float, rate_hz: int) -> TelemetryWindow:
+        """Stream for `window_s` at `rate_hz`: every telemetry frame that arrived whole, and how
+        many damaged frames the line delivered meanwhile (lost to the bench, not to the board)."""
         self.link.unsolicited.clear()
+        damaged = self.link.stats.damaged
         self.set_stream(True, rate_hz)
         try:
             time.sleep(window_s)  # the window itself is the measurement: nothing to await
         finally:
             self.set_stream(False, rate_hz)
-        return [self._telemetry(at, frame) for at, frame in list(self.link.unsolicited)]
+        return TelemetryWindow([self._telemetry(at, frame) for at, frame in
+                                list(self.link.unsolicited)], self.link.stats.damaged - damaged)
 
     @staticmethod
     def _telemetry(received_at: float, frame: Frame) -> Telemetry:

@@ -24,6 +24,9 @@ class Ws100Codec:
 
     sequenced = True
     seq_space = 256
+    # The WS-100 prints text only while it boots: text while a reply is awaited is a frame whose
+    # sync bytes the line destroyed, and the link re-asks at once instead of timing out.
+    quiet_console = True
 
     def decoder(self) -> FrameDecoder:
         return FrameDecoder()

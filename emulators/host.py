@@ -13,9 +13,10 @@ transport). The host knows no board: the emulated supply and meter are wired to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from emulators.dmm import DmmEmulator
+from emulators.faults import FaultyTransport
 from emulators.interfaces import BoardSettings, EmulatedBoard
 from emulators.scpi import ScpiDevice
 from emulators.scpi_server import ScpiServer
@@ -30,14 +31,18 @@ class EmulatedStation:
 
     def __init__(self, board: EmulatedBoard, roles: Collection[str], *, serial: str = "pty",
                  psu_channel: int = 1, dmm_test_point: str = "", seed: int = 0,
-                 psu_model: str = "E36312A") -> None:
+                 psu_model: str = "E36312A", faults: Mapping[str, float] | None = None) -> None:
         self.board = board
         self.resources: dict[str, str] = {}
         self.instruments: dict[str, ScpiServer] = {}  # role -> SCPI server (psu, dmm)
         self._closers: list[Callable[[], None]] = [board.shutdown]
         try:
             if "dut" in roles:
-                face = board.serial_face(open_transport(serial)).start()
+                transport = open_transport(serial)
+                serial_faults = {k: v for k, v in (faults or {}).items() if k.startswith("serial.")}
+                if serial_faults:  # the bench's own faults, on the line between board and bench
+                    transport = FaultyTransport(transport, serial_faults, seed)
+                face = board.serial_face(transport).start()
                 self.serial = face
                 self.resources["dut"] = face.port
                 self._closers.append(face.close)

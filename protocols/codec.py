@@ -47,6 +47,8 @@ class Codec(Protocol):
     sequenced: bool
     #: how many distinct sequence numbers exist (256 for an 8-bit field; 1 when not sequenced)
     seq_space: int
+    #: optional (default False): True when the board prints no text while it answers requests,
+    #: so text arriving during a wait is a frame the line damaged (the link re-asks at once)
 
     def decoder(self) -> Decoder: ...
 
