@@ -65,10 +65,13 @@ class Frame:
 
 
 def cobs_encode(data: bytes) -> bytes:
-    """Stuff `data` so that it holds no zero byte (one code byte per run of up to 254)."""
+    """Stuff `data` so that it holds no zero byte: each run of up to 254 non-zero bytes is led
+    by a code byte (its length + 1); a full run (code 0xFF) implies no zero after it."""
     out = bytearray()
     block = bytearray()
+    full = False
     for byte in data:
+        full = False
         if byte == 0:
             out.append(len(block) + 1)
             out += block
@@ -79,8 +82,10 @@ def cobs_encode(data: bytes) -> bytes:
             out.append(255)
             out += block
             block.clear()
-    out.append(len(block) + 1)
-    out += block
+            full = True
+    if not full:  # data ending on a full run needs no closing code
+        out.append(len(block) + 1)
+        out += block
     return bytes(out)
 
 
@@ -96,7 +101,11 @@ def cobs_decode(data: bytes, offset: int = 0) -> bytes:
         if end > len(data):
             raise CobsError(f"COBS code byte {code} runs {end - len(data)} byte(s) past the "
                             f"end of the frame", offset + index, bytes(data))
-        out += data[index + 1:end]
+        run = data[index + 1:end]
+        if 0 in run:
+            raise CobsError("zero byte inside a COBS block", offset + index + 1 + run.index(0),
+                            bytes(data))
+        out += run
         index = end
         if code != 255 and index < len(data):
             out.append(0)
@@ -105,6 +114,9 @@ def cobs_decode(data: bytes, offset: int = 0) -> bytes:
 
 def encode_frame(msg_type: int, payload: bytes = b"", status: int = Status.OK) -> bytes:
     """The wire bytes of one frame: delimiter, COBS(type, status, payload, CRC-32), delimiter."""
+    if status != Status.OK and payload:  # keeps the first COBS byte below 0x08: never text
+        raise LengthError(f"a refusal (status {status}) carries no payload, got "
+                          f"{payload.hex(' ')}")
     body = HEADER.layout.pack(msg_type, status) + payload
     if len(body) + CRC_SIZE > MAX_FRAME:
         raise LengthError(f"frame of {len(body) + CRC_SIZE} bytes exceeds {MAX_FRAME}")
