@@ -91,11 +91,6 @@ _COMPILED = {kind: declaration.compile() for kind, declaration in _PAYLOADS.item
 PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError)
 
 
-def declaration(msg_type: int) -> Construct:
-    """The construct declaration of a payload (an empty Struct for types that carry none)."""
-    return _PAYLOADS.get(msg_type, _EMPTY)
-
-
 def build_payload(msg_type: int, values: dict | None = None) -> bytes:
     try:
         return _COMPILED.get(msg_type, _EMPTY).build(values or {})

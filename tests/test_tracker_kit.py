@@ -19,6 +19,7 @@ from bumble.hci import Address
 from bumble.transport import open_transport as open_hci
 
 from bench.exitcodes import ExitCode
+from bench.station import load_station
 from emulators.host import EmulatedStation
 from emulators.interfaces import BoardSettings, EmulatedBoard, PowerFace
 from emulators.tracker import TrackerEmulator
@@ -74,6 +75,14 @@ def test_a_ws100_plan_on_the_tracker_station_is_refused_before_power(tmp_path: P
                    "usage error (2) when a plan belongs to another board")
 def test_a_ws100_plan_on_the_tracker_station_exits_usage(tmp_path: Path) -> None:
     assert _ws100_plan_on_tracker_station(tmp_path).returncode == ExitCode.USAGE
+
+
+def test_profiles_name_the_tracker_and_bind_roles() -> None:
+    emulated, desk = (load_station(ROOT / "fixtures" / f"tracker-{name}.toml")
+                      for name in ("emulated", "desk"))
+    assert emulated.kit is desk.kit is KIT
+    assert emulated.emulated_roles() == ("dut", "psu", "radio") and desk.emulated_roles() == ()
+    assert desk.psu is not None and desk.psu.max_voltage <= 5.5  # USB VBUS tolerance
 
 
 def test_emulator_offers_the_kit_interfaces() -> None:
