@@ -35,6 +35,7 @@ __all__ = ["DELIMITER", "MAX_FRAME", "CobsError", "CrcError", "Frame", "FrameDec
 
 DELIMITER = 0x00
 MAX_FRAME = 256  # bytes before stuffing: type, status, payload and CRC
+MAX_PENDING = 1024  # held back without a delimiter or newline: noise, given up
 
 HEADER = flatten(Struct("type" / Int8ul, "status" / Int8ul))
 TRAILER = flatten(Struct("crc" / Int32ul))
@@ -184,6 +185,8 @@ class FrameDecoder:
                     events.append(error)
             del self._buf[:zero + 1]
             self._base += zero + 1
+        if len(self._buf) > MAX_PENDING:  # noise without a delimiter must not grow forever
+            events += self.drop_partial()
         return events
 
     def _line_end(self) -> int:
@@ -210,5 +213,5 @@ class FrameDecoder:
         self._buf.clear()
         if all(_is_text(byte) for byte in held):
             return [held.decode("ascii")]
-        return [LengthError(f"frame of {len(held)} stuffed bytes stopped arriving before its "
-                            f"delimiter (truncated)", offset, held)]
+        return [LengthError(f"frame of {len(held)} stuffed bytes without its delimiter "
+                            f"(truncated)", offset, held[:64])]

@@ -129,6 +129,13 @@ def test_garbage_between_frames_loses_no_frame() -> None:
     assert [e.offset for e in events] == [1, 9, 14, 17]
 
 
+def test_noise_without_delimiter_is_given_up_not_kept() -> None:
+    decoder = FrameDecoder()
+    (error,) = decoder.feed(b"\x01\xff" * 600)
+    assert isinstance(error, LengthError) and decoder.pending == 0
+    assert decoder.feed(encode_frame(MsgType.IDENTIFY))[0].name == "IDENTIFY"
+
+
 def test_text_lines_and_frames_share_the_line() -> None:
     wire = b"[boot] ok\r\n" + encode_frame(MsgType.IDENTIFY) + b"tracker: ready\r\n"
     events = FrameDecoder().feed(wire)
