@@ -51,14 +51,14 @@ class TrackerCodec:
         return frame.type in UNSOLICITED
 
     def check_reply(self, request: Frame, reply: Frame) -> None:
-        sent = self.encode(request).hex(" ")
         if reply.type == MsgType.REFUSED or reply.status != Status.OK:
             raise NackError(f"board refused {request.name} with {_status_name(reply.status)}; "
-                            f"sent {sent}", reply.status)
+                            f"sent {self.encode(request).hex(' ')}", reply.status)
         if reply.type != request.type | RESPONSE_BIT:
             raise ReplyMismatchError(f"reply to {request.name} has type 0x{reply.type:02x} "
                                      f"({reply.name}), expected "
-                                     f"0x{request.type | RESPONSE_BIT:02x}; sent {sent}")
+                                     f"0x{request.type | RESPONSE_BIT:02x}; sent "
+                                     f"{self.encode(request).hex(' ')}")
 
     def describe(self, item: object) -> str:
         if not isinstance(item, Frame):

@@ -69,24 +69,17 @@ def cobs_encode(data: bytes) -> bytes:
     """Stuff `data` so that it holds no zero byte: each run of up to 254 non-zero bytes is led
     by a code byte (its length + 1); a full run (code 0xFF) implies no zero after it."""
     out = bytearray()
-    block = bytearray()
-    full = False
-    for byte in data:
+    segments = data.split(b"\x00")  # each segment but the last was followed by a zero
+    for index, segment in enumerate(segments):
         full = False
-        if byte == 0:
-            out.append(len(block) + 1)
-            out += block
-            block.clear()
-            continue
-        block.append(byte)
-        if len(block) == 254:
+        while len(segment) >= 254:
             out.append(255)
-            out += block
-            block.clear()
+            out += segment[:254]
+            segment = segment[254:]
             full = True
-    if not full:  # data ending on a full run needs no closing code
-        out.append(len(block) + 1)
-        out += block
+        if segment or not full or index < len(segments) - 1:  # data ending on a full run
+            out.append(len(segment) + 1)                      # needs no closing code
+            out += segment
     return bytes(out)
 
 
@@ -165,6 +158,10 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame | ProtocolError | str]:
+        if not self._buf and data[:1] == data[-1:] == b"\x00":
+            fast = self._whole_frames(data)  # the common case: whole frames, no text
+            if fast is not None:
+                return fast
         events: list[Frame | ProtocolError | str] = []
         self._buf += data
         while self._buf:
@@ -187,6 +184,22 @@ class FrameDecoder:
             self._base += zero + 1
         if len(self._buf) > MAX_PENDING:  # noise without a delimiter must not grow forever
             events += self.drop_partial()
+        return events
+
+    def _whole_frames(self, data: bytes) -> list[Frame | ProtocolError | str] | None:
+        """Decode a chunk of whole frames without buffering; None when it holds text."""
+        events: list[Frame | ProtocolError | str] = []
+        offset = self._base
+        for chunk in data.split(b"\x00"):
+            if chunk:
+                if _is_text(chunk[0]):
+                    return None
+                try:
+                    events.append(decode_frame(chunk, offset))
+                except ProtocolError as error:
+                    events.append(error)
+            offset += len(chunk) + 1
+        self._base += len(data)
         return events
 
     def _line_end(self) -> int:

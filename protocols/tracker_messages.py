@@ -13,6 +13,7 @@ arrive unprompted. Every multi-byte field is little-endian; units are in the fie
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 
 from construct import (
@@ -26,9 +27,11 @@ from construct import (
     Int64ul,
     PascalString,
     Struct,
+    Terminated,
 )
 
 from protocols.errors import PayloadError
+from protocols.flat import flatten
 
 RESPONSE_BIT = 0x80
 
@@ -87,28 +90,28 @@ _PAYLOADS: dict[int, Construct] = {
     MsgType.REPORT: Struct("counter" / Int16ul, "uptime_ms" / Int32ul, "fix" / Int8ul,
                            "satellites" / Int8ul),
 }
-_COMPILED = {kind: declaration.compile() for kind, declaration in _PAYLOADS.items()}
-PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError)
+# Fixed layouts parse in one struct.unpack (protocols/flat.py), which refuses a wrong size; the
+# rest (IDENTIFY's Pascal string) through construct's compiled parser, ending in Terminated so
+# that bytes left over are refused too.
+_FAST = {kind: flatten(declaration) or Struct(*declaration.subcons, Terminated).compile()
+         for kind, declaration in _PAYLOADS.items()}
+_EMPTY_FAST = flatten(_EMPTY)
+PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError, struct.error)
 
 
 def build_payload(msg_type: int, values: dict | None = None) -> bytes:
     try:
-        return _COMPILED.get(msg_type, _EMPTY).build(values or {})
-    except PARSE_ERRORS as error:
+        return _FAST.get(msg_type, _EMPTY_FAST).build(values or {})
+    except (*PARSE_ERRORS, KeyError) as error:
         raise PayloadError(f"cannot build 0x{msg_type:02x} payload from {values!r}: "
                            f"{error}") from error
 
 
 def parse_payload(msg_type: int, payload: bytes):
     """The payload's fields (a construct Container); a wrong size is a PayloadError."""
-    compiled = _COMPILED.get(msg_type, _EMPTY)
     try:
-        fields = compiled.parse(payload)
-        used = len(compiled.build(fields))
+        return _FAST.get(msg_type, _EMPTY_FAST).parse(payload)
     except PARSE_ERRORS as error:
+        reason = str(error).splitlines()[-1]  # construct's last line says what was wrong
         raise PayloadError(f"0x{msg_type:02x} payload {payload.hex(' ') or '(empty)'} does not "
-                           f"parse: {error}", 0, payload) from error
-    if used != len(payload):
-        raise PayloadError(f"0x{msg_type:02x} payload has {len(payload) - used} byte(s) beyond "
-                           f"its declaration", used, payload)
-    return fields
+                           f"parse: {reason}", 0, payload) from error

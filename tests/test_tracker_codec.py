@@ -17,6 +17,7 @@ from drivers.tracker_codec import TrackerCodec
 from emulators.interfaces import BoardSettings
 from emulators.serial_transport import open_transport
 from emulators.tracker import TrackerEmulator
+from protocols.errors import PayloadError
 from protocols.tracker_frames import (
     CobsError,
     CrcError,
@@ -28,7 +29,7 @@ from protocols.tracker_frames import (
     decode_frame,
     encode_frame,
 )
-from protocols.tracker_messages import MsgType, Status, build_payload
+from protocols.tracker_messages import MsgType, Status, build_payload, parse_payload
 
 # COBS examples of Cheshire & Baker's paper as Wikipedia tabulates them (delimiter left out)
 COBS_VECTORS = [
@@ -226,6 +227,17 @@ def _stuff_short(rest: bytes) -> bytes:
     (frames under 254 bytes; a zero inside `rest` becomes a code byte)."""
     runs = rest.split(b"\x00")
     return b"".join(bytes([len(run) + 1]) + run for run in runs)
+
+
+@pytest.mark.parametrize(("kind", "payload", "reason"), [
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.0!", "expected end of stream"),
+    (MsgType.IDENTIFY | 0x80, bytes(5), "unpack requires a buffer of 8 bytes"),
+    (MsgType.READ_ACCEL | 0x80, bytes(7), "expected 6 bytes, got 7"),
+    (MsgType.IDENTIFY, b"\x01", "expected 0 bytes, got 1"),
+])
+def test_payload_of_the_wrong_size_is_refused(kind: int, payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match=f"0x{kind:02x} payload .* does not parse: {reason}"):
+        parse_payload(kind, payload)
 
 
 def test_payload_declarations_build_what_the_plain_decoder_reads() -> None:
