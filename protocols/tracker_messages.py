@@ -71,7 +71,7 @@ DEFAULT_INTERVAL_MS = 60_000  # after a factory reset
 
 _EMPTY = Struct()
 # payloads by message type: requests, replies (type | RESPONSE_BIT) and unsolicited events
-_PAYLOADS: dict[int, Construct] = {
+PAYLOADS: dict[int, Construct] = {
     MsgType.SET_INTERVAL: Struct("interval_ms" / Int32ul),
     MsgType.ACCEL_SELF_TEST: Struct("pulses" / Int8ul),
     MsgType.IDENTIFY | RESPONSE_BIT: Struct(
@@ -94,7 +94,7 @@ _PAYLOADS: dict[int, Construct] = {
 # rest (IDENTIFY's Pascal string) through construct's compiled parser, ending in Terminated so
 # that bytes left over are refused too.
 _FAST = {kind: flatten(declaration) or Struct(*declaration.subcons, Terminated).compile()
-         for kind, declaration in _PAYLOADS.items()}
+         for kind, declaration in PAYLOADS.items()}
 _EMPTY_FAST = flatten(_EMPTY)
 PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError, struct.error)
 

@@ -29,7 +29,13 @@ from protocols.tracker_frames import (
     decode_frame,
     encode_frame,
 )
-from protocols.tracker_messages import MsgType, Status, build_payload, parse_payload
+from protocols.tracker_messages import (
+    PAYLOADS,
+    MsgType,
+    Status,
+    build_payload,
+    parse_payload,
+)
 
 # COBS examples of Cheshire & Baker's paper as Wikipedia tabulates them (delimiter left out)
 COBS_VECTORS = [
@@ -227,6 +233,36 @@ def _stuff_short(rest: bytes) -> bytes:
     (frames under 254 bytes; a zero inside `rest` becomes a code byte)."""
     runs = rest.split(b"\x00")
     return b"".join(bytes([len(run) + 1]) + run for run in runs)
+
+
+# one example of every declared payload: requests, replies (type | 0x80) and events
+EXAMPLES = {
+    MsgType.SET_INTERVAL: {"interval_ms": 500},
+    MsgType.ACCEL_SELF_TEST: {"pulses": 5},
+    MsgType.IDENTIFY | 0x80: {"unique_id": 0x1EAFC0DE00002A17, "hw_revision": 3,
+                              "firmware": "2.1.0-rc.1+build.7"},
+    MsgType.READ_ACCEL | 0x80: {"x_mg": -12, "y_mg": 7, "z_mg": 1003},
+    MsgType.READ_GNSS | 0x80: {"latitude_e7": 488583700, "longitude_e7": -22944810, "fix": 3,
+                               "satellites": 9, "age_ms": 420},
+    MsgType.SET_INTERVAL | 0x80: {"interval_ms": 86_400_000},
+    MsgType.GET_STATUS | 0x80: {"interval_ms": 60_000, "uptime_ms": 123_456,
+                                "motion_events": 2, "boot_count": 7},
+    MsgType.ACCEL_SELF_TEST | 0x80: {"pulses": 5},
+    MsgType.MOTION: {"count": 1, "peak_mg": 1800, "uptime_ms": 99},
+    MsgType.REPORT: {"counter": 65535, "uptime_ms": 4_000_000_000, "fix": 0, "satellites": 0},
+}
+
+
+def test_every_declared_payload_has_an_example() -> None:
+    assert sorted(EXAMPLES) == sorted(PAYLOADS)
+
+
+@pytest.mark.parametrize("kind", list(EXAMPLES), ids=lambda k: f"0x{k:02x}")
+def test_every_message_round_trips_through_a_frame(kind: int) -> None:
+    wire = encode_frame(kind, build_payload(kind, EXAMPLES[kind]))
+    (frame,) = FrameDecoder().feed(wire)
+    fields = parse_payload(frame.type, frame.payload)
+    assert {k: v for k, v in fields.items() if not k.startswith("_")} == EXAMPLES[kind]
 
 
 @pytest.mark.parametrize(("kind", "payload", "reason"), [
