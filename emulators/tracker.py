@@ -24,8 +24,7 @@ class TrackerEmulator:
         identity = Identity()
         if settings.unique_id:
             try:
-                unique_id = int(settings.unique_id, 16)
-                identity = Identity(unique_id=unique_id, ble_name=f"trk-{unique_id & 0xFFFF:04x}")
+                identity = Identity(unique_id=int(settings.unique_id, 16))
             except ValueError:
                 raise ValueError(f"emulated tracker unique id {settings.unique_id!r} must be "
                                  f"16 hex digits (a 64-bit id)") from None

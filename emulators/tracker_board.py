@@ -47,7 +47,7 @@ class Identity:
     unique_id: int = 0x1EAF_C0DE_0000_2A17
     hw_revision: int = 3
     firmware: str = "2.1.0"
-    ble_name: str = "trk-2a17"  # "trk-" and the id's last 4 digits: 31-byte adverts
+    ble_name: str = "cb-track"  # every tracker: flags, NUS UUID and 8 characters fill 31 bytes
     ble_address: str = "F0:CA:FE:00:2A:17"
 
 

@@ -11,6 +11,13 @@ from drivers.tracker import TrackerDriver
 pytestmark = pytest.mark.requires("radio")
 
 
+def test_advertises_the_nus_service(radio, dut: TrackerDriver, spec, measure) -> None:
+    """Before any connection: the product's name and the NUS service UUID in its adverts."""
+    advert = radio.scan(name=spec["radio.name"])
+    measure("NUS service advertised", int(spec["radio.nus_service"] in advert.service_uuids),
+            nominal=1)
+
+
 def test_identify_over_nus(nus: TrackerDriver, dut: TrackerDriver, measure) -> None:
     """IDENTIFY (a reply of two ATT fragments) agrees with the UART's."""
     over_ble, over_uart = nus.identify(), dut.identify()
