@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = pytest.main(pytest_args)
     if not (out / archive.RECORD).exists():
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
-        return ExitCode.ERROR
+        return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
     verdict = load_record(out / archive.RECORD).verdict.name
     run_dir = archive.store(out, reports)
     with contextlib.suppress(OSError):
@@ -88,7 +88,7 @@ def _no_record_reason(code: int) -> str:
     return {
         pytest.ExitCode.INTERRUPTED: "interrupted before the first step",
         pytest.ExitCode.INTERNAL_ERROR: "pytest failed internally, see the traceback above",
-        pytest.ExitCode.USAGE_ERROR: "pytest could not load the plans, see the error above",
+        pytest.ExitCode.USAGE_ERROR: "usage error, see the message above",
         pytest.ExitCode.NO_TESTS_COLLECTED: "no test found in the plans given",
     }.get(code, f"no step used the station (pytest exit code {int(code)})")
 
@@ -197,6 +197,46 @@ def cmd_boards(args: argparse.Namespace) -> int:
         print(f"{kit.name:10} {kit.summary}\n{'':10} plans {kit.plans}\n{'':10} emulated "
               f"station {kit.emulated_station}\n{'':10} defects: {', '.join(sorted(kit.defects))}")
     return 0
+
+
+def cmd_new_board(args: argparse.Namespace) -> int:
+    from bench.scaffold import ScaffoldError, new_board
+
+    try:
+        target = new_board(args.name, Path(args.dir))
+    except ScaffoldError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"board kit {args.name!r} written to {target}\nnext:\n"
+          f"  python3 -m pip install -e {target}\n"
+          f"  python3 -m bench run --station {target / (args.name + '_kit') / 'emulated.toml'}")
+    return 0
+
+
+def cmd_defects(args: argparse.Namespace) -> int:
+    kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
+    if args.board:
+        kits = [kit for kit in kits if kit.name in args.board]
+    if not args.matrix:
+        for kit in kits:
+            for name, defect in sorted(kit.defects.items()):
+                print(f"{kit.name:8} {defect.face:9} {name:32} {defect.description}")
+        return 0
+    from bench.defect_matrix import matrix, problems, render_markdown
+
+    rows = matrix(kits, jobs=args.jobs)
+    if args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=2))
+    else:
+        for row in rows:
+            print(f"{row.board:8} {row.defect or '(healthy)':32} "
+                  f"{', '.join(row.caught_by) or row.error or '-'}")
+    if args.write:
+        Path(args.write).write_text(render_markdown(rows))
+    found = problems(rows)
+    for problem in found:
+        print(f"bench: {problem}", file=sys.stderr)
+    return ExitCode.FAIL if found else 0
 
 
 def _defect_help() -> str:
@@ -312,6 +352,19 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
     emulate.set_defaults(func=cmd_emulate)
+    scaffold = sub.add_parser("new-board", help="write a new board kit package to start from")
+    scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
+    scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")
+    scaffold.set_defaults(func=cmd_new_board)
+    defects = sub.add_parser("defects", help="the emulated defects of every board, and the "
+                             "matrix of what catches each")
+    defects.add_argument("--matrix", action="store_true",
+                         help="run every board's plan against each defect (minutes)")
+    defects.add_argument("--json", action="store_true", help="the matrix as JSON")
+    defects.add_argument("--board", action="append", help="only this board (repeatable)")
+    defects.add_argument("--jobs", type=int, default=2, help="plan runs at once")
+    defects.add_argument("--write", help="also write the matrix as markdown to this file")
+    defects.set_defaults(func=cmd_defects)
     boards = sub.add_parser("boards", help="the installed board kits")
     boards.add_argument("--json", action="store_true", help="as a JSON list of objects")
     boards.set_defaults(func=cmd_boards)

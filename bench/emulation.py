@@ -24,7 +24,8 @@ def emulate(profile: StationProfile) -> EmulatedStation:
     roles = profile.emulated_roles()
     board = profile.kit.load("emulator")(BoardSettings(
         seed=config.seed, defects=config.defects, powered="psu" not in roles,
-        unique_id=config.board_serial, provisioned=config.provisioned))
+        unique_id=config.board_serial, provisioned=config.provisioned,
+        spec=profile.kit.product_spec().data))
     return EmulatedStation(
         board, roles, serial=config.serial, seed=config.seed,
         psu_channel=profile.psu.channel if profile.psu else 1,

@@ -2,7 +2,8 @@
 
     0 PASS     every step passed (skips allowed)
     1 FAIL     the board is out of its specification
-    2 USAGE    the command line or the station profile is wrong; nothing was run
+    2 USAGE    the command line, the station profile or the plans chosen are wrong (a plan of
+               another board, a plan that does not exist); nothing was powered
     3 ERROR    the bench could not test: a port, an instrument, a bug, or no record written
     4 ABORTED  the run was stopped (signal, Ctrl-C) before it finished
 """

@@ -12,6 +12,7 @@ the test body ran, so every measurement of the step is still taken and recorded.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
 
@@ -141,6 +142,15 @@ class StepRecorder:
 
     def attach(self, name: str, content: str, media_type: str = "text/plain") -> None:
         self.attachments.append((name, media_type, content))
+
+    def plot(self, name: str, times: Sequence[float], values: Sequence[float], *, unit: str,
+             title: str = "", log: bool = False,
+             marks: Sequence[tuple[float, str]] = ()) -> None:
+        """Attach `values` against `times` (s) as an SVG plot; plans never draw pages."""
+        from bench.svgplot import waveform_svg
+
+        self.attach(name, waveform_svg(times, values, title=title or name, unit=unit, log=log,
+                                       marks=marks), "image/svg+xml")
 
     @property
     def failed(self) -> list[Measurement]:

@@ -29,8 +29,9 @@ def station_capabilities(profile: StationProfile) -> frozenset[str] | None:
     """Capabilities the profile alone tells (pinned models, emulated families); None: unknown."""
     found: set[str] = set()
     known = True
-    for provider in _capability_providers(profile):
-        provided = provider(profile)
+    for provider in _providers(profile):
+        provided = provider.station_capabilities(profile) if hasattr(
+            provider, "station_capabilities") else provider.radio_capabilities(profile)
         if provided is None:
             known = False
         else:
@@ -38,17 +39,21 @@ def station_capabilities(profile: StationProfile) -> frozenset[str] | None:
     return frozenset(found) if known or found else None
 
 
-def _capability_providers(profile: StationProfile) -> list:
-    providers = []
-    if "psu" in profile.roles or "dmm" in profile.roles:
-        from fixtures.capabilities import station_capabilities as instruments
+def _providers(profile: StationProfile) -> list:
+    """The modules that know the capabilities of the station's instruments and radio."""
+    import importlib
 
-        providers.append(instruments)
-    if "radio" in profile.roles:
-        from fixtures.radio import radio_capabilities
+    names = (["fixtures.capabilities"] if {"psu", "dmm"} & set(profile.roles) else []) + (
+        ["fixtures.radio"] if "radio" in profile.roles else [])
+    return [importlib.import_module(name) for name in names]
 
-        providers.append(radio_capabilities)
-    return providers
+
+def _explain(profile: StationProfile, name: str) -> str:
+    for provider in _providers(profile):
+        why = getattr(provider, "CAPABILITIES", {}).get(name)
+        if why:
+            return f"capability {name!r} ({why})"
+    return f"capability {name!r}"
 
 
 def missing_requirements(profile: StationProfile, needed: Iterable[str]) -> str:
@@ -60,8 +65,8 @@ def missing_requirements(profile: StationProfile, needed: Iterable[str]) -> str:
     if capabilities and not roles:
         provided = station_capabilities(profile)
         if provided is not None:
-            missing += [f"capability {name!r}" for name in capabilities if name not in provided]
-    return ", ".join(missing)
+            missing += [_explain(profile, name) for name in capabilities if name not in provided]
+    return "; ".join(missing)
 
 
 def check_plan_ownership(profile: StationProfile, plans: Iterable[Path]) -> None:

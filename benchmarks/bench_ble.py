@@ -39,13 +39,15 @@ ENVIRONMENT = (gatt.TEMPERATURE_UUID, gatt.HUMIDITY_UUID, gatt.PRESSURE_UUID)
 
 
 def _serve(ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+    from bench.kits import board_kit
     from emulators.radio import RadioFace
+    from emulators.ws100 import radio_identity
     from emulators.ws100_board import BoardModel
 
     board = BoardModel(seed=1)
     board.set_mode(Mode.RADIO_TEST)
     board.set_stream(False, NOTIFY_RATE_HZ)
-    face = RadioFace(board).start()
+    face = RadioFace(board, **radio_identity(board_kit("ws100").product_spec().data)).start()
     ready.put(face.resource)
     stop.wait()
     face.close()

@@ -1,6 +1,7 @@
 """Bluetooth Low Energy driver for test plans: bleak behind a synchronous face, all traffic logged.
 
-    radio = BleRadio(backend="bumble", transport="tcp-client:127.0.0.1:40213")
+    radio = BleRadio(backend="bumble", transport="tcp-client:127.0.0.1:40213",
+                     formats=gatt.FORMATS, manufacturer_payload=gatt.MANUFACTURER_PAYLOAD)
     advert = radio.scan(name="citebench-ws", timeout=5.0)
     with radio.connect(advert.address) as link:
         link.read(gatt.SERIAL_NUMBER)                    # b'CB-WS1-000123'
@@ -13,14 +14,19 @@ of its own and every public method hands a coroutine to it and waits for the res
 arrive on that thread and are appended to a history that `expect` searches from the caller's
 thread. `backend="native"` calls bleak with no backend argument (the OS stack on a real desk);
 `"bumble"` passes the Bumble classes of `drivers.bleak_bumble` bound to `transport`.
+
+The link is generic; what is one board's comes in as arguments: `formats` (characteristic UUID ->
+construct, to decode `Notification.value`) and `manufacturer_payload` (to decode
+`Advert.payload`). The WS-100's are in `protocols.gatt`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +35,13 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.backends.service import BleakGATTServiceCollection
 from bleak.exc import BleakError
-from construct import Container
+from construct import Construct, ConstructError, Container
 
 from drivers.bleak_bumble import acquire, bumble_backend
-from protocols import gatt
 
 BACKENDS = ("bumble", "native")
+# A compiled parser meets short input with struct.error, the interpreted one with ConstructError.
+_PARSE_ERRORS = (ConstructError, struct.error)
 
 
 class BleError(Exception):
@@ -56,15 +63,57 @@ class Advert:
     tx_power: int | None
     rssi: int
     at: float
+    payload_format: Construct | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def company_id(self) -> int | None:
+        """The company identifier of the one manufacturer-specific structure (None if not one)."""
+        return next(iter(self.manufacturer_data)) if len(self.manufacturer_data) == 1 else None
 
     @property
     def payload(self) -> Container | None:
-        """The board's manufacturer payload decoded, or None when absent or malformed."""
-        raw = self.manufacturer_data.get(gatt.COMPANY_ID)
-        try:
-            return None if raw is None else gatt.MANUFACTURER_PAYLOAD.parse(raw)
-        except gatt.PARSE_ERRORS:
+        """The board's manufacturer payload decoded, or None when absent, ambiguous or malformed.
+
+        The company identifier is the product's (its product spec), so it is not looked up by a
+        fixed key: a board advertises one manufacturer-specific structure."""
+        if self.company_id is None or self.payload_format is None:
             return None
+        try:
+            return self.payload_format.parse(self.manufacturer_data[self.company_id])
+        except _PARSE_ERRORS:
+            return None
+
+
+@dataclass(frozen=True)
+class SequenceReport:
+    """What the sequence numbers of counted notifications say about the ones that never came."""
+
+    received: int
+    lost: int  # numbers skipped between the first and the highest received
+    reordered: int  # received after a higher number
+    duplicated: int
+
+    @property
+    def loss_ratio(self) -> float:
+        expected = self.received - self.duplicated + self.lost
+        return self.lost / expected if expected else 0.0
+
+
+def sequence_report(numbers: list[int], modulo: int = 0x10000) -> SequenceReport:
+    """Loss, reordering and duplicates from wrapping sequence numbers in arrival order."""
+    if not numbers:
+        return SequenceReport(0, 0, 0, 0)
+    half = modulo // 2
+    # Position relative to the first arrival, signed so that a late one lands before it.
+    offsets = [(number - numbers[0] + half) % modulo - half for number in numbers]
+    seen: set[int] = set()
+    highest, reordered = offsets[0], 0
+    for offset in offsets:
+        reordered += offset < highest and offset not in seen
+        seen.add(offset)
+        highest = max(highest, offset)
+    span = max(seen) - min(seen) + 1
+    return SequenceReport(len(numbers), span - len(seen), reordered, len(numbers) - len(seen))
 
 
 @dataclass(frozen=True)
@@ -72,12 +121,12 @@ class Notification:
     uuid: str
     data: bytes
     at: float  # time.monotonic() on reception
+    format: Construct | None = field(default=None, repr=False, compare=False)
 
     @property
     def value(self) -> Any:
-        """Decoded with the characteristic's standard format when it has one, else the bytes."""
-        construct = gatt.FORMATS.get(self.uuid)
-        return construct.parse(self.data) if construct is not None else self.data
+        """Decoded with the characteristic's format when the radio knows one, else the bytes."""
+        return self.format.parse(self.data) if self.format is not None else self.data
 
 
 @dataclass
@@ -104,6 +153,12 @@ class BleLog:
             return "\n".join(self.lines) + "\n"
 
 
+def _backend_report(client: BleakClient, name: str) -> Any:
+    """What the backend knows that bleak's public API does not carry (connection parameters,
+    disconnection reason): the Bumble backend reports them, native backends do not (None)."""
+    return getattr(getattr(client, "_backend", None), name, None)
+
+
 def _hex(data: bytes) -> str:
     return data.hex(" ") if data else "(empty)"
 
@@ -114,6 +169,8 @@ class BleRadio:
     def __init__(self, backend: str = "native", transport: str = "", *,
                  connect_retries: int = 2, connect_timeout_s: float = 5.0,
                  scan_timeout_s: float = 5.0, name: str = "", address: str = "",
+                 formats: Mapping[str, Construct] | None = None,
+                 manufacturer_payload: Construct | None = None,
                  log: BleLog | None = None) -> None:
         if backend not in BACKENDS:
             raise BleError(f"[radio] backend must be one of {BACKENDS}, got {backend!r}")
@@ -126,6 +183,8 @@ class BleRadio:
         self.connect_timeout_s = connect_timeout_s
         self.scan_timeout_s = scan_timeout_s
         self.name, self.address = name, address  # the board this station's radio looks for
+        self.formats = dict(formats or {})  # the board's: characteristic UUID -> construct
+        self.manufacturer_payload = manufacturer_payload
         self.log = log or BleLog()
         self._scanner_cls, self._client_cls = (bumble_backend(transport) if backend == "bumble"
                                                else (None, None))
@@ -180,7 +239,8 @@ class BleRadio:
 
         def on_advert(device: BLEDevice, data: AdvertisementData) -> None:
             advert = Advert(device.address, data.local_name, dict(data.manufacturer_data),
-                            list(data.service_uuids), data.tx_power, data.rssi, time.monotonic())
+                            list(data.service_uuids), data.tx_power, data.rssi, time.monotonic(),
+                            self.manufacturer_payload)
             if match(advert) and not enough.is_set():
                 seen.append(advert)
                 self.log.add(f"ADV {advert.address} name={advert.name!r} rssi={advert.rssi} "
@@ -260,6 +320,9 @@ class BleLink:
         self.radio, self.address = radio, address
         self.attempts = 0
         self.unexpected_disconnect = False
+        self.disconnected_at: float | None = None  # time.monotonic() when the drop was seen
+        self.disconnect_reason: int | None = None  # HCI reason, where the backend reports it
+        self.connection_parameters: dict[str, float] | None = None
         self._client: BleakClient | None = None
         self._closing = False
         self._disconnected = threading.Event()
@@ -283,15 +346,29 @@ class BleLink:
         self._client, self._closing = client, False
         self._disconnected.clear()
         self.unexpected_disconnect = False
-        self._log(f"CONNECTED {self.address} mtu={client.mtu_size} services="
+        self.disconnected_at = self.disconnect_reason = None
+        self.connection_parameters = _backend_report(client, "connection_parameters")
+        self._log(f"CONNECTED {self.address} mtu={client.mtu_size} parameters="
+                  f"{self.connection_parameters or 'not reported by this backend'} services="
                   f"{[s.uuid for s in client.services]}")
 
-    def _on_disconnect(self, _client: BleakClient) -> None:
+    def _on_disconnect(self, client: BleakClient) -> None:
+        self.disconnected_at = time.monotonic()
         if not self._closing:
             self.unexpected_disconnect = True
-        self._log(f"DISCONNECTED {self.address}"
-                  + (" (unexpected)" if self.unexpected_disconnect else ""))
+        self.disconnect_reason = _backend_report(client, "disconnect_reason")
+        reason = ("" if self.disconnect_reason is None
+                  else f" reason=0x{self.disconnect_reason:02X}")
+        self._log(f"DISCONNECTED {self.address}{reason}"
+                  + (" (unexpected)" if self.unexpected_disconnect else ""),
+                  self.disconnected_at)
         self._disconnected.set()
+
+    @property
+    def supervision_timeout_s(self) -> float | None:
+        """The link's supervision timeout as negotiated, where the backend reports it."""
+        params = self.connection_parameters
+        return None if params is None else params["supervision_timeout_ms"] / 1000
 
     @property
     def client(self) -> BleakClient:
@@ -332,7 +409,8 @@ class BleLink:
 
     def subscribe(self, uuid: str) -> None:
         def on_notify(_char: object, data: bytearray) -> None:
-            note = Notification(uuid, bytes(data), time.monotonic())
+            note = Notification(uuid, bytes(data), time.monotonic(),
+                                self.radio.formats.get(uuid))
             self._log(f"NTF {uuid} {_hex(note.data)}", note.at)
             with self._arrived:
                 self._history.append(note)

@@ -12,6 +12,16 @@ a test plan that runs here runs unchanged on a desk where bleak picks the native
 Scanners and clients of one transport share one Bumble central, opened when the first of them
 starts and closed when the last one stops (a controller takes one host at a time); `acquire()`
 holds it open in between.
+
+What it promises is what bleak documents and BlueZ does: the address type the advertisement
+carried is used to connect (public or random; an address never seen is looked up by a scan, as
+BlueZ does); connects are serialized on the shared central and a failed one cancels its own
+attempt without touching other links; connection parameters are BlueZ's defaults (30-50 ms
+interval, latency 0, supervision timeout 420 ms); every Bumble or HCI error becomes a
+`BleakError` (`BleakDeviceNotFoundError` for nobody answering, `BleakGATTProtocolError` for an
+ATT error response); no call outlives its timeout, and a lost link fails every pending call at
+once; `start_notify` refuses a characteristic without notify or indicate and a second one on the
+same characteristic replaces the first.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -31,14 +41,26 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bleak.uuids import normalize_uuid_str
-from bumble import core
+from bumble import core, hci
 from bumble.att import ATT_Error
 from bumble.core import AdvertisingData
-from bumble.device import Advertisement, Connection, Device, Peer
+from bumble.device import (
+    Advertisement,
+    Connection,
+    ConnectionParametersPreferences,
+    Device,
+    Peer,
+)
 from bumble.hci import Address
 from bumble.transport import open_transport
 
 MTU = 247  # what bleak's native backends negotiate on current phones and adapters
+# BlueZ's defaults (main.conf [LE] MinConnectionInterval 24, MaxConnectionInterval 40,
+# ConnectionLatency 0, ConnectionSupervisionTimeout 42), in ms as Bumble takes them.
+BLUEZ_CONNECTION = ConnectionParametersPreferences(
+    connection_interval_min=30, connection_interval_max=50, max_latency=0,
+    supervision_timeout=420)
+ATT_TIMEOUT_S = 30.0  # Core Vol 3 Part F 3.3.3: an ATT transaction not answered in 30 s failed
 _NAME_TYPES = (AdvertisingData.COMPLETE_LOCAL_NAME, AdvertisingData.SHORTENED_LOCAL_NAME)
 _UUID_TYPES = (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
                AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
@@ -59,11 +81,15 @@ class Central:
     device: Device
     transport: Any
     users: int = 0
+    # The address (with its type) of every device seen advertising, like BlueZ's device cache.
+    seen: dict[str, Address] = field(default_factory=dict)
+    # A controller runs one connection attempt at a time (HCI COMMAND_DISALLOWED otherwise).
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def release(self, discard: bool = False) -> None:
-        """One user fewer; the last one (or a broken controller) closes the transport."""
+    async def release(self) -> None:
+        """One user fewer; the last one closes the transport."""
         self.users -= 1
-        if (self.users <= 0 or discard) and _centrals.get(self.key) is self:
+        if self.users <= 0 and _centrals.get(self.key) is self:
             del _centrals[self.key]
             await self.transport.close()
 
@@ -124,10 +150,9 @@ class BumbleScanner(BaseBleakScanner):
         super().__init__(detection_callback, service_uuids)
         self._active = scanning_mode == "active"
         self._central: Central | None = None
-        self._last_data: dict[str, bytes] = {}
 
     async def start(self) -> None:
-        self.seen_devices, self._last_data = {}, {}
+        self.seen_devices = {}
         self._central = await acquire(self.transport)
         self._central.device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         await self._central.device.start_scanning(active=self._active, filter_duplicates=False)
@@ -142,11 +167,11 @@ class BumbleScanner(BaseBleakScanner):
         await central.release()
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
+        # Bumble merges an active scan's scan response into its advertisement: one call per
+        # advertising event, every event (this backend delivers every packet).
         address = str(advertisement.address).split("/")[0]
-        repeated = self._last_data.get(address) == advertisement.data_bytes
-        if advertisement.is_scan_response and repeated:
-            return  # a scan response repeating the advertisement adds nothing (virtual controller)
-        self._last_data[address] = advertisement.data_bytes
+        if self._central is not None:
+            self._central.seen[address.upper()] = advertisement.address
         adv = advertisement_data(advertisement)
         if not self.is_allowed_uuid(adv.service_uuids):
             return
@@ -169,6 +194,8 @@ class BumbleClient(BaseBleakClient):
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
         self._releasing: asyncio.Future | None = None
         self._central: Central | None = None
+        self._lost: asyncio.Future | None = None  # fails when the link is lost
+        self.disconnect_reason: int | None = None  # HCI reason of the last disconnection
 
     @property
     def name(self) -> str:
@@ -187,28 +214,80 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(f"{self.address}: pairing is not supported by the Bumble backend")
         central = await acquire(self.transport)
         try:
-            connection = await asyncio.wait_for(
-                central.device.connect(Address(self.address), timeout=None), self._timeout)
-        except (TimeoutError, core.ConnectionError) as error:
-            # Bumble's virtual controller never completes a cancelled connection attempt, so the
-            # central is dropped and the next user opens a fresh one.
-            await central.release(discard=True)
-            raise BleakDeviceNotFoundError(
-                self.address, f"{self.address}: no connectable device within {self._timeout} s "
-                f"on {self.transport} ({type(error).__name__})") from error
-        except BaseException:
-            await central.release()
+            # A hard bound over address look-up, connection, MTU exchange and discovery.
+            async with asyncio.timeout(self._timeout):
+                await self._connect(central, asyncio.get_running_loop().time() + self._timeout)
+        except BaseException as error:
+            await self._abandon(central)
+            if isinstance(error, TimeoutError | core.TimeoutError):
+                raise BleakDeviceNotFoundError(
+                    self.address, f"{self.address}: no connection within {self._timeout} s "
+                    f"on {self.transport}") from error
+            if isinstance(error, core.BaseBumbleError | ATT_Error):
+                raise BleakError(f"{self.address}: connect failed on {self.transport} "
+                                 f"({type(error).__name__}: {error})") from error
             raise
+
+    async def _connect(self, central: Central, deadline: float) -> None:
+        address = central.seen.get(self.address.upper()) or await self._look_up(central)
+        loop = asyncio.get_running_loop()
+        async with central.connecting:
+            # Bumble's own timeout cancels the attempt at the controller (LE Create Connection
+            # Cancel); leave it a little time to do so before the hard bound.
+            connection = await central.device.connect(
+                address, connection_parameters_preferences={hci.Phy.LE_1M: BLUEZ_CONNECTION},
+                timeout=max(0.05, deadline - loop.time() - 0.2))
         self._central, self._connection = central, connection
+        self._lost = loop.create_future()
+        self.disconnect_reason = None
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._peer = Peer(connection)
-        try:
-            await self._peer.request_mtu(MTU)
-            await self._peer.discover_all()
-        except Exception as error:
-            await self.disconnect()
-            raise BleakError(f"{self.address}: service discovery failed ({error})") from error
+        await self._att(self._peer.request_mtu(MTU))
+        await self._att(self._peer.discover_all())
         self.services = self._collection(self._peer)
+
+    async def _look_up(self, central: Central) -> Address:
+        """An address never seen advertising: scan for it (BlueZ does the same) to learn its
+        type; a public-address board is unreachable by a random address of the same digits."""
+        found = asyncio.get_running_loop().create_future()
+
+        def on_advertisement(advertisement: Advertisement) -> None:
+            if str(advertisement.address).split("/")[0].upper() == self.address.upper():
+                found.done() or found.set_result(advertisement.address)
+
+        central.device.on(Device.EVENT_ADVERTISEMENT, on_advertisement)
+        scanning = not central.device.is_scanning
+        try:
+            if scanning:
+                await central.device.start_scanning(filter_duplicates=False)
+            address = await found
+        finally:
+            central.device.remove_listener(Device.EVENT_ADVERTISEMENT, on_advertisement)
+            if scanning and central.device.is_scanning:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(central.device.stop_scanning())
+        central.seen[self.address.upper()] = address
+        return address
+
+    async def _abandon(self, central: Central) -> None:
+        """A connect that failed: drop what it built, leave the central and its links alone."""
+        connection, self._connection, self._peer = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.disconnect(), 1.0)
+        if self._central is None:  # the link never came up: give back this user's hold
+            await central.release()
+        self._central = None
+
+    @property
+    def connection_parameters(self) -> dict[str, float] | None:
+        """Interval (ms), peripheral latency (events) and supervision timeout (ms) as the
+        controller reported them; bleak has no public API for these."""
+        if self._connection is None:
+            return None
+        p = self._connection.parameters
+        return {"interval_ms": p.connection_interval, "latency": p.peripheral_latency,
+                "supervision_timeout_ms": p.supervision_timeout}
 
     @staticmethod
     def _collection(peer: Peer) -> BleakGATTServiceCollection:
@@ -229,9 +308,14 @@ class BumbleClient(BaseBleakClient):
                         desc_proxy, desc_proxy.handle, _uuid(desc_proxy.type), char))
         return services
 
-    def _on_disconnection(self, _reason: int) -> None:
+    def _on_disconnection(self, reason: int) -> None:
+        self.disconnect_reason = reason
         self._connection = self._peer = None
         self._subscribers.clear()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_exception(BleakError(
+                f"{self.address}: link lost ({hci.HCI_Constant.error_name(reason)})"))
+            self._lost.exception()  # retrieved: nobody may be waiting
         if self._central is not None:
             self._releasing = asyncio.ensure_future(self._central.release())
             self._central = None
@@ -261,13 +345,24 @@ class BumbleClient(BaseBleakClient):
         return self._peer
 
     async def _att(self, operation) -> Any:
-        """Run one ATT exchange; the peripheral's ATT_ERROR_RSP becomes bleak's exception."""
+        """Run one ATT exchange; the peripheral's ATT_ERROR_RSP becomes bleak's exception, a lost
+        link fails it at once, and it never outlives the ATT transaction timeout."""
+        task = asyncio.ensure_future(operation)
+        assert self._lost is not None, "an ATT exchange needs a connection"
         try:
-            return await operation
+            await asyncio.wait({task, self._lost}, timeout=ATT_TIMEOUT_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if task.done() and not task.cancelled():
+                return task.result()
+            if self._lost.done():  # Bumble cancels what was pending on the lost link
+                raise self._lost.exception()  # type: ignore[misc]
+            raise BleakError(f"{self.address}: no ATT response within {ATT_TIMEOUT_S} s")
         except ATT_Error as error:
             raise BleakGATTProtocolError(error.error_code) from error
-        except (core.ConnectionError, core.TimeoutError) as error:
-            raise BleakError(f"{self.address}: {error}") from error
+        except core.BaseBumbleError as error:
+            raise BleakError(f"{self.address}: {type(error).__name__}: {error}") from error
+        finally:
+            task.cancel()
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *,
                              use_cached: bool = False, **kwargs: Any) -> bytearray:
@@ -288,11 +383,20 @@ class BumbleClient(BaseBleakClient):
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic,
                            callback: NotifyCallback, **kwargs: Any) -> None:
+        if not {"notify", "indicate"} & set(characteristic.properties):
+            raise BleakError(f"{self.address}: characteristic {characteristic.uuid} "
+                             f"(handle {characteristic.handle}) cannot notify or indicate: "
+                             f"properties {characteristic.properties}")
+
         def subscriber(value: bytes) -> None:
             callback(bytearray(value))
 
+        peer = self._live_peer()
+        previous = self._subscribers.pop(characteristic.handle, None)
+        if previous is not None:  # a second start_notify replaces the first
+            await self._att(peer.unsubscribe(characteristic.obj, previous))
         self._subscribers[characteristic.handle] = subscriber
-        await self._att(self._live_peer().subscribe(characteristic.obj, subscriber))
+        await self._att(peer.subscribe(characteristic.obj, subscriber))
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         subscriber = self._subscribers.pop(characteristic.handle, None)

@@ -11,9 +11,9 @@ members gets every SCPI instrument citebench emulates, coupled to its own physic
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -54,6 +54,7 @@ class BoardSettings:
     powered: bool = True  # False: the board waits for the emulated supply
     unique_id: str = ""  # "" keeps the model's default identity
     provisioned: bool = True
+    spec: Mapping[str, Any] = field(default_factory=dict)  # the kit's product spec, as data
 
 
 @runtime_checkable

@@ -1,171 +1,103 @@
-"""The board's radio face: the BoardModel as a BLE peripheral on Bumble virtual controllers.
+"""The WS-100's radio face: the BoardModel as a BLE peripheral (its GATT database, its advertising).
 
-    >>> radio = RadioFace(BoardModel()).start()
+    >>> radio = RadioFace(BoardModel(), company_id=0xFFFF, appearance=0x0552,
+    ...                   name="citebench-ws", manufacturer="citebench").start()
     >>> radio.resource.startswith("tcp-client:127.0.0.1:")
     True
     >>> radio.close()
 
-The peripheral's controller sits on an in-process Bumble `LocalLink`. Every TCP client that connects
-to `radio.port` gets a fresh controller of its own on that link, spoken to in HCI over the socket:
-a central in another process (a plan run against `bench emulate`, or `bench list`) opens the
-`tcp-client:` transport named by `resource`, exactly as it would open a USB dongle. When that
-client goes away its controller leaves the link and the peripheral sees the connection drop, as a
-real board does when the phone walks out of range.
+The generic peripheral (controller on a LocalLink served as an HCI transport, strict ATT, legacy
+advertising with advDelay, supervision timeout) is `emulators.ble_peripheral`; this module holds
+what is the WS-100's. Company id, appearance, advertised name and manufacturer name are the
+product's (its product spec), passed in by whoever builds the station.
 
-GATT: Device Information (0x180A), Battery (0x180F), Environmental Sensing (0x181A, notifying at
-the board's telemetry rate) and the control service of `protocols.gatt`. The advertising interval
-follows the board's mode; advertising stops when the board is off and resumes at boot.
+GATT: GAP (appearance), Device Information (0x180A), Battery (0x180F), Environmental Sensing
+(0x181A, notifying at the board's telemetry rate, each with an ES Trigger Setting descriptor) and
+the control service of `protocols.gatt`, whose telemetry notifications carry a sequence number.
+The advertising interval follows the board's mode; a reset or power loss silences the radio at
+once (centrals lose the link after their supervision timeout) and advertising resumes at boot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Callable
 
 from bumble import gatt
-from bumble.att import ATT_Error, ErrorCode
-from bumble.controller import Controller
-from bumble.core import UUID, AdvertisingData
-from bumble.device import Connection, Device
-from bumble.hci import Address
-from bumble.host import Host
-from bumble.link import LocalLink
-from bumble.transport.common import AsyncPipeSink, StreamPacketSink, StreamPacketSource
+from bumble.core import AdvertisingData
+from bumble.device import Connection
 
+from emulators.ble_controller import LEGACY_DATA_MAX
+from emulators.ble_peripheral import BlePeripheral, Props, attribute_uuid
 from emulators.ws100_board import BoardEvent, BoardModel
 from protocols import gatt as fmt
 from protocols.ws100_messages import Mode
 
 NOTIFY_DRIFT = 1.25  # notify-rate-drift: notifications 25 % slower than configured
-_R = gatt.Characteristic.READABLE
-_W = gatt.Characteristic.WRITEABLE
-_P = gatt.Characteristic.Properties
+NOTIFY_LOSS_EVERY = 10  # ble-notify-loss: every 10th telemetry notification never goes out
+TX_POWER_DBM = 0  # what the board's radio is set to; advertised in the scan response
 
 
-def _refuse(code: ErrorCode) -> Callable:
-    def refuse(*_args: object) -> None:
-        raise ATT_Error(code)
-    return refuse
+class RadioFace(BlePeripheral):
+    """Serves one WS-100 over BLE for the life of an emulated station; its own event loop."""
 
-
-class _CentralLink(asyncio.Protocol):
-    """One TCP client = one central controller on the link, gone when the socket closes."""
-
-    def __init__(self, face: RadioFace) -> None:
-        self.face = face
-        self.source = StreamPacketSource()
-        self.controller: Controller | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        self.controller = Controller(f"central-{peer}", host_source=self.source,
-                                     host_sink=StreamPacketSink(transport),  # type: ignore[arg-type]
-                                     link=self.face.link)
-
-    def data_received(self, data: bytes) -> None:
-        self.source.data_received(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.controller is not None:
-            self.face.spawn(self.face.drop_central(self.controller))
-
-
-class RadioFace:
-    """Serves one board over BLE for the life of an emulated station; its own event loop thread."""
-
-    def __init__(self, board: BoardModel, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, board: BoardModel, *, company_id: int, appearance: int, name: str,
+                 manufacturer: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(name=name, address=board.identity.ble_address, appearance=appearance,
+                         host=host, port=port)
         self.board = board
-        self.host = host
-        self.port = port
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="radio-face",
-                                        daemon=True)
-        self._server: asyncio.Server | None = None
+        self.company_id, self.manufacturer = company_id, manufacturer
         self._notifier: asyncio.Task | None = None
-        self._tasks: set[asyncio.Future] = set()
         self._closed = False
 
-    @property
-    def resource(self) -> str:
-        """The Bumble HCI transport a central opens to reach this board."""
-        return f"tcp-client:{self.host}:{self.port}"
-
     def start(self) -> RadioFace:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(timeout=10)
+        super().start()
         self.board.listen(self._on_board_event)
         if self.board.powered:
             self._on_board_event(BoardEvent.BOOT)
         return self
 
     def close(self) -> None:
-        """Stop serving; safe to call twice."""
-        if not self._thread.is_alive():
-            return
         self._closed = True  # the board outlives its faces and keeps sending events
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        self.loop.close()
+        super().close()
 
-    # --- set-up ---------------------------------------------------------------------------
-    async def _serve(self) -> None:
-        self.link = LocalLink()
-        self._advertising = asyncio.Lock()
-        controller = Controller("board", link=self.link)
-        identity = self.board.identity
-        self.device = Device(name=identity.ble_name, address=Address(identity.ble_address),
-                             host=Host(controller, AsyncPipeSink(controller)))
-        self.device.add_services(self._services())
-        self.device.on("connection", self._on_connection)
-        await self.device.power_on()
-        self._server = await self.loop.create_server(lambda: _CentralLink(self), self.host,
-                                                     self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _shutdown(self) -> None:
-        await self._go_silent()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._server is not None:
-            self._server.close()
-
-    def _services(self) -> list[gatt.Service]:
-        def char(uuid: str, props: _P, read: Callable | None = None,
-                 write: Callable | None = None) -> gatt.Characteristic:
-            """A characteristic whose value is computed at each request from the board; what it
-            does not allow is refused with the ATT error a firmware GATT stack sends."""
-            value = gatt.CharacteristicValue(read=read or _refuse(ErrorCode.READ_NOT_PERMITTED),
-                                             write=write or _refuse(ErrorCode.WRITE_NOT_PERMITTED))
-            perms = (_R if read else 0) | (_W if write else 0)
-            return gatt.Characteristic(UUID(uuid), props, gatt.Characteristic.Permissions(perms),
-                                       value)
+    # --- GATT database ----------------------------------------------------------------------
+    def services(self) -> list[gatt.Service]:
+        char = self.characteristic
 
         def text(read: Callable[[], str]) -> Callable:
             return lambda _c: read().encode(fmt.TEXT)
 
         identity = lambda: self.board.identity  # noqa: E731 - read at every request: it can change
-        self.battery = char(fmt.BATTERY_LEVEL, _P.READ | _P.NOTIFY,
+        def trigger() -> gatt.Descriptor:  # one per characteristic: a descriptor is an attribute
+            return gatt.Descriptor(
+                gatt.GATT_ENVIRONMENTAL_SENSING_TRIGGER_DESCRIPTOR, gatt.Descriptor.READABLE,
+                fmt.ES_TRIGGER_MIN_INTERVAL.build(dict(
+                    condition=fmt.ES_TRIGGER_CONDITION_MIN_INTERVAL, seconds=0)))
+
+        self.battery = char(fmt.BATTERY_LEVEL, Props.READ | Props.NOTIFY,
                             lambda _c: fmt.BATTERY.build(self.board.battery_level_pct()))
         self.environment = {
-            uuid: char(uuid, _P.READ | _P.NOTIFY, lambda _c, f=field, c=construct: c.build(
-                getattr(self.board.read_sensors(), f)))
+            uuid: char(uuid, Props.READ | Props.NOTIFY, lambda _c, f=field, c=construct: c.build(
+                getattr(self.board.read_sensors(), f)), descriptors=[trigger()])
             for uuid, field, construct in self._environment_fields()}
-        self.response = char(fmt.CONTROL_RESPONSE, _P.NOTIFY)
-        command = char(fmt.CONTROL_COMMAND, _P.WRITE, write=self._on_command)
+        self.response = char(fmt.CONTROL_RESPONSE, Props.NOTIFY)
+        self.telemetry = char(fmt.CONTROL_TELEMETRY, Props.NOTIFY)
+        command = char(fmt.CONTROL_COMMAND, Props.WRITE, write=self._on_command,
+                       length=fmt.CONTROL_REQUEST.sizeof())
         return [
-            gatt.Service(UUID(fmt.DEVICE_INFORMATION), [
-                char(fmt.MANUFACTURER_NAME, _P.READ, text(lambda: fmt.MANUFACTURER)),
-                char(fmt.MODEL_NUMBER, _P.READ, text(lambda: identity().part_number)),
-                char(fmt.SERIAL_NUMBER, _P.READ, text(self._gatt_serial)),
-                char(fmt.HARDWARE_REVISION, _P.READ, text(lambda: identity().hw_revision)),
-                char(fmt.FIRMWARE_REVISION, _P.READ, text(lambda: identity().firmware)),
+            gatt.Service(gatt.GATT_DEVICE_INFORMATION_SERVICE, [
+                char(fmt.MANUFACTURER_NAME, Props.READ, text(lambda: self.manufacturer)),
+                char(fmt.MODEL_NUMBER, Props.READ, text(lambda: identity().part_number)),
+                char(fmt.SERIAL_NUMBER, Props.READ, text(self._gatt_serial)),
+                char(fmt.HARDWARE_REVISION, Props.READ, text(lambda: identity().hw_revision)),
+                char(fmt.FIRMWARE_REVISION, Props.READ, text(lambda: identity().firmware)),
             ]),
-            gatt.Service(UUID(fmt.BATTERY_SERVICE), [self.battery]),
-            gatt.Service(UUID(fmt.ENVIRONMENTAL_SENSING), list(self.environment.values())),
-            gatt.Service(UUID(fmt.CONTROL_SERVICE), [command, self.response]),
+            gatt.Service(gatt.GATT_BATTERY_SERVICE, [self.battery]),
+            gatt.Service(gatt.GATT_ENVIRONMENTAL_SENSING_SERVICE,
+                         list(self.environment.values())),
+            gatt.Service(attribute_uuid(fmt.CONTROL_SERVICE),
+                         [command, self.response, self.telemetry]),
         ]
 
     @staticmethod
@@ -182,7 +114,9 @@ class RadioFace:
 
     # --- advertising ----------------------------------------------------------------------
     def advertising_data(self) -> bytes:
-        """The advertising payload built from the board's state now."""
+        """The advertising payload built from the board's state now (31 bytes at most): the
+        complete name when it fits beside the rest, else a shortened one (the complete name is
+        then in the scan response)."""
         board = self.board
         major, minor, patch = board.firmware_tuple
         battery = board.battery_level_pct()
@@ -191,32 +125,35 @@ class RadioFace:
                  | (fmt.AdvFlags.STREAMING if board.stream_enabled else 0))
         payload = fmt.MANUFACTURER_PAYLOAD.build(dict(
             fw_major=major, fw_minor=minor, fw_patch=patch, battery_pct=battery, flags=flags))
-        structures = [(AdvertisingData.FLAGS, bytes([0x06])),
-                      (AdvertisingData.COMPLETE_LOCAL_NAME, board.identity.ble_name.encode())]
+        rest = []
         if "adv-missing-manufacturer-data" not in board.defects:
-            structures.append((AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
-                               fmt.COMPANY_ID.to_bytes(2, "little") + payload))
-        # Legacy advertising holds 31 bytes: flags 3 + name 14 + manufacturer 9 + one UUID 4.
-        # (Bumble 0.0.236's virtual controller repeats the advertising data as scan response,
-        # so a scan response cannot carry more.)
-        structures.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                           int(fmt.ENVIRONMENTAL_SENSING[4:8], 16).to_bytes(2, "little")))
+            rest.append((AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
+                         self.company_id.to_bytes(2, "little") + payload))
+        rest.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                     int(fmt.ENVIRONMENTAL_SENSING[4:8], 16).to_bytes(2, "little")))
+        flags_ad = (AdvertisingData.FLAGS, bytes([0x06]))
+        room = LEGACY_DATA_MAX - len(bytes(AdvertisingData([flags_ad, *rest]))) - 2
+        name = self.name.encode()
+        name_ad = ((AdvertisingData.COMPLETE_LOCAL_NAME, name) if len(name) <= room
+                   else (AdvertisingData.SHORTENED_LOCAL_NAME, name[:room]))
+        return bytes(AdvertisingData([flags_ad, name_ad, *rest]))
+
+    def scan_response_data(self) -> bytes:
+        """What an active scanner's SCAN_REQ gets: appearance, TX power, and the complete name
+        when the advertisement could only carry a shortened one."""
+        structures = [
+            (AdvertisingData.APPEARANCE, self.appearance.to_bytes(2, "little")),
+            (AdvertisingData.TX_POWER_LEVEL, TX_POWER_DBM.to_bytes(1, "little", signed=True))]
+        if AdvertisingData.from_bytes(self.advertising_data()).get(
+                AdvertisingData.SHORTENED_LOCAL_NAME) is not None:
+            structures.append((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()))
         return bytes(AdvertisingData(structures))
 
     async def _advertise(self) -> None:
         """(Re)start advertising with the current payload and the mode's interval."""
-        async with self._advertising:  # two events at once must not leave two advertisers
-            await self._restart_advertising()
-
-    async def _restart_advertising(self) -> None:
-        if self.device.is_advertising:
-            await self.device.stop_advertising()
-        if not self.board.powered or self.device.connections:
-            return
-        interval_ms = self.board.adv_interval_s * 1000
-        await self.device.start_advertising(advertising_data=self.advertising_data(),
-                                            advertising_interval_min=interval_ms,
-                                            advertising_interval_max=interval_ms)
+        if self.board.powered:
+            await self.advertise(self.advertising_data(), self.scan_response_data(),
+                                 self.board.adv_interval_s)
 
     # --- board events ---------------------------------------------------------------------
     def _on_board_event(self, event: BoardEvent) -> None:
@@ -224,44 +161,32 @@ class RadioFace:
         if self._closed:
             return
         action = {BoardEvent.BOOT: self._advertise, BoardEvent.MODE: self._advertise,
-                  BoardEvent.STREAM: self._advertise, BoardEvent.OFF: self._go_silent}[event]
+                  BoardEvent.STREAM: self._advertise, BoardEvent.OFF: self._off}[event]
         future = asyncio.run_coroutine_threadsafe(action(), self.loop)
         self._tasks.add(future)
         future.add_done_callback(self._tasks.discard)
 
-    async def _go_silent(self) -> None:
-        async with self._advertising:
-            if self.device.is_advertising:
-                await self.device.stop_advertising()
-        await self._disconnect(lambda _connection: True)
+    async def _off(self) -> None:
+        if "ble-link-survives-reset" in self.board.defects:
+            # The radio co-processor is not reset with the MCU: it stops advertising but keeps
+            # its links up, so the central never learns that the board restarted.
+            await self.stop_advertising()
+        else:
+            await self.fall_silent()
 
-    async def drop_central(self, controller: Controller) -> None:
-        """A central's socket closed: its links drop like a radio going out of range."""
-        addresses = {controller.random_address, controller.public_address}
-        await self._disconnect(lambda connection: connection.peer_address in addresses)
-        self.link.remove_controller(controller)
-
-    async def _disconnect(self, which: Callable[[Connection], bool]) -> None:
-        # Bounded: a central whose controller already left the link never confirms.
-        for connection in list(self.device.connections.values()):
-            if which(connection):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.disconnect(), 2)
-
-    def _on_connection(self, connection: Connection) -> None:
-        connection.on("disconnection", lambda _reason: self.spawn(self._advertise()))
+    def on_connection(self, connection: Connection) -> None:
+        connection.on("disconnection", self._on_disconnection)
         if self._notifier is None or self._notifier.done():
             self._notifier = self.spawn(self._notify_environment())
 
-    def spawn(self, coroutine) -> asyncio.Task:
-        task = self.loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _on_disconnection(self, _reason: int) -> None:
+        if not self._closed:  # closing drops every link: nothing to advertise for
+            self.spawn(self._advertise())
 
     # --- notifications and control --------------------------------------------------------
     async def _notify_environment(self) -> None:
-        """Notify environmental values at the board's telemetry rate while anyone is connected.
+        """Notify environmental values and counted telemetry at the board's telemetry rate while
+        anyone is connected.
 
         Deadlines are absolute (next += period) so the emulator's own scheduling does not add
         drift; only the notify-rate-drift defect does.
@@ -273,6 +198,12 @@ class RadioFace:
             for uuid, field, construct in self._environment_fields():
                 await self.device.notify_subscribers(self.environment[uuid],
                                                      construct.build(getattr(reading, field)))
+            seq = self.counters.next(fmt.CONTROL_TELEMETRY)
+            lost = seq % NOTIFY_LOSS_EVERY == NOTIFY_LOSS_EVERY - 1
+            if not (lost and "ble-notify-loss" in self.board.defects):
+                await self.device.notify_subscribers(self.telemetry, fmt.TELEMETRY.build(dict(
+                    seq=seq, temperature_c=reading.temperature_c,
+                    humidity_pct=reading.humidity_pct, pressure_pa=reading.pressure_pa)))
             battery = self.board.battery_level_pct()
             if battery != last_battery:
                 await self.device.notify_subscribers(self.battery, fmt.BATTERY.build(battery))
@@ -284,14 +215,14 @@ class RadioFace:
             await asyncio.sleep(max(0.0, next_at - self.loop.time()))
 
     def _on_command(self, connection: Connection, value: bytes) -> None:
-        status, op = fmt.ControlStatus.OK, value[0] if value else 0
+        status, op = fmt.ControlStatus.OK, value[0]
         try:
             request = fmt.CONTROL_REQUEST.parse(value)
             if request.op == fmt.ControlOp.SET_MODE:
                 self.board.set_mode(Mode(request.value))
             elif request.op != fmt.ControlOp.GET_MODE:
                 status = fmt.ControlStatus.BAD_OPCODE
-        except (ValueError, *fmt.PARSE_ERRORS):
+        except ValueError:
             status = fmt.ControlStatus.BAD_VALUE
         reply = fmt.CONTROL_REPLY.build(dict(op=op, status=status, mode=self.board.mode))
         self.spawn(self.device.notify_subscriber(connection, self.response, reply))

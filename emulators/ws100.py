@@ -11,6 +11,9 @@ emulators/interfaces.py for the interface every kit's emulator offers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from emulators.interfaces import BoardSettings
 from emulators.serial_transport import SerialTransport
 from emulators.ws100_board import BoardModel, Identity
@@ -34,7 +37,15 @@ class Ws100Emulator:
     def radio_face(self):
         from emulators.radio import RadioFace  # Bumble is imported only by stations with a radio
 
-        return RadioFace(self.board)
+        return RadioFace(self.board, **radio_identity(self.settings.spec))
 
     def shutdown(self) -> None:
         self.board.shutdown()
+
+
+def radio_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """RadioFace's keyword arguments from the product spec (its [radio] and [product] tables):
+    what the board advertises is the product's, never a constant of the emulator."""
+    radio, product = spec["radio"], spec["product"]
+    return {"company_id": radio["company_id"], "appearance": radio["appearance"],
+            "name": radio["name"], "manufacturer": product["manufacturer"]}

@@ -34,7 +34,6 @@ class Identity:
     hw_revision: str = "B"
     firmware: str = "1.4.2"
     ble_address: str = "C0:FF:EE:00:01:23"
-    ble_name: str = "citebench-ws"
 
 
 class BoardEvent(Enum):
@@ -245,6 +244,8 @@ class BoardModel:
             base = MODE_CURRENT_A[self.mode]
             if self.mode is Mode.SLEEP and "sleep-current-high" in self.defects:
                 base = 180e-6
+            if self.mode is Mode.ACTIVE and "active-current-high" in self.defects:
+                base = 22e-3
             if ((t - self.booted_at) % self.adv_interval_s) < RADIO_BURST_S:
                 base += RADIO_BURST_A
             return base

@@ -9,6 +9,7 @@ from __future__ import annotations
 DEFECTS: dict[str, str] = {
     # serial foundation
     "wrong-firmware": "GET_INFO reports firmware 1.3.9 instead of the released 1.4.2",
+    "banner-firmware-mismatch": "the boot banner names firmware 1.4.1 while GET_INFO says 1.4.2",
     "bad-serial": "the provisioned serial number does not follow the CB-XXX-NNNNNN format",
     "stuck-sensor": "every sensor returns the same reading forever",
     "sensor-out-of-range": "the humidity sensor reads 180 %RH",
@@ -16,16 +17,22 @@ DEFECTS: dict[str, str] = {
     "crc-ignored": "frames with a bad CRC are executed instead of NACKed",
     "telemetry-gaps": "about one telemetry frame in ten is never sent",
     "slow-response": "every response is sent 120 ms late",
+    "telemetry-rate-slow": "telemetry streams at 85 % of the requested rate",
+    "telemetry-temperature-offset": "telemetry frames carry the temperature 30 degC high "
+                                    "(READ_SENSORS is right)",
     # power (instruments)
     "sleep-current-high": "sleep mode draws 180 uA instead of 8 uA",
     "boot-slow": "the banner comes 450 ms after power-on instead of 60 ms",
     "brownout-threshold-wrong": "brown-out reset trips at 2.2 V instead of 2.7 V",
     "battery-reading-offset": "the reported battery voltage reads 150 mV high",
+    "active-current-high": "active mode draws 22 mA instead of 12 mA",
     # radio (BLE)
     "ble-serial-mismatch": "the Device Information serial number differs from GET_INFO",
     "notify-rate-drift": "environmental notifications run 25 % slower than configured",
     "adv-missing-manufacturer-data": "advertising carries no manufacturer data",
     "battery-level-wrong": "the Battery Level characteristic reports 100 % whatever the voltage",
+    "ble-notify-loss": "every tenth counted telemetry notification is never sent",
+    "ble-link-survives-reset": "the radio is not reset with the MCU: links outlive a reset",
 }
 
 
@@ -35,7 +42,9 @@ FACES: dict[str, str] = {
     "stuck-sensor": "serial", "sensor-out-of-range": "serial", "selftest-fail": "serial",
     "crc-ignored": "serial", "telemetry-gaps": "serial", "slow-response": "serial",
     "sleep-current-high": "power", "boot-slow": "power", "brownout-threshold-wrong": "power",
-    "battery-reading-offset": "power",
+    "battery-reading-offset": "power", "active-current-high": "power",
+    "banner-firmware-mismatch": "identity", "telemetry-rate-slow": "serial",
+    "telemetry-temperature-offset": "serial",
     "notify-rate-drift": "radio", "adv-missing-manufacturer-data": "radio",
     "battery-level-wrong": "radio",
 }

@@ -83,8 +83,9 @@ class SerialFace:
 
     def _print_banner(self) -> None:
         ident = self.board.identity
+        firmware = "1.4.1" if "banner-firmware-mismatch" in self.board.defects else ident.firmware
         self._transport.write(
-            f"\r\ncitebench-fw {ident.firmware} ({ident.part_number} rev {ident.hw_revision}) "
+            f"\r\ncitebench-fw {firmware} ({ident.part_number} rev {ident.hw_revision}) "
             f"boot #{self.board.boot_count}\r\nready\r\n".encode()
         )
 
@@ -125,6 +126,8 @@ class SerialFace:
                 next_due = time.monotonic()
                 continue
             period = 1.0 / board.stream_rate_hz
+            if "telemetry-rate-slow" in board.defects:
+                period /= 0.85
             if self._stream_changed.wait(max(0.0, next_due - time.monotonic())):
                 self._stream_changed.clear()
                 next_due = time.monotonic() + period
@@ -137,6 +140,8 @@ class SerialFace:
 
     def _telemetry_frame(self, counter: int) -> bytes:
         values = self.board.read_sensors().to_wire()
+        if "telemetry-temperature-offset" in self.board.defects:
+            values["temperature_cdeg"] += 3000
         values |= {"counter": counter,
                    "uptime_ms": int((self.board.clock() - self.board.booted_at) * 1000)}
         return encode_frame(MsgType.TELEMETRY, counter, build_payload(MsgType.TELEMETRY, values))

@@ -6,10 +6,15 @@
     ...                                       flags=AdvFlags.PROVISIONED))
     >>> MANUFACTURER_PAYLOAD.parse(adv).battery_pct
     58
+    >>> TELEMETRY.parse(TELEMETRY.build(dict(seq=7, temperature_c=21.5, humidity_pct=40.0,
+    ...                                      pressure_pa=101325.0))).seq
+    7
 
 The standard formats follow the Bluetooth assigned numbers (GATT Specification Supplement): the
 value on the air is an integer in a fixed resolution, the Python side works in SI-derived units.
 The emulator builds with the same declarations the driver parses with, so the two cannot drift.
+The company identifier, appearance, advertised name and manufacturer name are the product's, not
+the protocol's: they come from the board's product spec (see `emulators/host.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from construct import (
     Int8ul,
     Int16sl,
     Int16ul,
+    Int24ul,
     Int32ul,
     Struct,
 )
@@ -43,18 +49,19 @@ HARDWARE_REVISION = _uuid16(0x2A27)
 FIRMWARE_REVISION = _uuid16(0x2A26)
 BATTERY_SERVICE = _uuid16(0x180F)
 BATTERY_LEVEL = _uuid16(0x2A19)
+GENERIC_ACCESS = _uuid16(0x1800)
+APPEARANCE = _uuid16(0x2A01)
 ENVIRONMENTAL_SENSING = _uuid16(0x181A)
 TEMPERATURE_UUID = _uuid16(0x2A6E)
 HUMIDITY_UUID = _uuid16(0x2A6F)
 PRESSURE_UUID = _uuid16(0x2A6D)
+CCCD = _uuid16(0x2902)
+ES_TRIGGER_SETTING = _uuid16(0x290D)
 # The board's own control service (128-bit vendor UUIDs).
 CONTROL_SERVICE = "a3c1e500-7c2b-4b8e-9f4e-3b1d0c1b0000"
 CONTROL_COMMAND = "a3c1e500-7c2b-4b8e-9f4e-3b1d0c1b0001"
 CONTROL_RESPONSE = "a3c1e500-7c2b-4b8e-9f4e-3b1d0c1b0002"
-
-# 0xFFFF is the company identifier the Bluetooth SIG reserves for tests and prototypes.
-COMPANY_ID = 0xFFFF
-MANUFACTURER = "citebench"
+CONTROL_TELEMETRY = "a3c1e500-7c2b-4b8e-9f4e-3b1d0c1b0003"
 
 
 class _Scaled(Adapter):
@@ -78,13 +85,12 @@ PRESSURE = _Scaled(Int32ul, 0.1)  # 0x2A6D: Pa, uint32, 0.1 Pa
 BATTERY = Int8ul  # 0x2A19: %, uint8
 TEXT = "utf-8"  # Device Information strings are UTF-8 without terminator
 
-# The characteristic formats a notification is decoded with, by characteristic UUID.
-FORMATS: dict[str, Construct] = {
-    TEMPERATURE_UUID: TEMPERATURE,
-    HUMIDITY_UUID: HUMIDITY,
-    PRESSURE_UUID: PRESSURE,
-    BATTERY_LEVEL: BATTERY,
-}
+
+# ES Trigger Setting (0x290D, ESS 3.1.2.2) of a notifying Environmental Sensing characteristic:
+# condition 0x02 "no less than the specified time between transmissions", operand uint24 seconds.
+# The board notifies at its telemetry rate (10 Hz), so the least time expressible is 0 s.
+ES_TRIGGER_MIN_INTERVAL = Struct("condition" / Int8ul, "seconds" / Int24ul).compile()
+ES_TRIGGER_CONDITION_MIN_INTERVAL = 0x02
 
 
 class AdvFlags(IntFlag):
@@ -118,6 +124,24 @@ class ControlStatus(IntEnum):
     BAD_OPCODE = 0x01
     BAD_VALUE = 0x02
 
+
+# Notified on CONTROL_TELEMETRY at the telemetry rate: a sequence number (uint16, wraps, restarts
+# at 0 on boot) from which the central counts lost and reordered notifications, then the values.
+TELEMETRY = Struct(
+    "seq" / Int16ul,
+    "temperature_c" / _Scaled(Int16sl, 0.01),
+    "humidity_pct" / _Scaled(Int16ul, 0.01),
+    "pressure_pa" / _Scaled(Int32ul, 0.1),
+)
+
+# The characteristic formats a notification is decoded with, by characteristic UUID.
+FORMATS: dict[str, Construct] = {
+    TEMPERATURE_UUID: TEMPERATURE,
+    HUMIDITY_UUID: HUMIDITY,
+    PRESSURE_UUID: PRESSURE,
+    BATTERY_LEVEL: BATTERY,
+    CONTROL_TELEMETRY: TELEMETRY,
+}
 
 # Written to CONTROL_COMMAND: an opcode and its argument (the Mode for SET_MODE).
 CONTROL_REQUEST = Struct("op" / Int8ul, "value" / Int8ul).compile()

@@ -12,6 +12,8 @@ CAUGHT_BY = {
     "notify-rate-drift": "test_notification_interval",
     "adv-missing-manufacturer-data": "test_advertising_matches_identity",
     "battery-level-wrong": "test_battery_level_follows_battery_voltage",
+    "ble-notify-loss": "test_counted_notifications_lose_nothing",
+    "ble-link-survives-reset": "test_reset_seen_as_supervision_timeout",
 }
 
 

@@ -4,24 +4,30 @@ import itertools
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from drivers.ble import Advert, BleError, BleLink, BleRadio, BleTimeout
+from bench.kits import board_kit
+from drivers.ble import Advert, BleError, BleLink, BleRadio, BleTimeout, sequence_report
 from emulators.radio import RadioFace
+from emulators.ws100 import radio_identity
 from emulators.ws100_board import ADV_INTERVAL_S, BoardModel
 from protocols import gatt
 from protocols.ws100_messages import Mode
 from tests.plan_runner import ROOT, junit_outcomes
 
+RADIO_SPEC = radio_identity(board_kit("ws100").product_spec().data)
+
 ADDRESS = "C0:FF:EE:00:01:23"
+DECODERS = {"formats": gatt.FORMATS, "manufacturer_payload": gatt.MANUFACTURER_PAYLOAD}
 
 
 @pytest.fixture
 def radio(board: BoardModel) -> Iterator[BleRadio]:
-    face = RadioFace(board).start()
-    with BleRadio("bumble", face.resource, name="citebench-ws", connect_retries=1,
+    face = RadioFace(board, **RADIO_SPEC).start()
+    with BleRadio("bumble", face.resource, name="citebench-ws", connect_retries=1, **DECODERS,
                   connect_timeout_s=0.5, scan_timeout_s=1.0) as ble:
         yield ble
     face.close()
@@ -49,8 +55,9 @@ def test_scan_timeout_names_the_filter_and_what_was_seen(radio: BleRadio) -> Non
 
 
 def test_malformed_manufacturer_data_decodes_to_none() -> None:
-    advert = Advert(ADDRESS, "x", {gatt.COMPANY_ID: b"\x01"}, [], None, -50, 0.0)
-    assert advert.payload is None
+    advert = Advert(ADDRESS, "x", {0x0A3C: b"\x01"}, [], None, -50, 0.0,
+                    gatt.MANUFACTURER_PAYLOAD)
+    assert advert.payload is None and advert.company_id == 0x0A3C
 
 
 def test_connect_retries_are_counted(radio: BleRadio) -> None:
@@ -137,9 +144,9 @@ def test_advertising_interval_follows_the_mode(radio: BleRadio, board: BoardMode
 
 def test_missing_manufacturer_data_defect() -> None:
     board = BoardModel(defects=["adv-missing-manufacturer-data"])
-    face = RadioFace(board).start()
+    face = RadioFace(board, **RADIO_SPEC).start()
     try:
-        with BleRadio("bumble", face.resource, name="citebench-ws") as ble:
+        with BleRadio("bumble", face.resource, name="citebench-ws", **DECODERS) as ble:
             advert = ble.find(timeout=2.0)
         assert advert.manufacturer_data == {} and advert.payload is None
     finally:
@@ -178,8 +185,7 @@ def test_plan_meets_bench_emulate_across_processes(tmp_path) -> None:
             if line.startswith("Ctrl-C"):
                 break
         profile = tmp_path / "remote.toml"
-        profile.write_text(f'[station]\nid = "remote"\n\n[dut]\nboard = "ws100"\n'
-                           f'port = "{resources["dut"]}"\n\n'
+        profile.write_text(f'[station]\nid = "remote"\n\n[dut]\nport = "{resources["dut"]}"\n\n'
                            f'[radio]\nresource = "{resources["radio"]}"\nbackend = "bumble"\n'
                            f'name = "citebench-ws"\n')
         junit = tmp_path / "junit.xml"
@@ -193,3 +199,38 @@ def test_plan_meets_bench_emulate_across_processes(tmp_path) -> None:
         emulate.wait(timeout=10)
     assert len(outcomes) >= 8
     assert {node: o for node, o in outcomes.items() if o != "passed"} == {}
+
+
+def test_reset_is_reported_as_a_supervision_timeout(link: BleLink, board: BoardModel) -> None:
+    """The driver sees the drop within the negotiated supervision timeout, with its reason."""
+    assert link.connection_parameters == {"interval_ms": 30.0, "latency": 0,
+                                          "supervision_timeout_ms": 420.0}
+    reset_at = time.monotonic()
+    board.reset()
+    assert link.wait_disconnected(2.0) and link.unexpected_disconnect
+    assert link.disconnect_reason == 0x08
+    assert link.supervision_timeout_s <= link.disconnected_at - reset_at < (
+        link.supervision_timeout_s + 0.5)
+    assert any("DISCONNECTED" in line and "reason=0x08" in line for line in link.radio.log.lines)
+
+
+def test_counted_telemetry_reaches_the_driver(link: BleLink) -> None:
+    link.subscribe(gatt.CONTROL_TELEMETRY)
+    link.expect(gatt.CONTROL_TELEMETRY)
+    notes = link.collect(gatt.CONTROL_TELEMETRY, 0.35)
+    report = sequence_report([note.value.seq for note in notes])
+    assert report.received >= 2 and (report.lost, report.reordered, report.duplicated) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("numbers", "expected"), [
+    ([], (0, 0, 0, 0)),
+    ([0, 1, 2, 3], (4, 0, 0, 0)),
+    ([0, 1, 3, 4], (4, 1, 0, 0)),  # 2 lost
+    ([0, 2, 1, 3], (4, 0, 1, 0)),  # 1 late
+    ([0, 1, 1, 2], (4, 0, 0, 1)),  # 1 twice
+    ([65534, 65535, 0, 2], (4, 1, 0, 0)),  # across the wrap, 1 lost
+    ([5, 4, 6], (3, 0, 1, 0)),  # the first to arrive was not the first sent
+])
+def test_sequence_report(numbers: list[int], expected: tuple[int, int, int, int]) -> None:
+    report = sequence_report(numbers)
+    assert (report.received, report.lost, report.reordered, report.duplicated) == expected

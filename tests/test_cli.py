@@ -75,7 +75,7 @@ def test_run_prints_only_paths_that_exist(tmp_path: Path) -> None:
 
 def test_run_without_record_says_why_and_exits_error(tmp_path: Path) -> None:
     done = _bench_run(tmp_path, "--plan", "testplans/no_such_plan.py")
-    assert done.returncode == ExitCode.ERROR
+    assert done.returncode == ExitCode.USAGE
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("verdict: ERROR (no record written: ") and "plans" in last
+    assert last == "verdict: ERROR (no record written: usage error, see the message above)"
     assert "report:" not in done.stdout and "Generated html report" not in done.stdout

@@ -72,4 +72,16 @@ def test_short_control_request_is_refused() -> None:
 def test_uuids_are_in_bleaks_128_bit_form() -> None:
     assert gatt.TEMPERATURE_UUID == "00002a6e-0000-1000-8000-00805f9b34fb"
     assert set(gatt.FORMATS) == {gatt.TEMPERATURE_UUID, gatt.HUMIDITY_UUID, gatt.PRESSURE_UUID,
-                                 gatt.BATTERY_LEVEL}
+                                 gatt.BATTERY_LEVEL, gatt.CONTROL_TELEMETRY}
+
+
+def test_telemetry_is_counted_and_little_endian() -> None:
+    wire = gatt.TELEMETRY.build(dict(seq=0x0102, temperature_c=22.5, humidity_pct=45.0,
+                                     pressure_pa=101325.0))
+    assert wire.hex(" ") == "02 01 ca 08 94 11 02 76 0f 00"  # seq, sint16, uint16, uint32
+
+
+def test_es_trigger_setting_is_condition_and_uint24_seconds() -> None:
+    wire = gatt.ES_TRIGGER_MIN_INTERVAL.build(dict(
+        condition=gatt.ES_TRIGGER_CONDITION_MIN_INTERVAL, seconds=0x010203))
+    assert wire.hex(" ") == "02 03 02 01"

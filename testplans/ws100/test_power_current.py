@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import Iterator
 
 from bench.kits import ProductSpec
-from bench.svgplot import waveform_svg
 from drivers.psu import Capture, SupplyChannel
 from drivers.ws100 import Ws100Driver
 from protocols.ws100_messages import Mode
@@ -33,8 +32,7 @@ def mode(dut: Ws100Driver, wanted: Mode) -> Iterator[None]:
 
 
 def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
-    measure.attach(name, waveform_svg(capture.times, capture.amps, title=name, unit="A", log=log),
-                   "image/svg+xml")
+    measure.plot(name, capture.times, capture.amps, unit="A", log=log)
 
 
 def test_sleep_current(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:

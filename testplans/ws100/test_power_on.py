@@ -6,7 +6,6 @@ console, so the time from output-on to banner is measured where a user would see
 
 import time
 
-from bench.svgplot import waveform_svg
 from drivers.psu import SupplyChannel
 from drivers.serial_link import ExpectTimeoutError
 from drivers.ws100 import BANNER, Ws100Driver
@@ -59,8 +58,8 @@ def test_power_on(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     measure("output-on to banner", banner_s, units="s", high=BOOT_MAX_S)
     on_s = (on or 0) * capture.interval_s
     marks = [(on_s, "output on")] + ([(on_s + banner_s, "banner")] if banner_s else [])
-    measure.attach("power-on current", waveform_svg(
-        capture.times, amps, title="Power-on current", unit="A", marks=marks), "image/svg+xml")
+    measure.plot("power-on current", capture.times, amps, title="Power-on current", unit="A",
+                 marks=marks)
 
 
 def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
