@@ -87,6 +87,7 @@ class TrackerBoard:
         self.interval_ms = DEFAULT_INTERVAL_MS  # kept in flash: survives reboots
         self.report_interval_ms = DEFAULT_INTERVAL_MS  # what the report timer really runs at
         self._motion_bursts: list[float] = []
+        self._accel_sample: tuple[int, int, int] | None = None  # the last one read
         self._reset_volatile()
         if powered:
             self._boot_now()
@@ -182,7 +183,8 @@ class TrackerBoard:
 
     def factory_reset(self) -> None:
         with self._lock:
-            self.interval_ms = DEFAULT_INTERVAL_MS
+            if "factory-reset-keeps-interval" not in self.defects:
+                self.interval_ms = DEFAULT_INTERVAL_MS
         self.reboot()
 
     def ship(self) -> None:
@@ -205,8 +207,12 @@ class TrackerBoard:
     def read_accel(self) -> tuple[int, int, int]:
         """Lying flat on the desk: 1 g on +z, a few mg of noise on every axis."""
         with self._lock:
+            if "accel-stuck" in self.defects and self._accel_sample is not None:
+                return self._accel_sample
             rng = self._rng
-            return (round(rng.gauss(0, 6)), round(rng.gauss(0, 6)), round(1000 + rng.gauss(0, 6)))
+            sample = (round(rng.gauss(0, 6)), round(rng.gauss(0, 6)), round(1000 + rng.gauss(0, 6)))
+            self._accel_sample = sample
+            return sample
 
     def motion_pulse(self) -> int | None:
         """One accelerometer self-test pulse: a motion interrupt and its current burst.

@@ -18,10 +18,15 @@ DEFECTS: dict[str, str] = {
                              "under 2 uA",
     "nus-fragment-overrun": "the NUS transmit path cuts frames at the ATT MTU instead of MTU - 3, "
                             "so 3 bytes are lost at every fragment boundary",
+    "accel-stuck": "the accelerometer's data register is never refreshed: every read returns "
+                   "the first sample",
+    "factory-reset-keeps-interval": "FACTORY_RESET reboots but leaves the reporting interval "
+                                    "in flash",
 }
 
 FACES: dict[str, str] = {
     "wrong-firmware": "identity", "motion-events-lost": "serial", "gnss-fix-stale": "serial",
     "interval-ignored": "serial", "shipping-current-high": "power",
-    "nus-fragment-overrun": "radio",
+    "nus-fragment-overrun": "radio", "accel-stuck": "serial",
+    "factory-reset-keeps-interval": "serial",
 }

@@ -35,6 +35,16 @@ CAUGHT_BY = {
         "telemetry-rate-slow": "telemetry rate",
         "telemetry-temperature-offset": "telemetry temperature max",
     },
+    "tracker": {
+        "wrong-firmware": "firmware version",
+        "motion-events-lost": "motion events received",
+        "gnss-fix-stale": "GNSS fix age",
+        "interval-ignored": "reports received",
+        "shipping-current-high": "shipping-mode current",
+        "nus-fragment-overrun": "malformed frames over NUS",
+        "accel-stuck": "z noise (standard deviation)",
+        "factory-reset-keeps-interval": "interval after reset",
+    },
 }
 
 

@@ -18,9 +18,9 @@ from fixtures.tracker import KIT
 from tests.plan_runner import run_plan
 
 PLANS = "testplans/tracker"
-IDENTIFY, GNSS, REPORTING, MOTION, POWER, NUS = (
+IDENTIFY, GNSS, REPORTING, MOTION, POWER, NUS, ACCEL, RESET = (
     f"{PLANS}/test_{name}.py" for name in ("identify", "gnss", "reporting", "motion", "power",
-                                           "nus"))
+                                           "nus", "accelerometer", "factory_reset"))
 # defect -> plans run, and {failing test: the failed measurement, or words of its DutError};
 # every other test of those plans must pass
 CASES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
@@ -38,6 +38,9 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
         f"{NUS}::test_identify_over_nus": "malformed frame(s) instead",
         f"{NUS}::test_gnss_over_nus": "malformed frame(s) instead",
         f"{NUS}::test_no_malformed_frames_over_nus": "malformed frames over NUS"}),
+    "accel-stuck": ((ACCEL,), {f"{ACCEL}::test_axes_are_live": "z noise (standard deviation)"}),
+    "factory-reset-keeps-interval": ((RESET,), {
+        f"{RESET}::test_factory_reset_restores_defaults": "interval after reset"}),
 }
 
 

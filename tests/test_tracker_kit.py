@@ -11,7 +11,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 import pyvisa
 from bumble.core import UUID
 from bumble.device import Device, Peer
@@ -60,21 +59,11 @@ def test_bench_run_passes_the_emulated_tracker(tmp_path: Path) -> None:
     assert len(steps) >= 25 and {s["outcome"] for s in steps} == {"pass"}
 
 
-def _ws100_plan_on_tracker_station(tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return _bench("run", "--station", "fixtures/tracker-emulated.toml", "--reports",
+def test_a_ws100_plan_on_the_tracker_station_is_a_usage_error(tmp_path: Path) -> None:
+    done = _bench("run", "--station", "fixtures/tracker-emulated.toml", "--reports",
                   str(tmp_path), "--plan", "testplans/ws100/test_link.py", "--no-index")
-
-
-def test_a_ws100_plan_on_the_tracker_station_is_refused_before_power(tmp_path: Path) -> None:
-    done = _ws100_plan_on_tracker_station(tmp_path)
     assert "is a plan of board 'ws100', but station" in done.stdout + done.stderr
-    assert done.returncode != ExitCode.PASS and not list(tmp_path.rglob("record.jsonl"))
-
-
-@pytest.mark.xfail(strict=True, reason="core: bench run exits 3 (ERROR) where issue 9 asks for a "
-                   "usage error (2) when a plan belongs to another board")
-def test_a_ws100_plan_on_the_tracker_station_exits_usage(tmp_path: Path) -> None:
-    assert _ws100_plan_on_tracker_station(tmp_path).returncode == ExitCode.USAGE
+    assert done.returncode == ExitCode.USAGE and not list(tmp_path.rglob("record.jsonl"))
 
 
 def test_profiles_name_the_tracker_and_bind_roles() -> None:
