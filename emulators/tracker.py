@@ -39,7 +39,7 @@ class TrackerEmulator:
     def radio_face(self) -> Face:
         from emulators.tracker_radio import NusFace  # Bumble only for stations with a radio
 
-        return NusFace(self.board)
+        return NusFace(self.board, seed=self.settings.seed)
 
     def shutdown(self) -> None:
         self.board.shutdown()
