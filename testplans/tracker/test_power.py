@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from bench.svgplot import waveform_svg
 from drivers.psu import Capture, SupplyChannel
 from drivers.tracker import TrackerDriver
 
@@ -18,8 +17,7 @@ SETTLE_S = 0.05  # the regulators discharge after shipping mode is entered
 
 
 def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
-    measure.attach(name, waveform_svg(capture.times, capture.amps, title=name, unit="A", log=log),
-                   "image/svg+xml")
+    measure.plot(name, capture.times, capture.amps, unit="A", log=log)
 
 
 def test_run_current(psu: SupplyChannel, dut: TrackerDriver, spec, measure) -> None:
