@@ -1,42 +1,55 @@
-"""The lab archive: one folder per run, `reports/<dut-serial>/<timestamp>_<verdict>/`, sealed by a
-SHA-256 manifest, and an index page of every run.
+"""The lab archive: one folder per run, `reports/<dut-id>/<timestamp>_<verdict>/`, sealed by a
+SHA-256 manifest, chained into the ledger and added to the SQLite index as it is archived.
 
     >>> import tempfile
+    >>> from bench.measure import Outcome
     >>> from bench.record import RunRecord
     >>> root = Path(tempfile.mkdtemp())
     >>> record = RunRecord(root / "incoming" / "record.jsonl")
-    >>> record.start({"id": "desk-1"}, {}); record.dut({"serial": "../CB-1"})
+    >>> record.start({"id": "desk-1"}, {}); record.dut({"unique_id": "../CB-1"})
     >>> record.end(Outcome.PASS); record.close()
     >>> run = store(record.path.parent, root)
     >>> run.relative_to(root).parts[0], verify(run)
-    ('_CB-1', [])
+    ('_CB-1-f2caa3f9', [])
 
-Names that come from the DUT are sanitized so a serial number cannot climb out of the archive.
-The manifest lists every file of the run with its SHA-256; `verify` finds any file altered,
-missing or added since. The manifest alone does not stop someone who rewrites it as well: keep the
-archive on write-once storage, or copy the manifests' own hashes somewhere else.
+Names that come from the DUT are sanitized so an identity cannot climb out of the archive; a
+name that had to be changed carries a hash of the identity, so two identities that sanitize
+alike never share a folder. The manifest lists every file of the run with its SHA-256; `verify`
+finds any file altered, missing or added since; the ledger (bench.ledger) finds what a manifest
+cannot: a run or manifest deleted, a verdict folder renamed, a manifest rewritten.
+
+Runs in progress and runs whose process was killed are bench.incoming's. Several benches may
+archive into one folder at once: each archiving step holds an exclusive
+lock on `reports/.lock` (a few milliseconds), folders are reserved with an atomic `mkdir` and
+runs moved in with one rename, and pages are replaced atomically.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import os
 import re
-import shutil
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 
-from bench.measure import Outcome
-from bench.record import RecordView, load_record
+from bench import index_db, index_pages, ledger, signing
+from bench.pages import render_report, write_atomic
+from bench.record import Damage, RecordView, load_record
 
 MANIFEST = "MANIFEST.sha256"
 INCOMING = ".incoming"  # runs in progress (or crashed) before they are archived
 RECORD = "record.jsonl"
 INDEX = "index.html"
+LOCK = ".lock"
+TEXT_VIEWS = (RECORD, "junit.xml", "report.html")  # files that may name the staging folder
+RESERVED = {"days", "no-serial", "index.html", "statistics.html"}  # names the archive uses
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RUN_NAME = re.compile(r"\d{8}T\d{6}Z_([A-Z]+)(-\d+)?")
 
 
 def safe_name(text: str, fallback: str = "unknown") -> str:
@@ -45,16 +58,22 @@ def safe_name(text: str, fallback: str = "unknown") -> str:
     return name or fallback
 
 
-def dut_id(view: RecordView) -> str:
-    """The board's unique id (records before board kits named it `serial`)."""
-    return str(view.dut.get("unique_id", view.dut.get("serial", "")))
+def board_folder(unique_id: str) -> str:
+    """The folder of a DUT: its id when that is a safe name, else the sanitized id followed by
+    8 hex digits of the id's SHA-256, so `CB-1\\0` and `CB-1\\n` do not land with `CB-1_`."""
+    if not unique_id:
+        return "no-serial"
+    name = safe_name(unique_id, "")
+    if name == unique_id and name not in RESERVED:
+        return name
+    digest = hashlib.sha256(unique_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{name[:55] or 'id'}-{digest}"
 
 
 def run_folder(view: RecordView) -> Path:
-    """`<dut-serial>/<timestamp>_<verdict>` of a run, relative to the archive root."""
+    """`<dut-id>/<timestamp>_<verdict>` of a run, relative to the archive root."""
     started = dt.datetime.fromtimestamp(view.start.get("time", 0.0), dt.UTC)
-    return Path(safe_name(dut_id(view), "no-serial"),
-                f"{started:%Y%m%dT%H%M%SZ}_{view.verdict.name}")
+    return Path(board_folder(view.unique_id), f"{started:%Y%m%dT%H%M%SZ}_{view.label}")
 
 
 def file_digest(path: Path) -> str:
@@ -66,13 +85,13 @@ def file_digest(path: Path) -> str:
 
 
 def _files(run_dir: Path) -> list[str]:
-    """Every file under `run_dir` but the manifest, as sorted POSIX paths relative to it."""
+    """Every file under `run_dir` but the manifest and its signature, as sorted POSIX paths."""
     found = []
     for folder, dirs, files in os.walk(run_dir):
         dirs.sort()
         for name in files:
             relative = (Path(folder) / name).relative_to(run_dir).as_posix()
-            if relative != MANIFEST:
+            if relative not in (MANIFEST, signing.SIGNATURE):
                 found.append(relative)
     return sorted(found)
 
@@ -91,7 +110,7 @@ def write_manifest(run_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # "altered", "missing", "added", "manifest"
+    kind: str  # altered, missing, added, manifest, ledger, unledgered, verdict, signature
     path: str
     detail: str = ""
 
@@ -124,131 +143,119 @@ def verify(run_dir: Path) -> list[Problem]:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Archived run folders under `root` (`<serial>/<run>/` holding a manifest), sorted."""
+    """Archived run folders under `root` (`<dut>/<run>/` holding a manifest), sorted."""
     return sorted(p.parent for p in root.glob(f"*/*/{MANIFEST}"))
 
 
-def store(staging: Path, root: Path) -> Path:
-    """Move a finished run folder into the archive under its DUT and verdict, then seal it."""
+def run_dirs(root: Path) -> list[Path]:
+    """Every folder that looks like a run (`<dut>/<stamp>_<VERDICT>`), manifest or not."""
+    return sorted(p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith(".")
+                  and _RUN_NAME.fullmatch(p.name))
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Exclusive use of the archive for one archiving step (flock; released if the process dies)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _reserve(root: Path, view: RecordView) -> Path:
+    """Create the run's folder atomically; `-2`, `-3`... when the same second is taken."""
+    base = root / run_folder(view)
+    if not base.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{base}: run folder outside the archive {root}")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    target, n = base, 1
+    while True:
+        try:
+            target.mkdir()
+            return target
+        except FileExistsError:
+            n += 1
+            target = base.with_name(f"{base.name}-{n}")
+
+
+def _relocate(staging: Path, target: Path) -> None:
+    """Messages written during the run name files in the staging folder (a traffic log): point
+    them at the run's archived folder, before the manifest seals it."""
+    for name in TEXT_VIEWS:
+        path = staging / name
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        changed = text
+        for old in {str(staging.resolve()), str(staging)}:
+            changed = changed.replace(old, str(target))
+        if changed != text:
+            path.write_text(changed, encoding="utf-8", errors="surrogateescape")
+
+
+def store(staging: Path, root: Path, db: sqlite3.Connection | None = None) -> Path:
+    """Move a finished (or recovered) run folder into the archive under its DUT and verdict, seal
+    it, chain its manifest into the ledger and add it to the index database."""
     view = load_record(staging / RECORD)
-    target = root / run_folder(view)
-    base, n = target, 1
-    while target.exists():
-        n += 1
-        target = base.with_name(f"{base.name}-{n}")
-    if not target.resolve().is_relative_to(root.resolve()):
-        raise ValueError(f"{target}: run folder outside the archive {root}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(staging), target)
-    write_manifest(target)
+    with locked(root):
+        target = _reserve(root, view)
+        _relocate(staging, target)
+        extra = signing.sign_manifest(write_manifest(staging))
+        # Sealed before it appears: a kill from here on leaves either the staged run (recovered
+        # later) or the sealed run, which `verify` reports as unledgered if the kill came before
+        # the ledger entry (`bench archive adopt` then ledgers it).
+        os.rename(staging, target)  # onto the empty folder just reserved: one atomic step
+        manifest = target / MANIFEST
+        folder = target.relative_to(root).as_posix()
+        ledger.append(root, folder, file_digest(manifest), view.label, extra)
+        view = load_record(target / RECORD)
+        index_db.add(db or index_db.connect(root), index_db.row_of(folder, view), view)
     return target
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of the index: read from a run's record."""
-
-    folder: str  # relative to the archive root, POSIX
-    serial: str
-    started: str  # ISO 8601, UTC
-    verdict: str
-    station: str
-    operator: str
-    firmware: str
-    steps: int
-    failed: int
-
-    @classmethod
-    def of(cls, run_dir: Path, root: Path) -> RunSummary:
-        view = load_record(run_dir / RECORD)
-        started = dt.datetime.fromtimestamp(view.start.get("time", 0.0), dt.UTC)
-        return cls(run_dir.relative_to(root).as_posix(), dut_id(view),
-                   started.isoformat(timespec="seconds"), view.verdict.name,
-                   str(view.start.get("station", {}).get("id", "")),
-                   str(view.start.get("operator", "")), str(view.dut.get("firmware", "")),
-                   len(view.steps), sum(s["outcome"] in ("fail", "error") for s in view.steps))
+def publish(root: Path, run_dir: Path, db: sqlite3.Connection | None = None) -> Path:
+    """Rewrite the pages that list a newly archived run (home, its day, its board)."""
+    db = db or index_db.connect(root)
+    row = index_db.get(db, run_dir.relative_to(root).as_posix())
+    if row is None:
+        raise ValueError(f"{run_dir}: not in the index of {root}")
+    with locked(root):  # the last writer renders what every writer before it added
+        index_pages.write_for_run(root, db, row)
+    return root / INDEX
 
 
-PAGE_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em}
-table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:2px 8px;text-align:left}
-.v-PASS{background:#2e7d32;color:#fff}.v-SKIP{background:#757575;color:#fff}
-.v-FAIL,.v-ERROR,.v-ABORTED{background:#c62828;color:#fff}
-form{margin:1em 0}label{margin-right:1em}
-"""
-
-FILTER_SCRIPT = """
-const form = document.getElementById("filters");
-form.hidden = false;
-form.addEventListener("input", () => {
-  const dut = form.dut.value.toLowerCase(), verdict = form.verdict.value;
-  const from = form.from.value, to = form.to.value;
-  for (const row of document.querySelectorAll("#runs tbody tr")) {
-    const day = row.dataset.started.slice(0, 10);
-    row.hidden = !(row.dataset.serial.toLowerCase().includes(dut)
-      && (!verdict || row.dataset.verdict === verdict)
-      && (!from || day >= from) && (!to || day <= to));
-  }
-});
-"""
-
-
-def html_page(title: str, body: str, script: str = "") -> str:
-    """A standalone page whose content-security policy lets no script run but `script` itself."""
-    script_src = "'none'"
-    if script:
-        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-        script_src = f"'sha256-{digest}'"
-    policy = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-              f"script-src {script_src}")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<meta http-equiv='Content-Security-Policy' content=\"{policy}\">"
-            f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head><body>{body}"
-            + (f"<script>{script}</script>" if script else "") + "</body></html>")
-
-
-def render_index(runs: list[RunSummary], statistics_link: bool = True) -> str:
-    """The index page: a static table (readable without JavaScript) with optional filters."""
-    rows = []
-    for run in sorted(runs, key=lambda r: r.started, reverse=True):
-        rows.append(
-            f"<tr data-serial='{escape(run.serial)}' data-verdict='{escape(run.verdict)}' "
-            f"data-started='{escape(run.started)}'><td>{escape(run.started)}</td>"
-            f"<td>{escape(run.serial)}</td><td class='v-{escape(run.verdict)}'>"
-            f"{escape(run.verdict)}</td><td>{escape(run.firmware)}</td>"
-            f"<td>{escape(run.station)}</td><td>{escape(run.operator)}</td>"
-            f"<td>{run.steps}</td><td>{run.failed}</td>"
-            f"<td><a href='{escape(run.folder)}/report.html'>report</a> · "
-            f"<a href='{escape(run.folder)}/{RECORD}'>record</a></td></tr>")
-    verdicts = "".join(f"<option>{o.name}</option>" for o in Outcome)
-    counts = {o.name: sum(r.verdict == o.name for r in runs) for o in Outcome}
-    summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no runs"
-    body = (
-        f"<h1>citebench archive</h1><p>{len(runs)} runs: {summary}."
-        + (" <a href='statistics.html'>Statistics across boards</a>" if statistics_link else "")
-        + "</p><form id='filters' hidden><label>DUT <input name='dut'></label>"
-        f"<label>verdict <select name='verdict'><option value=''>any</option>{verdicts}"
-        "</select></label><label>from <input name='from' type='date'></label>"
-        "<label>to <input name='to' type='date'></label></form>"
-        "<table id='runs'><thead><tr><th>started (UTC)</th><th>DUT serial</th><th>verdict</th>"
-        "<th>firmware</th><th>station</th><th>operator</th><th>steps</th><th>failed</th>"
-        f"<th>files</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    return html_page("citebench archive", body, FILTER_SCRIPT)
-
-
-def rebuild_report(record: Path, target: Path) -> Path:
-    """A standalone certification report from a record, a partial one of a crashed run included."""
-    from bench.report import render_certification
-
-    view = load_record(record)
-    title = f"citebench run {dut_id(view)} {view.verdict.name}"
-    target.write_text(html_page(title, render_certification(view)), encoding="utf-8")
-    return target
+def _view(run_dir: Path) -> RecordView:
+    try:
+        return load_record(run_dir / RECORD)
+    except OSError as error:
+        return RecordView(run_dir / RECORD, damaged=[Damage(0, f"unreadable: {error}")])
 
 
 def write_index(root: Path) -> Path:
-    """Write `root/index.html` listing every archived run."""
-    runs = [RunSummary.of(run, root) for run in find_runs(root)]
-    target = root / INDEX
-    target.write_text(render_index(runs), encoding="utf-8")
-    return target
+    """Rebuild the index database from every archived record, then every page from it; drop the
+    empty run folders that a store killed between reserving and filling them left behind."""
+    with locked(root):
+        for run in run_dirs(root):
+            if not any(run.iterdir()):
+                run.rmdir()
+    db = index_db.connect(root)
+    index_db.replace_all(db, ((index_db.row_of(run.relative_to(root).as_posix(), view), view)
+                              for run in find_runs(root) for view in [_view(run)]))
+    with locked(root):
+        return index_pages.write_all(root, db)
+
+
+class RecordUnreadable(Exception):
+    """A record that cannot be opened at all: one line for the user, no traceback."""
+
+
+def rebuild_report(record: Path, target: Path) -> Path:
+    """A standalone certification report from a record, a partial or damaged one included."""
+    try:
+        view = load_record(record)
+    except OSError as error:
+        raise RecordUnreadable(f"cannot read record {record}: {error.strerror or error}") from None
+    return write_atomic(target, render_report(view))

@@ -4,6 +4,8 @@
     bench run --station fixtures/tracker-emulated.toml
     bench run --station fixtures/ws100-desk.toml
     bench emulate --defect stuck-sensor
+    bench emulate --psu-model N6705C
+    bench safe --station fixtures/ws100-desk.toml
     bench boards --json
     bench list
 
@@ -26,7 +28,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bench.exitcodes import ExitCode, for_verdict
+from bench.exitcodes import ExitCode
 from bench.kits import KitError, installed_kits
 from bench.station import (
     StationError,
@@ -35,6 +37,7 @@ from bench.station import (
     resolve_profile_path,
     with_defects,
 )
+from emulators.supplies import SUPPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,14 +49,13 @@ def _profile(args: argparse.Namespace) -> StationProfile:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from bench import archive, stats
-    from bench.record import load_record
+    from bench import archive, archiving, incoming
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
-    out = reports / archive.INCOMING / f"{stamp}-{os.getpid()}"  # until the verdict is known
     station = resolve_profile_path(args.station)
     plans = args.plan or [str(_profile(args).kit.plans)]  # also checks the profile and defects
+    out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
     pytest_args = [*plans, "--station", str(station),
                    "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",
@@ -67,18 +69,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--operator", args.operator]
     code = pytest.main(pytest_args)
     if not (out / archive.RECORD).exists():
+        archiving.abandon(out, reports)
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
         return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
-    verdict = load_record(out / archive.RECORD).verdict.name
-    run_dir = archive.store(out, reports)
-    with contextlib.suppress(OSError):
-        out.parent.rmdir()  # the last run in progress is archived
-    if not args.no_index:
-        archive.write_index(reports)
-        stats.write_statistics(reports)
-    print(f"\nverdict: {verdict}\nreport: {run_dir / 'report.html'}\n"
-          f"record: {run_dir / archive.RECORD}\narchive index: {reports / archive.INDEX}")
-    return for_verdict(verdict)
+    return archiving.finish_run(out, reports, index=not args.no_index)
 
 
 def _no_record_reason(code: int) -> str:
@@ -94,29 +88,50 @@ def _no_record_reason(code: int) -> str:
 
 
 def cmd_archive_verify(args: argparse.Namespace) -> int:
-    from bench import archive
+    from bench import verify_cli
 
-    root = Path(args.dir)
-    runs = [root] if (root / archive.MANIFEST).exists() else archive.find_runs(root)
-    if not runs:
-        print(f"bench: no archived run under {root}", file=sys.stderr)
-        return 1
-    bad = 0
-    for run in runs:
-        problems = archive.verify(run)
-        bad += bool(problems)
-        print(f"{'ALTERED' if problems else 'ok':8} {run}")
-        for problem in problems:
-            print(f"         {problem}")
-    print(f"{len(runs) - bad} of {len(runs)} run(s) intact")
-    return 1 if bad else 0
+    return verify_cli.run(Path(args.dir), args.head, args.key)
 
 
 def cmd_archive_index(args: argparse.Namespace) -> int:
-    from bench import archive, stats
+    from bench import archive, archiving, stats
 
     root = Path(args.dir)
+    archiving.recover(root)
     print(f"index: {archive.write_index(root)}\nstatistics: {stats.write_statistics(root)}")
+    return 0
+
+
+def cmd_archive_query(args: argparse.Namespace) -> int:
+    from bench import index_db, index_pages
+
+    root = Path(args.dir)
+    filters = index_db.Filters(args.board or "", args.verdict or "", args.since or "",
+                               args.until or "", args.plan or "", args.firmware or "")
+    target = Path(args.output) if args.output else root / "query.html"
+    page = index_pages.write_query(root, index_db.connect(root), filters, target)
+    print(f"{index_db.count(index_db.connect(root), filters)} run(s): {page}")
+    return 0
+
+
+def cmd_archive_adopt(args: argparse.Namespace) -> int:
+    from bench import audit
+
+    refused = audit.adopt(Path(args.dir))
+    for folder, why in refused:
+        print(f"not adopted: {folder} ({why})")
+    return ExitCode.FAIL if refused else ExitCode.PASS
+
+
+def cmd_archive_keygen(args: argparse.Namespace) -> int:
+    from bench import signing
+
+    try:
+        print(f"public key: {signing.keygen(Path(args.key))}\n"
+              f"set {signing.KEY_VARIABLE}={args.key} on this station to sign its runs")
+    except (signing.SigningError, FileExistsError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     return 0
 
 
@@ -141,18 +156,19 @@ def cmd_archive_demo_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_report_rebuild(args: argparse.Namespace) -> int:
-    from bench import archive
+    from bench import archiving
 
     record = Path(args.record)
     target = Path(args.output or f"{record.parent.name}-report.html")
-    print(f"report: {archive.rebuild_report(record, target)}")
-    return 0
+    return archiving.rebuild_report(record, target)
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     from bench.emulation import emulate
 
     profile = _profile(args)
+    if args.psu_model:
+        profile = _with_psu_model(profile, args.psu_model)
     if args.serial:
         profile = dataclasses.replace(
             profile, emulator=dataclasses.replace(profile.emulator, serial=args.serial))
@@ -182,12 +198,36 @@ def _power_on(emulated, profile: StationProfile) -> bool:
     """As on a desk where the supply is already on: the board answers at once."""
     if "psu" not in emulated.instruments or profile.psu is None:
         return False
-    psu = profile.psu
-    emulated.instruments["psu"].device.execute(
-        f"VOLT {psu.nominal_voltage:g},(@{psu.channel});:OUTP ON,(@{psu.channel})")
+    emulated.instruments["psu"].device.power_on(profile.psu.nominal_voltage)
     return True
 
 
+def _with_psu_model(profile: StationProfile, model: str) -> StationProfile:
+    """The profile with its emulated supply of `model` (`bench emulate --psu-model`)."""
+    if profile.emulator is None:
+        raise StationError(f"{profile.path}: --psu-model needs a profile with an [emulator] "
+                           "section")
+    return dataclasses.replace(profile,
+                               emulator=dataclasses.replace(profile.emulator, psu_model=model))
+
+
+def cmd_safe(args: argparse.Namespace) -> int:
+    """Every output of the station's supply off, by hand (after a crash, before unplugging)."""
+    from bench.watchdog import switch_off
+    from drivers.scpi import InstrumentError
+
+    profile = load_station(resolve_profile_path(args.station))
+    psu = profile.psu
+    if psu is None or psu.resource == "emulator":
+        print(f"{profile.path}: no supply outside citebench's own emulator; nothing to switch")
+        return ExitCode.PASS
+    try:
+        line = switch_off(psu.resource, psu.model, timeout_ms=args.timeout_ms)
+    except InstrumentError as error:
+        print(f"bench safe: {error}", file=sys.stderr)
+        return ExitCode.ERROR
+    print(line)
+    return ExitCode.ERROR if "STILL ON" in line else ExitCode.PASS
 def cmd_boards(args: argparse.Namespace) -> int:
     kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
     if args.json:
@@ -327,10 +367,25 @@ def main(argv: list[str] | None = None) -> int:
     verify = tasks.add_parser("verify", help="check every run against its SHA-256 manifest")
     verify.add_argument("dir", nargs="?", default=str(ROOT / "reports"),
                         help="a run folder or the archive root")
+    verify.add_argument("--head", help="a ledger head hash kept elsewhere, to check against")
+    verify.add_argument("--key", help="require every run signed by this public key (hex)")
     verify.set_defaults(func=cmd_archive_verify)
-    index = tasks.add_parser("index", help="write index.html and statistics.html")
+    index = tasks.add_parser("index", help="recover killed runs, rebuild the index database, "
+                             "every page and the statistics from the records")
     index.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
     index.set_defaults(func=cmd_archive_index)
+    query = tasks.add_parser("query", help="a page of the runs matching filters")
+    query.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
+    for name in ("board", "verdict", "since", "until", "plan", "firmware"):
+        query.add_argument(f"--{name}")
+    query.add_argument("-o", "--output", help="HTML file (default: <archive>/query.html)")
+    query.set_defaults(func=cmd_archive_query)
+    adopt = tasks.add_parser("adopt", help="ledger the intact runs archived before the ledger")
+    adopt.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
+    adopt.set_defaults(func=cmd_archive_adopt)
+    keygen = tasks.add_parser("keygen", help="make an Ed25519 station key to sign manifests")
+    keygen.add_argument("key", help="private key file to create (its .pub goes beside it)")
+    keygen.set_defaults(func=cmd_archive_keygen)
     batch = tasks.add_parser("demo-batch", help="archive N emulated boards (seed, serial each)")
     batch.add_argument("count", type=int)
     batch.add_argument("--seed", type=int, default=1000, help="seed of the first board")
@@ -351,7 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     emulate.add_argument("--defect", action="append", default=[], metavar="NAME",
                          help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
+    emulate.add_argument("--psu-model", choices=sorted(SUPPLIES),
+                         help="emulated supply model (default: the profile's [emulator] psu_model)")
     emulate.set_defaults(func=cmd_emulate)
+    safe = sub.add_parser("safe", help="switch every supply output of a station off")
+    safe.add_argument("--station", help="station profile (default: the emulated station)")
+    safe.add_argument("--timeout-ms", type=int, default=5000, help="VISA timeout per supply")
+    safe.set_defaults(func=cmd_safe)
     scaffold = sub.add_parser("new-board", help="write a new board kit package to start from")
     scaffold.add_argument("name", help="board name (lower case; it names the Python package)")
     scaffold.add_argument("--dir", default=".", help="where the kit's folder goes")

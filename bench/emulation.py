@@ -29,4 +29,5 @@ def emulate(profile: StationProfile) -> EmulatedStation:
     return EmulatedStation(
         board, roles, serial=config.serial, seed=config.seed,
         psu_channel=profile.psu.channel if profile.psu else 1,
-        dmm_test_point=profile.dmm.test_point if profile.dmm else "")
+        dmm_test_point=profile.dmm.test_point if profile.dmm else "",
+        psu_model=config.psu_model)

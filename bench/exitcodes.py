@@ -4,8 +4,13 @@
     1 FAIL     the board is out of its specification
     2 USAGE    the command line, the station profile or the plans chosen are wrong (a plan of
                another board, a plan that does not exist); nothing was powered
-    3 ERROR    the bench could not test: a port, an instrument, a bug, or no record written
+    3 ERROR    the bench could not test: a port, an instrument, a bug, or no record written;
+               a lost resource (drivers.errors.ResourceLostError) stops the run with this code
     4 ABORTED  the run was stopped (signal, Ctrl-C) before it finished
+
+INCOMPLETE has no code: it is the verdict folder of a run whose process was killed (SIGKILL, a
+power cut) and so exited with nothing; the later `bench run` that archives it exits with its own
+run's verdict, and `for_verdict("INCOMPLETE")` is ERROR for a script that reads it from an index.
 """
 
 from __future__ import annotations

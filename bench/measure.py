@@ -133,14 +133,15 @@ class StepRecorder:
     """The `measure` fixture: takes the measurements and attachments of one test step."""
 
     measurements: list[Measurement] = field(default_factory=list)
-    attachments: list[tuple[str, str, str]] = field(default_factory=list)  # name, media type, text
+    # name, media type, content (text, or bytes for binary data such as raw capture samples)
+    attachments: list[tuple[str, str, str | bytes]] = field(default_factory=list)
 
     def __call__(self, name: str, value: float | str | None, **limits) -> Measurement:
         measurement = Measurement.judge(name, value, **limits)
         self.measurements.append(measurement)
         return measurement
 
-    def attach(self, name: str, content: str, media_type: str = "text/plain") -> None:
+    def attach(self, name: str, content: str | bytes, media_type: str = "text/plain") -> None:
         self.attachments.append((name, media_type, content))
 
     def plot(self, name: str, times: Sequence[float], values: Sequence[float], *, unit: str,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import endings
 from bench.measure import RECORDER, Outcome, StepRecorder
 from bench.record import RunRecord
 from bench.session import BenchSession
@@ -76,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin(name)
     if "radio" in session.profile.roles:  # bleak and Bumble only for a station with a radio
         config.pluginmanager.import_plugin("fixtures.radio")
+    endings.install_sigterm()
+    hooks = endings.EndingHooks(config, session, _record_aborted)
+    config.pluginmanager.register(hooks, "citebench-endings")
     if config.pluginmanager.hasplugin("html"):
         from bench import report
 
@@ -146,6 +150,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             f"  {m.name} = {m.value} {m.units} (limits {m.limits_text()})" for m in recorder.failed
         )
     item.stash[PHASES][call.when] = (report, call.excinfo)
+    endings.report_bench_error(report, call)
     if call.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from bench.report import measurement_extras
 
@@ -178,21 +183,35 @@ def _step_outcome(phases: dict) -> tuple[Outcome, str]:
 
 def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
     session = bench_session(item.config)
+    phases = item.stash[PHASES]
+    endings.after_step(item, phases)
     if session.record is None:
         return
-    phases = item.stash[PHASES]
     outcome, message = _step_outcome(phases)
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
     session.record.step(item.nodeid, doc.strip(), outcome, recorder.measurements,
                         recorder.attachments, phases["start"], time.time(), message)
 
 
+def _record_aborted(item: pytest.Item, message: str) -> None:
+    """The step a signal interrupted: ABORTED, with what it had measured until then."""
+    session = bench_session(item.config)
+    if session.record is None:
+        return
+    recorder = item.stash.get(RECORDER, StepRecorder())
+    start = item.stash.get(PHASES, {}).get("start", time.time())
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    session.record.step(item.nodeid, doc.strip(), Outcome.ABORTED, recorder.measurements,
+                        recorder.attachments, start, time.time(), message)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     if SESSION not in session.config.stash:
         return (yield)
+    ending = endings.finish(session)
     verdict = bench_session(session.config).finish(
-        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        interrupted=(ending or {}).get("cause") == "signal", ending=ending)
     if verdict is not None and verdict > Outcome.SKIP and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run-level problem (calibration)
     result = yield  # pytest-html writes its report here

@@ -48,9 +48,13 @@ class RunRecord:
             self._file.flush()
             os.fsync(self._file.fileno())
 
-    def start(self, station: dict, software: dict, operator: str = "") -> None:
+    def start(self, station: dict, software: dict, operator: str = "",
+              planned: list[str] | None = None) -> None:
+        """The run's start; `planned` names the steps it means to run, so a run that ends early
+        shows what it did not reach."""
         self._write({"kind": "start", "time": time.time(), "station": station,
-                     "software": software, "operator": operator})
+                     "software": software, "operator": operator,
+                     **({"planned": planned} if planned else {})})
 
     def dut(self, identity: dict) -> None:
         self._write({"kind": "dut", "time": time.time(), **identity})
@@ -65,8 +69,8 @@ class RunRecord:
         }
         self._write({"kind": "instrument", "time": now, "role": role, **identity, **calibration})
 
-    def attach(self, name: str, media_type: str, content: str) -> dict:
-        data = content.encode("utf-8")
+    def attach(self, name: str, media_type: str, content: str | bytes) -> dict:
+        data = content if isinstance(content, bytes) else content.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
         self.attachment_dir.mkdir(parents=True, exist_ok=True)
         target = self.attachment_dir / digest
@@ -75,7 +79,7 @@ class RunRecord:
         return {"name": name, "media_type": media_type, "sha256": digest, "size": len(data)}
 
     def step(self, name: str, doc: str, outcome: Outcome, measurements: list[Measurement],
-             attachments: list[tuple[str, str, str]], start: float, end: float,
+             attachments: list[tuple[str, str, str | bytes]], start: float, end: float,
              message: str = "") -> None:
         self._write({
             "kind": "step", "name": name, "doc": doc, "outcome": outcome.name.lower(),
@@ -84,10 +88,14 @@ class RunRecord:
             "attachments": [self.attach(*a) for a in attachments],
         })
 
-    def end(self, verdict: Outcome, problems: list[str] | None = None) -> None:
-        """The run's verdict; `problems` are run-level reasons for it (an expired instrument)."""
+    def end(self, verdict: Outcome, problems: list[str] | None = None, *,
+            ending: dict | None = None) -> None:
+        """The run's verdict; `problems` are run-level reasons for it (an expired instrument);
+        `ending` says what ended the run when it did not simply run out of steps (see
+        bench.endings): `{"cause": "signal"|"resource_lost"|"stopped"|"exception", "detail",
+        "step", "planned", "not_run": [node ids], "not_run_reason"}`."""
         self._write({"kind": "end", "time": time.time(), "verdict": verdict.name.lower(),
-                     "problems": problems or []})
+                     "problems": problems or [], **({"ending": ending} if ending else {})})
 
     def close(self) -> None:
         with self._lock:
@@ -101,6 +109,26 @@ def run_verdict(outcomes: list[Outcome]) -> Outcome:
     return max((o for o in outcomes if o is not Outcome.SKIP), default=Outcome.ERROR)
 
 
+INCOMPLETE = "INCOMPLETE"  # the label of a run whose record has no end: its process was killed
+STEP_KEYS = ("name", "outcome", "measurements", "attachments")
+
+
+def dut_id(dut: dict) -> str:
+    """The DUT's unique id in a record's `dut` event: `unique_id`, or `serial` in older records."""
+    return str(dut.get("unique_id", dut.get("serial", "")))
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A line of a record that could not be read; the rest of the record still is."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
 @dataclass
 class RecordView:
     """A record read back: what every report is rebuilt from."""
@@ -112,6 +140,7 @@ class RecordView:
     steps: list[dict] = field(default_factory=list)
     end: dict | None = None
     truncated: bool = False  # the last line was cut short (a run killed mid-write)
+    damaged: list[Damage] = field(default_factory=list)  # lines skipped, the cut one included
 
     @property
     def step_outcomes(self) -> list[Outcome]:
@@ -125,6 +154,19 @@ class RecordView:
         return max(worst, Outcome.ABORTED) if self.start else worst
 
     @property
+    def label(self) -> str:
+        """The verdict's name, or INCOMPLETE when the record never got its end (`kill -9`)."""
+        return self.verdict.name if self.end is not None else INCOMPLETE
+
+    @property
+    def unique_id(self) -> str:
+        return dut_id(self.dut)
+
+    @property
+    def ending(self) -> dict:
+        return (self.end or {}).get("ending", {})
+
+    @property
     def expired_instruments(self) -> list[dict]:
         return [i for i in self.instruments if i.get("calibration_expired")]
 
@@ -132,18 +174,44 @@ class RecordView:
         return (self.path.parent / "attachments" / ref["sha256"]).read_text(encoding="utf-8")
 
 
+def _event(raw: bytes) -> dict:
+    """One record line as an event, or ValueError saying what is wrong with it."""
+    try:
+        event = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 at byte {error.start}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(event, dict):
+        raise ValueError(f"not a JSON object but {type(event).__name__}")
+    kind = event.get("kind")
+    if kind == "step":
+        missing = [key for key in STEP_KEYS if key not in event]
+        if missing:
+            raise ValueError(f"step without {', '.join(missing)}")
+        if str(event["outcome"]).upper() not in Outcome.__members__:
+            raise ValueError(f"step outcome {event['outcome']!r} unknown")
+    if kind == "end" and str(event.get("verdict", "")).upper() not in Outcome.__members__:
+        raise ValueError(f"end verdict {event.get('verdict')!r} unknown")
+    return event
+
+
 def load_record(path: Path) -> RecordView:
-    """Read a record, a partial one from a crashed run included (a cut last line is skipped)."""
+    """Read a record, a partial or damaged one included: a line that cannot be read is listed in
+    `damaged` with its number and skipped, and the others are read; a last line without its
+    newline that does not parse is a write cut short by a kill (`truncated`)."""
     view = RecordView(path)
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             try:
-                event = json.loads(line)
-            except json.JSONDecodeError as error:
-                if line.endswith("\n"):
-                    raise ValueError(f"{path}: line {number} is not JSON ({error})") from error
-                view.truncated = True
-                break
+                event = _event(line)
+            except ValueError as error:
+                if not line.endswith(b"\n"):
+                    view.truncated = True
+                    view.damaged.append(Damage(number, f"cut short ({len(line)} bytes)"))
+                else:
+                    view.damaged.append(Damage(number, str(error)))
+                continue
             kind = event.get("kind")
             if kind == "start":
                 view.start = event

@@ -27,6 +27,7 @@ class BenchSession:
         self.plan_dir = plan_dir
         self._profile: StationProfile | None = None
         self.record: RunRecord | None = None
+        self.planned: list[str] = []  # node ids of the steps collected, set by the plugin
 
     @property
     def profile(self) -> StationProfile:
@@ -51,11 +52,13 @@ class BenchSession:
                              profile.station.fail_on_expired_calibration},
                 software=software_identity(self.plan_dir),
                 operator=self.operator or profile.station.operator,
+                planned=self.planned,
             )
         return self.record
 
-    def finish(self, interrupted: bool) -> Outcome | None:
-        """Write the run's end: its verdict is read back from the steps the record holds."""
+    def finish(self, interrupted: bool, ending: dict | None = None) -> Outcome | None:
+        """Write the run's end: its verdict is read back from the steps the record holds;
+        `ending` says what ended it early (bench.endings)."""
         if self.record is None:
             return None
         view = load_record(self.record.path)
@@ -64,7 +67,7 @@ class BenchSession:
                     for i in view.expired_instruments]
         if problems and self.profile.station.fail_on_expired_calibration:
             verdict = max(verdict, Outcome.ERROR)
-        self.record.end(verdict, problems)
+        self.record.end(verdict, problems, ending=ending)
         self.record.close()
         return verdict
 

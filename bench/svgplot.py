@@ -103,3 +103,32 @@ def waveform_svg(times: Sequence[float], values: Sequence[float], *, title: str,
                      f'y="{TOP + 12}" fill="#d62728">{escape(label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def histogram_svg(name: str, units: str, counts: Sequence[int], left: float, right: float,
+                  marks: Sequence[tuple[float, str, str]], width: int = 420,
+                  height: int = 150) -> str:
+    """Bars of a distribution binned over [left, right], with vertical `(value, colour, label)`
+    marks (limits, mean) labelled under the axis."""
+    pad, plot_w, plot_h = 30, width - 40, height - 40
+    top = max(counts) or 1
+    bar_w = plot_w / len(counts)
+
+    def x(value: float) -> float:
+        return pad + (value - left) / (right - left) * plot_w
+
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+             f"font-family='sans-serif' font-size='10' role='img'><title>{escape(name)}</title>"]
+    for i, count in enumerate(counts):
+        h = count / top * plot_h
+        parts.append(f"<rect x='{pad + i * bar_w:.1f}' y='{10 + plot_h - h:.1f}' "
+                     f"width='{bar_w - 1:.1f}' height='{h:.1f}' fill='#5b8def'/>")
+    for value, colour, label in marks:
+        parts.append(f"<line x1='{x(value):.1f}' x2='{x(value):.1f}' y1='8' "
+                     f"y2='{12 + plot_h}' stroke='{colour}' stroke-width='1.5'/>"
+                     f"<text x='{x(value):.1f}' y='{height - 16}' text-anchor='middle' "
+                     f"fill='{colour}'>{escape(label)} {value:.4g}</text>")
+    parts.append(f"<text x='{pad}' y='{height - 3}'>{escape(f'{left:.4g}')}</text>"
+                 f"<text x='{pad + plot_w}' y='{height - 3}' text-anchor='end'>"
+                 f"{escape(f'{right:.4g} {units}')}</text></svg>")
+    return "".join(parts)

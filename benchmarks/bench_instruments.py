@@ -7,8 +7,10 @@
    error wrapping, parsing) vs a bare `resource.query("VOLT? (@1)")` on the same pyvisa-py
    session (goal: driver median at most 1.3x). A setting (command + `SYST:ERR?` in one write)
    is shown beside the same exchange in bare pyvisa, and beside the naive two writes.
-2. A 100,000-point current capture through the driver (binary float32 block) vs pyvisa's own
-   `query_binary_values` of the same acquisition, both beside the acquisition window itself.
+2. A 100,000-point current capture through the driver (N6705C, binary float32 block read by
+   pyvisa's own `query_binary_values` inside the driver) vs a bare `query_binary_values` of the
+   same acquisition, both beside the acquisition window itself.
+3. The same comparison for the 34465A digitiser (float64 block, 50 kS/s).
 
 The emulated supply runs in its own process, so its threads do not compete with the measured
 client for the GIL. Exits 0 when the measurements ran; a missed goal is shouted, not hidden.
@@ -22,21 +24,24 @@ import statistics
 import time
 from collections.abc import Callable
 
-from drivers.psu import PowerSupply
+from drivers.dmm import Digitiser, Multimeter
+from drivers.psu import PowerSupply, open_supply
 
 ROUNDS = 4  # driver and bare blocks alternate, so drift in machine load hits both alike
 CAPTURE_POINTS, CAPTURE_INTERVAL_S = 100_000, 10.24e-6
+DIGITISER_POINTS, DIGITISER_INTERVAL_S = 50_000, 20e-6
 GOAL_RATIO = 1.3
 
 
 def serve(ports: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    from emulators.psu import PsuEmulator
+    from emulators.dmm import DmmEmulator
+    from emulators.psu_n6700 import N6705C
     from emulators.scpi_server import ScpiServer
     from emulators.ws100_board import BoardModel
 
     board = BoardModel(powered=False, seed=1)
-    with ScpiServer(PsuEmulator(board, seed=1)) as server:
-        ports.put(server.resource)
+    with ScpiServer(N6705C(board, seed=1)) as psu, ScpiServer(DmmEmulator(board)) as dmm:
+        ports.put((psu.resource, dmm.resource))
         stop.wait()
     board.shutdown()
 
@@ -70,9 +75,11 @@ def main() -> int:
     server = context.Process(target=serve, args=(ports, stop), daemon=True)
     server.start()
     try:
-        resource = ports.get(timeout=30)
-        with PowerSupply.open(resource, limits={"max_voltage": 4.4, "max_current": 0.5}) as psu:
+        psu_resource, dmm_resource = ports.get(timeout=30)
+        with open_supply(psu_resource, limits={"max_voltage": 4.4, "max_current": 0.5}) as psu, \
+                Multimeter.open(dmm_resource) as dmm:
             report(psu, args.queries)
+            report_digitiser(dmm)
     finally:
         stop.set()
         server.join(timeout=5)
@@ -121,6 +128,26 @@ def report(psu: PowerSupply, queries: int) -> None:
           f"(transfer + parse beyond the window: driver {through_driver - window:.3f} s, "
           f"pyvisa {through_pyvisa - window:.3f} s)")
     out.output = False
+
+
+def report_digitiser(dmm: Multimeter) -> None:
+    digitiser = Digitiser(dmm, 0.5)
+    start = time.perf_counter()
+    capture = digitiser.capture(DIGITISER_POINTS, DIGITISER_INTERVAL_S)
+    through_driver = time.perf_counter() - start
+    raw = dmm.resource
+    start = time.perf_counter()
+    raw.write("SAMP:SOUR TIM;:SAMP:COUN 50000;:FORM:DATA REAL,64;:INIT")
+    with dmm.extra_time(capture.duration_s):
+        values = raw.query_binary_values("FETC?", datatype="d", is_big_endian=True)
+    through_pyvisa = time.perf_counter() - start
+    raw.write("FORM:DATA ASC")
+    assert len(values) == len(capture.amps) == DIGITISER_POINTS
+    window = capture.duration_s
+    print(f"digitiser capture of {DIGITISER_POINTS:,} points (34465A, 50 kS/s): driver "
+          f"{through_driver:.3f} s vs pyvisa query_binary_values {through_pyvisa:.3f} s; window "
+          f"{window:.3f} s (beyond the window: driver {through_driver - window:.3f} s, pyvisa "
+          f"{through_pyvisa - window:.3f} s)")
 
 
 if __name__ == "__main__":

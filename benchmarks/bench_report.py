@@ -33,6 +33,7 @@ from pathlib import Path
 from bench import archive, stats
 from bench.measure import Measurement, Outcome
 from bench.record import RunRecord
+from bench.station import DEFAULT_PROFILE
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = '''
@@ -77,11 +78,12 @@ def bench_run(rounds: int) -> None:
         (folder / "test_many.py").write_text(PLAN.format(tests=100, per_test=100))
     (bare / "conftest.py").write_text(BARE_CONFTEST)
     base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    station = ["--station", str(DEFAULT_PROFILE)]  # citebench is inert without a station
     variants = {
-        "full reporting": lambda n: [*base, str(plans), "--rootdir", str(plans),
+        "full reporting": lambda n: [*base, str(plans), "--rootdir", str(plans), *station,
                                      f"--html={tmp / f'full{n}' / 'report.html'}",
                                      "--self-contained-html"],
-        "record only": lambda n: [*base, str(plans), "--rootdir", str(plans),
+        "record only": lambda n: [*base, str(plans), "--rootdir", str(plans), *station,
                                   "--record", str(tmp / f"rec{n}" / "record.jsonl")],
         "bare pytest": lambda n: [*base, str(bare), "--rootdir", str(bare), "-p", "no:citebench"],
     }

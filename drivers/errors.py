@@ -29,3 +29,8 @@ class ReplyMismatchError(DutError):
 
 class IdentityError(DutError):
     """The board's identity does not parse into the kit's identity schema."""
+
+
+class ResourceLostError(Exception):
+    """A port, an instrument or a radio link the bench needs has gone: the run stops, since every
+    later step would fail for the same reason and say nothing about the board."""

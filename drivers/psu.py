@@ -1,104 +1,40 @@
-"""DC power supply driver: Keysight E36300 command set, with N6705-style current capture.
+"""DC power supplies: one Python API over each make's own command set.
 
-    >>> psu = PowerSupply.open("TCPIP0::10.0.0.7::5025::SOCKET",           # doctest: +SKIP
-    ...                        limits={"max_voltage": 4.4, "max_current": 0.5})
-    >>> out = psu.channel(1)                                               # doctest: +SKIP
-    >>> out.voltage = 3.7; out.current_limit = 0.2; out.output = True      # doctest: +SKIP
-    >>> capture = out.capture(points=10_000, interval=100e-6)              # doctest: +SKIP
-    >>> capture.mean, capture.times[-1]                                    # doctest: +SKIP
-    (2.4e-05, 0.9999)
+    >>> psu = open_supply("TCPIP0::10.0.0.7::5025::SOCKET",                 # doctest: +SKIP
+    ...                   limits={"max_voltage": 4.4, "max_current": 0.5})
+    >>> psu.family, sorted(psu.capabilities)                                # doctest: +SKIP
+    ('E36300', ['ocp', 'ovp', 'readback', 'supply'])
+    >>> out = psu.channel(1)                                                # doctest: +SKIP
+    >>> out.voltage = 3.7; out.current_limit = 0.2; out.output = True       # doctest: +SKIP
+    >>> psu.protect(1)                                                      # doctest: +SKIP
+    {'ovp_v': 4.4, 'ocp': True}
 
-Fits Keysight E36311A/E36312A/E36313A and, for the channel commands, Rigol DP800 with
-`(@n)` lists; the capture (`SENS:SWE:POIN`, `SENS:SWE:TINT`, `MEAS:ARR:CURR?`,
-`INIT:ACQ`/`FETC:ARR:CURR?`) is the N6705/N6781A form. Another model is a subclass with
-its own `ratings` and, if its commands differ, its own channel class.
+`open_supply` reads `*IDN?` (unless the profile pins a model) and picks the family module that
+drives it: Keysight E36300 (`psu_e36300.py`), Keysight N6700 (`psu_n6700.py`, array capture),
+Rigol DP800 (`psu_dp800.py`), Siglent SPD3303X (`psu_spd3303x.py`). Every family gives the same
+channel API (`voltage`, `current_limit`, `output`, `measured_voltage`, `current`), `protect()`
+(the instrument's own OVP and OCP from the station limits, read back), `all_off()`, and a
+declared `capabilities` set. A `LimitGuard` built from the family's rules checks every message
+the driver sends, raw `write` included, against the station limits.
 """
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from drivers.scpi import Channel, Instrument, control, measurement
+import pyvisa
 
+from drivers.limits import LimitGuard, Rule
+from drivers.scpi import Channel, Identity, Instrument, InstrumentError, open_resource
 
-@dataclass(frozen=True)
-class Capture:
-    """A current waveform: `amps[i]` was sampled `i * interval_s` after the capture began."""
-
-    interval_s: float
-    amps: tuple[float, ...]
-
-    @property
-    def times(self) -> list[float]:
-        return [i * self.interval_s for i in range(len(self.amps))]
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.amps) * self.interval_s
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.amps)
-
-    @property
-    def peak(self) -> float:
-        return max(self.amps)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.amps)
-
-    @property
-    def charge_c(self) -> float:
-        return sum(self.amps) * self.interval_s
-
-    def fraction_above(self, threshold: float) -> float:
-        """Share of the window spent above `threshold` (the radio's duty cycle, say)."""
-        return sum(a > threshold for a in self.amps) / len(self.amps)
-
-    def bursts(self, threshold: float) -> list[Burst]:
-        """Runs above `threshold`, whole ones only, with their charge above the median floor."""
-        floor = self.median
-        found, start = [], None
-        for i, amps in enumerate(self.amps):
-            if amps > threshold and start is None:
-                start = i
-            elif amps <= threshold and start is not None:
-                if start > 0:  # a burst already running when the window opened is cut
-                    extra = sum(self.amps[start:i]) - floor * (i - start)
-                    found.append(Burst(start * self.interval_s, (i - start) * self.interval_s,
-                                       extra * self.interval_s))
-                start = None
-        return found
-
-
-@dataclass(frozen=True)
-class Burst:
-    """One pulse of a capture: when it began, how long it lasted, its charge above the floor."""
-
-    start_s: float
-    duration_s: float
-    charge_c: float
+OVP_TOLERANCE_V = 0.011  # readback of a protection level within the instruments' 10 mV step
 
 
 class SupplyChannel(Channel):
-    """One output: setpoints checked against the channel's rating and the station's limits."""
+    """One output; each family's subclass carries its command text as `control` lines."""
 
-    voltage = control("VOLT? (@{ch})", "VOLT {value:.6g},(@{ch})", "V",
-                      values="voltage_range", limit="max_voltage")
-    current_limit = control("CURR? (@{ch})", "CURR {value:.6g},(@{ch})", "A",
-                            values="current_range", limit="max_current")
-    ovp = control("VOLT:PROT? (@{ch})", "VOLT:PROT {value:.6g},(@{ch})", "V",
-                  values="voltage_range", limit="max_voltage")
-    ovp_tripped = measurement("VOLT:PROT:TRIP? (@{ch})", kind=bool)
-    output = control("OUTP? (@{ch})", "OUTP {value:d},(@{ch})", kind=bool)
-    measured_voltage = measurement("MEAS:VOLT? (@{ch})", "V")
-    current = measurement("MEAS:CURR? (@{ch})", "A")
-    capture_points = control("SENS:SWE:POIN? (@{ch})", "SENS:SWE:POIN {value:d},(@{ch})",
-                             values=(1, 1_000_000), kind=int)
-    capture_interval = control("SENS:SWE:TINT? (@{ch})", "SENS:SWE:TINT {value:.6g},(@{ch})",
-                               "s", values=(10.24e-6, 40_000))
+    instrument: PowerSupply
 
     @property
     def voltage_range(self) -> tuple[float, float]:
@@ -108,62 +44,96 @@ class SupplyChannel(Channel):
     def current_range(self) -> tuple[float, float]:
         return (0.0, self.instrument.ratings[self.number][1])
 
-    def capture(self, points: int, interval: float) -> Capture:
-        """Acquire now and return when the window (points x interval) is over."""
-        self._arm(points, interval)
-        with self.instrument.extra_time(points * interval):
-            amps = self.instrument.query_values(f"MEAS:ARR:CURR? (@{self.number})")
-        return Capture(interval, tuple(amps))
-
-    def start_capture(self, points: int, interval: float) -> None:
-        """Start acquiring and return at once (to capture what the next commands cause)."""
-        self._arm(points, interval)
-        self.write(f"INIT:ACQ (@{self.number})")
-
-    def fetch_capture(self) -> Capture:
-        """The capture `start_capture` began; waits until its window is over."""
-        interval = self.capture_interval
-        with self.instrument.extra_time(self.capture_points * interval):
-            amps = self.instrument.query_values(f"FETC:ARR:CURR? (@{self.number})")
-        return Capture(interval, tuple(amps))
-
-    def _arm(self, points: int, interval: float) -> None:
-        self.instrument.binary_arrays()
-        self.capture_points = points
-        self.capture_interval = interval
-
 
 class PowerSupply(Instrument):
-    """Keysight E36312A: channel 1 6 V / 5 A, channels 2-3 25 V / 1 A (3 % over-range)."""
+    """A supply of one family: ratings per model, capabilities, rules, the off message."""
 
-    ratings: dict[int, tuple[float, float]] = {1: (6.18, 5.15), 2: (25.75, 1.03),  # noqa: RUF012
-                                               3: (25.75, 1.03)}
-    channel_class = SupplyChannel
+    family: ClassVar[str] = ""
+    models: ClassVar[dict[str, dict[int, tuple[float, float]]]] = {}  # model -> ch -> (V, A)
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    readback_resolution_a: ClassVar[float] = 1e-3  # MEAS:CURR? step, as the family states it
+    rules: ClassVar[tuple[Rule, ...]] = ()
+    channel_class: ClassVar[type[SupplyChannel]] = SupplyChannel
 
-    def __init__(self, resource: object, limits: dict[str, float] | None = None) -> None:
-        super().__init__(resource, limits)
+    def __init__(self, resource: Any, limits: Mapping[str, float] | None = None,
+                 model: str = "", section: str = "") -> None:
+        super().__init__(resource, limits, section)
+        self.model = model or next(iter(self.models))
+        self.ratings = self.models.get(self.model) or next(iter(self.models.values()))
         self.channels = {n: self.channel_class(self, n) for n in self.ratings}
-        self._binary = False
+        self.guard = LimitGuard(self.rules, self.limits, self.resource_name, section)
+        self.protected: set[int] = set()  # channels whose protection `reset` sets again
 
     def channel(self, number: int) -> SupplyChannel:
         try:
             return self.channels[number]
         except KeyError:
             raise ValueError(f"{self.resource_name}: no channel {number}; this "
-                             f"{type(self).__name__} has {sorted(self.channels)}") from None
+                             f"{self.model} has {sorted(self.channels)}") from None
 
-    def binary_arrays(self) -> None:
-        """Arrays as float32 blocks (about 4x less traffic than ASCII); once per session."""
-        if not self._binary:
-            self.write("FORM REAL")
-            self.write("FORM:BORD NORM")
-            self._binary = True
-
-    def reset(self) -> None:
-        super().reset()
-        self._binary = False
+    def off_message(self) -> str:
+        """Every output off in one write (newline-separated messages where a make needs it)."""
+        raise NotImplementedError
 
     def all_off(self) -> None:
         """Every output off, without waiting for any reply: safe from a signal handler."""
-        channels = ",".join(str(n) for n in self.channels)
-        self.send(f"OUTP OFF,(@{channels})")
+        self.send(self.off_message())
+
+    def protect(self, number: int) -> dict[str, object]:
+        """Set the instrument's own OVP/OCP from the station limits and read them back; a make
+        without them returns {} (the driver's limits are then the only ones)."""
+        self.protected.add(number)
+        return self._protect(self.channel(number))
+
+    def _protect(self, out: SupplyChannel) -> dict[str, object]:
+        return {}
+
+    def reset(self) -> None:
+        """*RST returns protection levels to the instrument's maximum, so the guard refuses a
+        raw `*RST`; this one sets the protection of every protected channel again at once."""
+        guard, self.guard = self.guard, None
+        try:
+            super().reset()
+        finally:
+            self.guard = guard
+        for number in sorted(self.protected):
+            self.protect(number)
+
+    def check_readback(self, what: str, wanted: object, got: object) -> None:
+        same = (abs(float(got) - float(wanted)) <= OVP_TOLERANCE_V  # type: ignore[arg-type]
+                if isinstance(wanted, float) else got == wanted)
+        if not same:
+            raise InstrumentError(f"{self.resource_name}: {what} set to {wanted!r} from the "
+                                  f"station profile reads back {got!r}")
+
+
+def family_of(model: str) -> type[PowerSupply]:
+    """The family class that drives `model` (an `*IDN?` model field or a pinned name)."""
+    from drivers.psu_dp800 import DP800
+    from drivers.psu_e36300 import E36300
+    from drivers.psu_n6700 import N6700
+    from drivers.psu_spd3303x import SPD3303X
+
+    for family in (E36300, N6700, DP800, SPD3303X):
+        if model.upper() in family.models:
+            return family
+    known = ", ".join(m for f in (E36300, N6700, DP800, SPD3303X) for m in f.models)
+    raise InstrumentError(f"no supply family drives model {model!r}; known models: {known}")
+
+
+def open_supply(resource_name: str, *, limits: Mapping[str, float] | None = None,
+                model: str = "", section: str = "[psu] ",
+                manager: pyvisa.ResourceManager | None = None,
+                timeout_ms: int = 5000) -> PowerSupply:
+    """Open the supply at `resource_name` with the family its `*IDN?` (or `model`) names."""
+    resource = open_resource(resource_name, manager, timeout_ms)
+    try:
+        if not model:
+            try:
+                model = Identity.parse(resource.query("*IDN?"), resource_name).model
+            except (pyvisa.errors.VisaIOError, OSError) as error:
+                raise InstrumentError(f"{resource_name}: *IDN? failed ({error})") from error
+        return family_of(model)(resource, limits, model.upper(), section)
+    except BaseException:
+        resource.close()
+        raise

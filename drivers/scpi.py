@@ -17,8 +17,8 @@ command and the instrument's own message. Every timeout names the resource strin
 from __future__ import annotations
 
 import contextlib
-import struct
-from collections.abc import Collection, Iterator, Mapping
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import pyvisa
 from pyvisa.constants import StatusCode
 
+_ERROR_CODE = re.compile(r"\s*([+-]?\d+)\b")
 MAX_ERRORS = 32  # more than any error queue holds; a longer run means the queue is not emptying
 ERROR_QUERY = "SYST:ERR?"
 
@@ -62,18 +63,19 @@ class Identity:
 
     @classmethod
     def parse(cls, text: str, resource: str = "") -> Identity:
+        """Four fields; a fifth and later (Siglent adds the hardware revision) join firmware."""
         fields = [part.strip() for part in text.strip().split(",")]
-        if len(fields) != 4:
+        if len(fields) < 4:
             raise InstrumentError(f"{resource}: *IDN? answered {text!r}, not "
                                   "vendor,model,serial,firmware")
-        return cls(*fields)
+        return cls(*fields[:3], ",".join(fields[3:]))
 
     def __str__(self) -> str:
         return f"{self.vendor} {self.model} s/n {self.serial} fw {self.firmware}"
 
 
 def _parse_bool(text: str) -> bool:
-    return text.strip().upper() in ("1", "ON")
+    return text.strip().upper() in ("1", "ON", "YES")  # YES: Rigol's protection-tripped answer
 
 
 _PARSERS: dict[type, Any] = {
@@ -130,7 +132,7 @@ class control:  # a descriptor reads best in lower case, as `property` does
         limit = obj.limits.get(self.limit) if self.limit else None
         if limit is not None and value > limit:
             raise LimitError(f"{where}: {value:g} {self.unit} exceeds the station limit "
-                             f"{self.limit} = {limit:g} {self.unit}")
+                             f"{obj.instrument_section}{self.limit} = {limit:g} {self.unit}")
 
 
 def measurement(get: str, unit: str = "", kind: type = float) -> control:
@@ -142,11 +144,15 @@ class Instrument:
     """A SCPI instrument on one pyvisa message-based resource."""
 
     context: ClassVar[Mapping[str, object]] = {}
+    guard: Callable[[str], None] | None = None  # refuses a message that would pass a limit
 
-    def __init__(self, resource: Any, limits: Mapping[str, float] | None = None) -> None:
+    def __init__(self, resource: Any, limits: Mapping[str, float] | None = None,
+                 section: str = "") -> None:
         self.resource = resource
         self.resource_name: str = resource.resource_name
         self.limits = dict(limits or {})
+        # the profile section the limits come from ("[psu] "), so a refusal names the key
+        self.instrument_section = section
         # On a raw socket a setting and its SYST:ERR? go out as two lines of one write: as two
         # writes, Nagle holds the second until the instrument's delayed ACK of the first
         # (40 ms on Linux), and pyvisa-py 0.8.1 cannot set VI_ATTR_TCPIP_NODELAY.
@@ -156,13 +162,7 @@ class Instrument:
     def open(cls, resource_name: str, *, limits: Mapping[str, float] | None = None,
              manager: pyvisa.ResourceManager | None = None, timeout_ms: int = 5000) -> Any:
         """Open `resource_name` (pyvisa-py unless a manager is given) and wrap it."""
-        manager = manager or pyvisa.ResourceManager("@py")
-        try:
-            resource = manager.open_resource(resource_name, timeout=timeout_ms,
-                                             read_termination="\n", write_termination="\n")
-        except (pyvisa.errors.VisaIOError, OSError, ValueError) as error:
-            raise InstrumentError(f"{resource_name}: cannot open ({error})") from error
-        return cls(resource, limits)
+        return cls(open_resource(resource_name, manager, timeout_ms), limits)
 
     def close(self) -> None:
         self.resource.close()
@@ -187,7 +187,12 @@ class Instrument:
         except OSError as error:  # pyvisa-py lets socket errors through (refused, reset)
             raise InstrumentError(f"{self.resource_name}: {command!r} failed: {error}") from error
 
+    def _check(self, command: str) -> None:
+        if self.guard is not None:
+            self.guard(command)
+
     def query(self, command: str) -> str:
+        self._check(command)
         with self._io(command):
             self.resource.write(command)
             return self.resource.read()
@@ -204,12 +209,14 @@ class Instrument:
 
     def send(self, command: str) -> None:
         """Write without reading the error queue: the safety path, where no reply is trusted."""
+        self._check(command)
         with self._io(command):
             self.resource.write(command)
 
     def write(self, command: str) -> None:
         """A setting: write it, then empty the error queue and raise on anything in it."""
         if self._one_write:
+            self._check(command)
             with self._io(command):
                 self.resource.write(f"{command}\n{ERROR_QUERY}")
                 first = self.resource.read()
@@ -231,33 +238,32 @@ class Instrument:
         errors = []
         for _ in range(MAX_ERRORS):
             reply, first = first if first is not None else self.query(ERROR_QUERY), None
-            code_text, _, message = reply.partition(",")
-            try:
-                code = int(code_text)
-            except ValueError:  # a stale reply (an interrupted query's) or not SCPI at all
+            found = _ERROR_CODE.match(reply)
+            # `-113,"Undefined header"` (SCPI-99) or `0  No Error` (Siglent): a code first
+            if not found or reply[found.end():found.end() + 1] not in ("", ",", " "):
                 raise InstrumentError(f"{self.resource_name}: after {command!r}, {ERROR_QUERY} "
-                                      f"answered {reply[:60]!r}") from None
+                                      f"answered {reply[:60]!r}")  # a stale reply, or not SCPI
+            code = int(found.group(1))
             if code == 0:
                 break
-            errors.append((code, message.strip().strip('"')))
+            errors.append((code, reply[found.end():].strip(" ,").strip('"')))
         if errors:
             shown = "; ".join(f"{code} {message}" for code, message in errors)
             raise CommandError(f"{self.resource_name}: {command!r} -> {shown}", command, errors)
 
-    def query_values(self, command: str) -> list[float]:
-        """An array answer: an IEEE 488.2 block of big-endian float32, or a comma list."""
+    def query_block(self, command: str, datatype: str = "f") -> tuple[float, ...]:
+        """An IEEE 488.2 definite-length block of big-endian numbers, read by pyvisa's own
+        `query_binary_values` (it reads on past newline bytes inside the block)."""
+        self._check(command)
         with self._io(command):
-            self.resource.write(command)
-            data = bytes(self.resource.read_raw())
-            if not data.startswith(b"#"):
-                return [float(v) for v in data.decode().strip().split(",") if v]
-            digits = int(data[1:2])
-            size = int(data[2:2 + digits])
-            start = 2 + digits
-            missing = start + size + 1 - len(data)  # the block, then its newline
-            if missing > 0:  # the first read stopped at a newline byte inside the block
-                data += bytes(self.resource.read_bytes(missing))
-        return list(struct.unpack(f">{size // 4}f", data[start:start + size]))
+            return self.resource.query_binary_values(command, datatype=datatype,
+                                                     is_big_endian=True, container=tuple)
+
+    def query_list(self, command: str) -> tuple[float, ...]:
+        """A comma-separated answer, read by pyvisa's own `query_ascii_values`."""
+        self._check(command)
+        with self._io(command):
+            return self.resource.query_ascii_values(command, container=tuple)
 
     # --- common commands ----------------------------------------------------------------------
     @cached_property
@@ -271,6 +277,17 @@ class Instrument:
         self.send("*CLS")
 
 
+def open_resource(resource_name: str, manager: pyvisa.ResourceManager | None = None,
+                  timeout_ms: int = 5000) -> Any:
+    """A pyvisa message resource (pyvisa-py unless a manager is given), newline-terminated."""
+    manager = manager or pyvisa.ResourceManager("@py")
+    try:
+        return manager.open_resource(resource_name, timeout=timeout_ms,
+                                     read_termination="\n", write_termination="\n")
+    except (pyvisa.errors.VisaIOError, OSError, ValueError) as error:
+        raise InstrumentError(f"{resource_name}: cannot open ({error})") from error
+
+
 class Channel:
     """One output or input of a multi-channel instrument; its controls fill `{ch}`."""
 
@@ -280,6 +297,7 @@ class Channel:
         self.context = {"ch": number}
         self.resource_name = instrument.resource_name
         self.limits = instrument.limits
+        self.instrument_section = instrument.instrument_section
         self.query = instrument.query
         self.write = instrument.write
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import serial
 from serial.serialposix import Serial as PosixSerial
 
+from drivers.errors import ResourceLostError
 from drivers.traffic import TrafficLog
 from protocols.codec import Codec
 from protocols.errors import ProtocolError
@@ -40,7 +41,7 @@ class LinkError(Exception):
     """Base of the link's errors; each names the port and what was sent and received."""
 
 
-class PortLostError(LinkError):
+class PortLostError(LinkError, ResourceLostError):
     """The port vanished (pty closed, USB unplugged, TCP peer gone)."""
 
 

@@ -17,10 +17,10 @@ from collections.abc import Callable, Collection
 
 from emulators.dmm import DmmEmulator
 from emulators.interfaces import BoardSettings, EmulatedBoard
-from emulators.psu import PsuEmulator
 from emulators.scpi import ScpiDevice
 from emulators.scpi_server import ScpiServer
 from emulators.serial_transport import open_transport
+from emulators.supplies import emulated_supply
 
 __all__ = ["BoardSettings", "EmulatedStation"]
 
@@ -29,7 +29,8 @@ class EmulatedStation:
     """Owns an emulated board and its faces for the life of a bench session."""
 
     def __init__(self, board: EmulatedBoard, roles: Collection[str], *, serial: str = "pty",
-                 psu_channel: int = 1, dmm_test_point: str = "", seed: int = 0) -> None:
+                 psu_channel: int = 1, dmm_test_point: str = "", seed: int = 0,
+                 psu_model: str = "E36312A") -> None:
         self.board = board
         self.resources: dict[str, str] = {}
         self.instruments: dict[str, ScpiServer] = {}  # role -> SCPI server (psu, dmm)
@@ -41,7 +42,7 @@ class EmulatedStation:
                 self.resources["dut"] = face.port
                 self._closers.append(face.close)
             if "psu" in roles:
-                self._serve("psu", PsuEmulator(board.power, psu_channel, seed=seed))
+                self._serve("psu", emulated_supply(psu_model, board.power, psu_channel, seed))
             if "dmm" in roles:
                 self._serve("dmm", DmmEmulator(board.power, dmm_test_point, seed=seed))
             if "radio" in roles:

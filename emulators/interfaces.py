@@ -1,7 +1,7 @@
 """What the emulator host and the emulated instruments need from a board kit's emulator.
 
     board = kit.emulator(BoardSettings(seed=7, defects=("boot-slow",), powered=False))
-    psu = PsuEmulator(board.power, board_channel=1)          # the supply drives `board.power`
+    psu = emulated_supply("N6705C", board.power, 1)          # the supply drives `board.power`
     face = board.serial_face(open_transport("pty")).start()   # the UART, on a real pty
     radio = board.radio_face()                                # None when the board has no radio
 

@@ -1,15 +1,18 @@
-"""An emulated three-channel DC supply (Keysight E36300 commands, N6705-style current capture).
+"""Emulated DC supplies: the physics every make shares, and the Keysight E36300 command set.
 
+    >>> from emulators.ws100_board import BoardModel
     >>> board = BoardModel(powered=False)
-    >>> psu = PsuEmulator(board, board_channel=1, seed=1)
+    >>> psu = E36312A(board, board_channel=1, seed=1)
     >>> psu.execute("VOLT 3.7,(@1);:OUTP ON,(@1)"); psu.execute("OUTP? (@1:2)")
     b'1,0'
     >>> board.shutdown()
 
-The output of `board_channel` is wired to the board: output on or a new setpoint calls
-`board.supply(volts)`, output off calls `board.supply(0)`, and the measured current is
-`board.current_a(t)` plus seeded measurement noise, so the supply reads whatever the board's
-mode, radio and boot physics say. The other channels are unloaded.
+`SupplyEmulator` holds the outputs and couples the one wired to the board through `PowerFace`
+only: output on or a new setpoint calls `power.supply(volts)`, output off `power.supply(0)`,
+and the measured current is `power.current_a(t)` clamped by the current limit, plus seeded
+noise, quantised to the model's readback resolution. Each make is a subclass that declares its
+identity, ratings and resolution and carries its own command text (this module: Keysight
+E36300; `psu_n6700.py`, `psu_dp800.py`, `psu_spd3303x.py`; `supplies.py` names them all).
 """
 
 from __future__ import annotations
@@ -19,48 +22,43 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
-from emulators.scpi import (
-    Call,
-    ScpiDevice,
-    ScpiError,
-    ascii_array,
-    binary_block,
-    fmt_number,
-    scpi,
-)
-from emulators.ws100_board import BoardModel
+from emulators.interfaces import PowerFace
+from emulators.scpi import Call, Ieee4882, Scpi99, ScpiDevice, ScpiError, fmt_number, scpi
 
-CHANNELS = (1, 2, 3)
-MAX_V = {1: 6.18, 2: 25.75, 3: 25.75}  # E36312A ratings (with the 3 % over-range)
-MAX_A = {1: 5.15, 2: 1.03, 3: 1.03}
-MAX_POINTS = 1_000_000
-MIN_INTERVAL_S = 10.24e-6
-NOISE_FLOOR_A = 0.2e-6  # low-range noise of an N6781A-class SMU
 NOISE_GAIN = 1e-3
 PACE_S = 0.002  # capture threads sample in batches at this pace; the window is real time
+QUES_OV, QUES_OC = 1, 2  # questionable status bits of the Keysight supplies: OV and OC tripped
 
 
 @dataclass
 class Output:
-    """One channel's settings; `tripped` latches when the setpoint passed the OVP level."""
+    """One channel's settings and protection state."""
 
     volts: float = 0.0
     amps_limit: float = 0.1
     ovp: float = 0.0
+    ovp_on: bool = True  # Keysight OVP is always armed; Rigol's has a state, off after *RST
+    ocp_level: float = 0.0  # 0: OCP trips at the current limit (Keysight); Rigol sets a level
+    ocp: bool = False  # over-current protection: the output trips instead of regulating current
     on: bool = False
-    tripped: bool = False
-    points: int = 1024
-    interval_s: float = 1e-3
-    capture: threading.Thread | None = None
-    captured: list[float] | None = None
+    tripped: bool = False  # over-voltage protection latched
+    oc_tripped: bool = False
 
 
-class PsuEmulator(ScpiDevice):
-    idn = "Keysight Technologies,E36312A,CB00000001,2.1.0-1.0.4-1.12"
+class SupplyEmulator(ScpiDevice):
+    """One supply: its outputs, their protection, and the board wired to `board_channel`."""
 
-    def __init__(self, board: BoardModel, board_channel: int = 1, seed: int = 0) -> None:
-        self.board = board
+    ratings: ClassVar[dict[int, tuple[float, float]]] = {}  # channel -> (max V, max A)
+    readback_resolution_a: ClassVar[float] = 1e-3
+    noise_floor_a: ClassVar[float] = 0.2e-6
+
+    def __init__(self, power: PowerFace, board_channel: int = 1, seed: int = 0) -> None:
+        if board_channel not in self.ratings:
+            raise ValueError(f"{type(self).__name__} has no channel {board_channel}; "
+                             f"it has {sorted(self.ratings)}")
+        self.power = power
         self.board_channel = board_channel
         self.rng = random.Random(seed)
         self.changed = threading.Condition()  # notified on every command, for tests to await
@@ -68,9 +66,7 @@ class PsuEmulator(ScpiDevice):
         super().__init__()
 
     def reset(self) -> None:
-        self.outputs = {ch: Output(ovp=MAX_V[ch]) for ch in CHANNELS}
-        self.binary = False
-        self.byte_order = ">"
+        self.outputs = {ch: Output(ovp=self.limits(ch)["ovp"]) for ch in self.ratings}
         self._wire()
 
     def execute(self, message: str) -> bytes | None:
@@ -88,45 +84,68 @@ class PsuEmulator(ScpiDevice):
 
     def _wire(self) -> None:
         out = self.outputs[self.board_channel]
-        self.board.supply(out.volts if out.on else 0.0)
+        self.power.supply(out.volts if out.on else 0.0)
+
+    def questionable_condition(self) -> int:
+        outs = self.outputs.values()
+        return (QUES_OV if any(o.tripped for o in outs) else 0) | (
+            QUES_OC if any(o.oc_tripped for o in outs) else 0)
 
     # --- physics ------------------------------------------------------------------------------
-    def _amps(self, ch: int, at: float) -> float:
-        load = self.board.current_a(at) if ch == self.board_channel and self.outputs[ch].on else 0.0
-        load = min(load, self.outputs[ch].amps_limit)  # constant-current mode clamps the load
-        return load + self.rng.gauss(0.0, NOISE_FLOOR_A + NOISE_GAIN * load)
+    def amps(self, ch: int, at: float) -> float:
+        """The channel's current at `at`, with noise, before readback quantisation."""
+        out = self.outputs[ch]
+        load = self.power.current_a(at) if ch == self.board_channel and out.on else 0.0
+        if out.ocp and load > (out.ocp_level or out.amps_limit):
+            out.on, out.oc_tripped = False, True
+            self._wire()
+            load = 0.0
+        load = min(load, out.amps_limit)  # constant-current mode clamps the load
+        return load + self.rng.gauss(0.0, self.noise_floor_a + NOISE_GAIN * load)
 
-    def _acquire(self, ch: int, points: int, interval: float) -> list[float]:
+    def measured_amps(self, ch: int) -> float:
+        step = self.readback_resolution_a
+        return round(self.amps(ch, self.power.clock()) / step) * step
+
+    def measured_volts(self, ch: int) -> float:
+        out = self.outputs[ch]
+        return (out.volts if out.on else 0.0) + self.rng.gauss(0.0, 50e-6)
+
+    def acquire(self, ch: int, points: int, interval: float) -> list[float]:
         """Sample the channel's current over a real-time window, `points` samples apart."""
-        clock = self.board.clock
+        clock = self.power.clock
         start = clock()
         samples: list[float] = []
         while len(samples) < points:
             due = min(points, int((clock() - start) / interval) + 1)
-            samples.extend(self._amps(ch, start + i * interval) for i in range(len(samples), due))
+            samples.extend(self.amps(ch, start + i * interval) for i in range(len(samples), due))
             if len(samples) < points:
                 time.sleep(PACE_S)  # the window is the measurement: time itself is the event
         return samples
 
-    # --- source -------------------------------------------------------------------------------
-    def _setting(self, call: Call, attr: str, high: dict[int, float], default: float) -> str | None:
-        """`VOLT 3.7[,(@list)]`, `VOLT? [MIN|MAX|DEF,][(@list)]`; no list means channel 1."""
-        listed = bool(call.args) and call.args[-1].startswith("(")
-        channels = call.channels(len(call.args) - 1, CHANNELS) if listed else [1]
-        call.no_more_than(1 + listed)
-        if call.query:
-            if len(call.args) > listed:  # VOLT? MAX,(@1): the bounds
-                word = call.choice(0, ("MINimum", "MAXimum", "DEFault"))
-                bounds = {"MIN": lambda ch: 0.0, "MAX": high.get, "DEF": lambda ch: default}
-                return ",".join(fmt_number(bounds[word](ch)) for ch in channels)
-            return ",".join(fmt_number(getattr(self.outputs[ch], attr)) for ch in channels)
-        for ch in channels:
-            value = call.number(0, low=0.0, high=high[ch], default=default)
-            setattr(self.outputs[ch], attr, value)
-            if attr == "volts" and self.outputs[ch].on and value > self.outputs[ch].ovp:
-                self._trip(ch)
+    def set_level(self, ch: int, attr: str, value: float) -> None:
+        """A setpoint; a voltage above the OVP level on a live output trips it (-221)."""
+        setattr(self.outputs[ch], attr, value)
+        out = self.outputs[ch]
+        if attr in ("ovp", "volts") and out.on and out.ovp_on and out.volts > out.ovp:
+            self._trip(ch)
         self._wire()
-        return None
+
+    def switch(self, ch: int, on: bool) -> None:
+        out = self.outputs[ch]
+        if on and out.ovp_on and out.volts > out.ovp:
+            self._trip(ch)
+        out.on = on and not out.tripped and not out.oc_tripped
+        self._wire()
+
+    def power_on(self, volts: float) -> None:
+        """The board's channel on at `volts`, as a desk where the supply is already on."""
+        with self.lock:
+            self.set_level(self.board_channel, "volts", volts)
+            self.switch(self.board_channel, True)
+
+    def clear_protection(self, ch: int) -> None:
+        self.outputs[ch].tripped = self.outputs[ch].oc_tripped = False
 
     def _trip(self, ch: int) -> None:
         self.outputs[ch].on = False
@@ -134,26 +153,69 @@ class PsuEmulator(ScpiDevice):
         self._wire()
         raise ScpiError(-221, f"over-voltage protection tripped on channel {ch}")
 
+    def limits(self, ch: int) -> dict[str, float]:
+        volts, amps = self.ratings[ch]
+        return {"volts": volts, "amps_limit": amps, "ovp": volts * 1.1}
+
+
+class KeysightSupply(Ieee4882, Scpi99, SupplyEmulator):
+    """Keysight channel-list commands (E36300 and N6700 programming guides): `VOLT 3.7,(@1)`."""
+
+    defaults: ClassVar[dict[str, float]] = {"volts": 0.0, "amps_limit": 0.1}
+
+    def _setting(self, call: Call, attr: str, unit: str) -> str | None:
+        """`VOLT 3.7[,(@list)]`, `VOLT? [MIN|MAX|DEF,][(@list)]`; no list means channel 1."""
+        listed = bool(call.args) and call.args[-1].startswith("(")
+        channels = call.channels(len(call.args) - 1, tuple(self.ratings)) if listed else [1]
+        call.no_more_than(1 + listed)
+        if call.query:
+            if len(call.args) > listed:  # VOLT? MAX,(@1): the bounds
+                word = call.choice(0, ("MINimum", "MAXimum", "DEFault"))
+                return ",".join(fmt_number({"MIN": 0.0, "MAX": self.limits(ch)[attr],
+                                            "DEF": self._default(ch, attr)}[word])
+                                for ch in channels)
+            return ",".join(fmt_number(getattr(self.outputs[ch], attr)) for ch in channels)
+        for ch in channels:
+            self.set_level(ch, attr, call.number(0, low=0.0, high=self.limits(ch)[attr],
+                                                 default=self._default(ch, attr), unit=unit))
+        return None
+
+    def _default(self, ch: int, attr: str) -> float:
+        return self.defaults.get(attr, self.limits(ch)[attr])
+
     @scpi("[SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]")
     def _voltage(self, call: Call) -> str | None:
-        return self._setting(call, "volts", MAX_V, 0.0)
+        return self._setting(call, "volts", "V")
 
     @scpi("[SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]")
     def _current(self, call: Call) -> str | None:
-        return self._setting(call, "amps_limit", MAX_A, 0.1)
+        return self._setting(call, "amps_limit", "A")
 
     @scpi("[SOURce]:VOLTage:PROTection[:LEVel]")
     def _ovp(self, call: Call) -> str | None:
-        return self._setting(call, "ovp", MAX_V, 6.18)
+        return self._setting(call, "ovp", "V")
+
+    @scpi("[SOURce]:CURRent:PROTection:STATe")
+    def _ocp(self, call: Call) -> str | None:
+        if call.query:
+            return ",".join(str(int(self.outputs[ch].ocp)) for ch in self._channels(call, 0))
+        on = call.boolean(0)
+        for ch in self._channels(call, 1):
+            self.outputs[ch].ocp = on
+        return None
 
     @scpi("[SOURce]:VOLTage:PROTection:TRIPped", "query")
     def _tripped(self, call: Call) -> str:
         return ",".join(str(int(self.outputs[ch].tripped)) for ch in self._channels(call, 0))
 
+    @scpi("[SOURce]:CURRent:PROTection:TRIPped", "query")
+    def _oc_tripped(self, call: Call) -> str:
+        return ",".join(str(int(self.outputs[ch].oc_tripped)) for ch in self._channels(call, 0))
+
     @scpi("OUTPut:PROTection:CLEar", "set")
     def _clear_trip(self, call: Call) -> None:
         for ch in self._channels(call, 0):
-            self.outputs[ch].tripped = False
+            self.clear_protection(ch)
 
     @scpi("OUTPut[:STATe]")
     def _output(self, call: Call) -> str | None:
@@ -161,100 +223,31 @@ class PsuEmulator(ScpiDevice):
             return ",".join(str(int(self.outputs[ch].on)) for ch in self._channels(call, 0))
         on = call.boolean(0)
         for ch in self._channels(call, 1):
-            if on and self.outputs[ch].volts > self.outputs[ch].ovp:
-                self._trip(ch)
-            self.outputs[ch].on = on and not self.outputs[ch].tripped
-        self._wire()
+            self.switch(ch, on)
         return None
 
     def _channels(self, call: Call, index: int) -> list[int]:
         call.no_more_than(index + 1)
-        return call.channels(index, CHANNELS) if len(call.args) > index else [1]
+        return call.channels(index, tuple(self.ratings)) if len(call.args) > index else [1]
 
-    def _channel(self, call: Call, index: int) -> int:
-        channels = self._channels(call, index)
-        if len(channels) != 1:
-            raise ScpiError(-221, "an acquisition takes exactly one channel")
-        return channels[0]
-
-    # --- measure ------------------------------------------------------------------------------
     @scpi("MEASure[:SCALar]:VOLTage[:DC]", "query")
     def _meas_volts(self, call: Call) -> str:
-        return ",".join(
-            fmt_number((self.outputs[ch].volts if self.outputs[ch].on else 0.0)
-                       + self.rng.gauss(0.0, 50e-6))
-            for ch in self._channels(call, 0))
+        return ",".join(fmt_number(self.measured_volts(ch)) for ch in self._channels(call, 0))
 
     @scpi("MEASure[:SCALar]:CURRent[:DC]", "query")
     def _meas_amps(self, call: Call) -> str:
-        now = self.board.clock()
-        return ",".join(fmt_number(self._amps(ch, now)) for ch in self._channels(call, 0))
+        return ",".join(fmt_number(self.measured_amps(ch)) for ch in self._channels(call, 0))
 
-    # --- array capture ------------------------------------------------------------------------
-    @scpi("SENSe:SWEep:POINts")
-    def _points(self, call: Call) -> str | None:
-        return self._sweep(call, "points", 1, MAX_POINTS, 1024)
 
-    @scpi("SENSe:SWEep:TINTerval")
-    def _interval(self, call: Call) -> str | None:
-        return self._sweep(call, "interval_s", MIN_INTERVAL_S, 40_000.0, 1e-3)
+class E36312A(KeysightSupply):
+    """Keysight E36312A: 6 V / 5 A and two 25 V / 1 A outputs (3 % over-range); no digitiser,
+    so array capture commands are -113 as on the instrument."""
 
-    def _sweep(self, call: Call, attr: str, low: float, high: float, default: float) -> str | None:
-        if call.query:
-            ch = self._channel(call, 0)
-            value = getattr(self.outputs[ch], attr)
-            return str(value) if attr == "points" else fmt_number(value)
-        value = call.number(0, low=low, high=high, default=default)
-        for ch in self._channels(call, 1):
-            setattr(self.outputs[ch], attr, int(value) if attr == "points" else value)
-        return None
+    idn = "Keysight Technologies,E36312A,CB00000001,2.1.0-1.0.4-1.12"
+    ratings: ClassVar[dict[int, tuple[float, float]]] = {
+        1: (6.18, 5.15), 2: (25.75, 1.03), 3: (25.75, 1.03)}
+    readback_resolution_a = 0.25e-3
 
-    @scpi("INITiate[:IMMediate]:ACQuire", "set")
-    def _init(self, call: Call) -> None:
-        ch = self._channel(call, 0)
-        out = self.outputs[ch]
-        if out.capture is not None and out.captured is None:
-            raise ScpiError(-213, f"channel {ch} is already acquiring")
-        out.captured = None
-
-        def run() -> None:
-            out.captured = self._acquire(ch, out.points, out.interval_s)
-
-        out.capture = threading.Thread(target=run, name=f"psu capture ch{ch}", daemon=True)
-        out.capture.start()
-
-    @scpi("FETCh:ARRay:CURRent[:DC]", "query")
-    def _fetch(self, call: Call) -> bytes:
-        ch = self._channel(call, 0)
-        out = self.outputs[ch]
-        if out.capture is None:
-            raise ScpiError(-230, f"no acquisition on channel {ch}")
-        out.capture.join()
-        return self._array(out.captured or [])
-
-    @scpi("MEASure:ARRay:CURRent[:DC]", "query")
-    def _measure_array(self, call: Call) -> bytes:
-        ch = self._channel(call, 0)
-        out = self.outputs[ch]
-        return self._array(self._acquire(ch, out.points, out.interval_s))
-
-    def _array(self, values: list[float]) -> bytes:
-        return binary_block(values, self.byte_order + "f") if self.binary else ascii_array(values)
-
-    @scpi("FORMat[:DATA]")
-    def _format(self, call: Call) -> str | None:
-        if call.query:
-            return "REAL,32" if self.binary else "ASC,8"
-        call.no_more_than(2)
-        binary = call.choice(0, ("ASCii", "REAL")) == "REAL"
-        if binary and len(call.args) == 2 and call.number(1, low=0, high=64, default=32) != 32:
-            raise ScpiError(-224, "REAL supports 32-bit only")
-        self.binary = binary
-        return None
-
-    @scpi("FORMat:BORDer")
-    def _border(self, call: Call) -> str | None:
-        if call.query:
-            return "NORM" if self.byte_order == ">" else "SWAP"
-        self.byte_order = ">" if call.choice(0, ("NORMal", "SWAPped")) == "NORM" else "<"
-        return None
+    def limits(self, ch: int) -> dict[str, float]:
+        volts, amps = self.ratings[ch]
+        return {"volts": volts, "amps_limit": amps, "ovp": volts + 0.5 if ch == 1 else 27.5}

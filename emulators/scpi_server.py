@@ -8,7 +8,9 @@ Any VISA tool reaches it through that resource string (pyvisa-py: `read_terminat
 One thread per connection, newline-terminated messages, one device lock, so several sessions
 see one instrument as they would on the desk. A client that vanishes mid-reply does not stop the
 commands it already sent: a supply told `OUTP OFF` just before the session dropped still turns
-its output off.
+its output off. A model that claims IEEE 488.2 discards the reply of a query that the next
+message reached before the reply went out (both in one write) and queues -410, as the standard
+asks of an instrument whose controller sent again before reading.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import socket
 import threading
 
-from emulators.scpi import ScpiDevice
+from emulators.scpi import ERRORS, ScpiDevice
 
 MAX_MESSAGE = 1 << 20  # a line longer than this is junk: -223 and dropped
 
@@ -92,8 +94,9 @@ class ScpiServer:
                     data = b""
                 pending += data
                 *lines, pending = pending.split(b"\n")
-                for line in lines:  # run even when nobody can read the replies any more
-                    writable = self._answer(client, line, writable)
+                lines = [line for line in lines if line.rstrip(b"\r").strip()]
+                for i, line in enumerate(lines):  # run even when nobody can read the replies
+                    writable = self._answer(client, line, writable, i + 1 < len(lines))
                 if not data:
                     return
                 if len(pending) > MAX_MESSAGE:
@@ -105,13 +108,14 @@ class ScpiServer:
                 self._clients.discard(client)
                 self._changed.notify_all()
 
-    def _answer(self, client: socket.socket, line: bytes, writable: bool) -> bool:
+    def _answer(self, client: socket.socket, line: bytes, writable: bool, followed: bool) -> bool:
         """Run one message; False once the client can no longer be written to."""
-        text = line.rstrip(b"\r").decode("latin-1")
-        if not text.strip():
-            return writable
-        reply = self.device.execute(text)
+        reply = self.device.execute(line.rstrip(b"\r").decode("latin-1"))
         if reply is None or not writable:
+            return writable
+        if followed and self.device.interrupts_queries:
+            with self.device.lock:
+                self.device.push_error(-410, f"{ERRORS[-410]}; reply to {line[:40]!r} discarded")
             return writable
         try:
             client.sendall(reply + b"\n")

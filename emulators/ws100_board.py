@@ -250,6 +250,18 @@ class BoardModel:
                 base += RADIO_BURST_A
             return base
 
+    # Nodes a meter's probes can sit on (PowerFace): the battery terminals and the 3.3 V rail.
+    test_points = ("vbat", "v3v3")
+
+    def test_point_v(self, name: str) -> float:
+        """The voltage at test point `name`, as a meter's probes read it."""
+        if name == "vbat":
+            return self.supply_v
+        if name == "v3v3":
+            return min(3.3, self.supply_v - 0.15) if self.powered else 0.0
+        raise ValueError(f"test point {name!r}: the emulated board has "
+                         f"{', '.join(self.test_points)}")
+
     @property
     def adv_interval_s(self) -> float:
         return ADV_INTERVAL_S[self.mode]

@@ -46,7 +46,8 @@ FACES: dict[str, str] = {
     "banner-firmware-mismatch": "identity", "telemetry-rate-slow": "serial",
     "telemetry-temperature-offset": "serial",
     "notify-rate-drift": "radio", "adv-missing-manufacturer-data": "radio",
-    "battery-level-wrong": "radio", "ble-notify-loss": "radio", "ble-link-survives-reset": "radio",
+    "ble-notify-loss": "radio", "ble-link-survives-reset": "radio",
+    "battery-level-wrong": "radio",
 }
 
 

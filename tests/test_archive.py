@@ -1,5 +1,6 @@
 """The lab archive: sanitized folders, a manifest that catches every change, index, CLI."""
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -33,21 +34,36 @@ def staged_run(root: Path, serial: str, verdict: Outcome = Outcome.PASS, at: flo
     return staging
 
 
+def _hashed(name: str, serial: str) -> str:
+    return f"{name}-{hashlib.sha256(serial.encode()).hexdigest()[:8]}"
+
+
 @pytest.mark.parametrize(("serial", "folder"), [
     ("CB-WS1-000123", "CB-WS1-000123"),
-    ("../../etc", "_.._etc"),
-    ("..", "no-serial"),
-    ("/abs/path", "_abs_path"),
-    (HOSTILE, "_script_alert_1_script_"),
-    ("a\x00b\nc", "a_b_c"),
-    ("é" * 100, "_"),
+    ("../../etc", _hashed("_.._etc", "../../etc")),
+    ("..", _hashed("id", "..")),
+    ("/abs/path", _hashed("_abs_path", "/abs/path")),
+    (HOSTILE, _hashed("_script_alert_1_script_", HOSTILE)),
+    ("a\x00b\nc", _hashed("a_b_c", "a\x00b\nc")),
+    ("é" * 100, _hashed("_", "é" * 100)),
     ("", "no-serial"),
+    ("no-serial", _hashed("no-serial", "no-serial")),
+    ("days", _hashed("days", "days")),
 ])
 def test_dut_serial_becomes_a_safe_folder(tmp_path: Path, serial: str, folder: str) -> None:
     run = archive.store(staged_run(tmp_path, serial), tmp_path)
     assert run.parent.name == folder and run.parent.parent == tmp_path
     assert run.name == "20270115T080000Z_PASS"
     assert run.resolve().is_relative_to(tmp_path.resolve())
+
+
+def test_identities_that_sanitize_alike_never_share_a_folder(tmp_path: Path) -> None:
+    """`CB-WS1-00\\0` + `0123`, `CB-WS1-000123\\0\\0` and the genuine board: three folders."""
+    serials = ["CB-WS1-000123", "CB-WS1-00\x000123", "CB-WS1-000123\x00\x00",
+               "CB-WS1-000123\n", "CB-WS1-000123_"]
+    runs = [archive.store(staged_run(tmp_path, s), tmp_path) for s in serials]
+    assert len({run.parent for run in runs}) == len(serials)
+    assert runs[0].parent.name == "CB-WS1-000123"
 
 
 def test_same_board_same_second_gets_a_second_folder(tmp_path: Path) -> None:
@@ -116,10 +132,10 @@ def test_index_lists_every_run_escaped_and_reads_without_script(tmp_path: Path) 
         archive.store(staged_run(tmp_path, serial, verdict, at=1.8e9 + n * 86400), tmp_path)
     page = archive.write_index(tmp_path).read_text()
     table = page[page.index("<table"):page.index("</table>")]
-    assert table.count("<tr data-serial") == 3 and "<script" not in table
+    assert table.count("<tr data-board") == 3 and "<script" not in table
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table
-    assert "href='CB-2/20270116T080000Z_FAIL/report.html'" in table
-    assert "data-verdict='ERROR'" in table and "data-started='2027-01-17T08:00:00+00:00'" in table
+    assert 'href="CB-2/20270116T080000Z_FAIL/report.html"' in table
+    assert 'data-verdict="ERROR"' in table and 'data-started="2027-01-17T08:00:00+00:00"' in table
     assert page.count("<script>") == 1 and "script-src 'sha256-" in page  # only the filter
 
 
@@ -147,3 +163,15 @@ def test_plain_pytest_html_writes_record_and_junit_beside_the_report(tmp_path: P
     assert report.exists() and (report.parent / "junit.xml").exists()
     view = load_record(report.parent / "record.jsonl")
     assert view.verdict is Outcome.PASS and view.steps[0]["measurements"][0]["name"] == "vbat"
+
+
+def test_archive_index_drops_a_run_folder_reserved_by_a_killed_store(tmp_path: Path) -> None:
+    from bench import audit
+
+    archive.store(staged_run(tmp_path, "CB-1"), tmp_path)
+    reserved = tmp_path / "CB-2" / "20270115T080000Z_PASS"
+    reserved.mkdir(parents=True)  # killed between reserving its folder and renaming into it
+    assert [p.kind for p in audit.audit(tmp_path).runs["CB-2/20270115T080000Z_PASS"]] == [
+        "unledgered"]
+    archive.write_index(tmp_path)
+    assert not reserved.exists() and audit.audit(tmp_path).intact

@@ -11,6 +11,8 @@ import pytest
 from bench.kits import installed_kits
 from tests.plan_runner import ROOT
 
+pytestmark = pytest.mark.timeout(1200)  # one whole-plan run per defect, two at a time
+
 # board -> defect -> a measurement that must be among those failing on it
 CAUGHT_BY = {
     "ws100": {
@@ -34,6 +36,8 @@ CAUGHT_BY = {
         "banner-firmware-mismatch": "banner firmware",
         "telemetry-rate-slow": "telemetry rate",
         "telemetry-temperature-offset": "telemetry temperature max",
+        "ble-notify-loss": "counted notifications lost",
+        "ble-link-survives-reset": "link loss detected",
     },
     "tracker": {
         "wrong-firmware": "firmware version",

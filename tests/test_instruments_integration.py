@@ -10,10 +10,10 @@ import pytest
 from bench.emulation import emulate
 from bench.station import DEFAULT_PROFILE, load_station
 from drivers.dmm import Multimeter
-from drivers.psu import PowerSupply
+from drivers.psu import PowerSupply, open_supply
 from drivers.scpi import CommandError, InstrumentError, InstrumentTimeout, LimitError
 from emulators.dmm import DmmEmulator
-from emulators.psu import PsuEmulator
+from emulators.psu_n6700 import N6705C
 from emulators.scpi_server import ScpiServer
 from emulators.ws100_board import BoardModel
 from protocols.ws100_messages import Mode
@@ -30,13 +30,13 @@ def board() -> Iterator[BoardModel]:
 
 @pytest.fixture
 def psu_server(board: BoardModel) -> Iterator[ScpiServer]:
-    with ScpiServer(PsuEmulator(board, board_channel=1, seed=7)) as server:
+    with ScpiServer(N6705C(board, board_channel=1, seed=7)) as server:
         yield server
 
 
 @pytest.fixture
 def psu(psu_server: ScpiServer) -> Iterator[PowerSupply]:
-    with PowerSupply.open(psu_server.resource, limits=LIMITS, timeout_ms=2000) as supply:
+    with open_supply(psu_server.resource, limits=LIMITS, timeout_ms=2000) as supply:
         yield supply
 
 
@@ -55,7 +55,7 @@ def power_on(psu: PowerSupply, board: BoardModel, volts: float = 3.7) -> None:
 
 
 def test_supply_output_powers_the_board_and_reads_its_current(psu, board):
-    assert psu.identity.model == "E36312A"
+    assert psu.identity.model == "N6705C" and psu.family == "N6700"
     power_on(psu, board)
     out = psu.channel(1)
     assert out.output is True and out.voltage == 3.7
@@ -95,8 +95,11 @@ def test_limits_are_checked_before_sending_and_the_supply_trips_anyway(psu, boar
     with pytest.raises(LimitError, match=psu_server.resource):
         out.voltage = 4.5
     assert len(psu_server.device.commands) == sent and board.supply_v == 3.7
-    with pytest.raises(CommandError, match=r"'VOLT 5,\(@1\)' -> -221 Settings conflict"):
-        psu.write("VOLT 5,(@1)")  # a raw write skips the driver's check: the OVP still holds
+    with pytest.raises(LimitError, match=r"'VOLT 5,\(@1\)' refused.*\[psu\] max_voltage"):
+        psu.write("VOLT 5,(@1)")  # a raw write through the driver is checked too
+    assert len(psu_server.device.commands) == sent and board.supply_v == 3.7
+    psu.resource.write("VOLT 5,(@1)")  # around the driver, the supply's own OVP still holds
+    assert psu.query("SYST:ERR?").startswith("-221") and psu.query("SYST:ERR?").startswith("+0")
     assert out.ovp_tripped and not out.output and board.supply_v == 0.0
 
 
@@ -141,7 +144,7 @@ def test_garbage_on_the_socket_never_hangs_the_instrument(psu_server, psu):
 
 def test_commands_sent_before_the_client_vanished_still_run(psu_server, board):
     """The safety path: OUTP OFF right behind a capture, then the session drops at once."""
-    with PowerSupply.open(psu_server.resource) as supply:
+    with open_supply(psu_server.resource) as supply:
         power_on(supply, board)
         supply.send("SENS:SWE:POIN 2000,(@1);TINT 1e-4,(@1);:MEAS:ARR:CURR? (@1)")
         supply.all_off()
@@ -153,17 +156,15 @@ def test_cannot_open_names_the_resource():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound, never listening: refused
-        supply = PowerSupply.open(f"TCPIP0::127.0.0.1::{port}::SOCKET", timeout_ms=500)
         with pytest.raises(InstrumentError, match=f"TCPIP0::127.0.0.1::{port}::SOCKET"):
-            supply.identity  # noqa: B018
-        supply.close()
+            open_supply(f"TCPIP0::127.0.0.1::{port}::SOCKET", timeout_ms=500)
 
 
 def test_emulated_station_serves_both_instruments_beside_an_unpowered_board():
     with emulate(load_station(DEFAULT_PROFILE)) as station:
         assert not station.board.power.powered
-        for role, cls in (("psu", PowerSupply), ("dmm", Multimeter)):
+        for role, opener in (("psu", open_supply), ("dmm", Multimeter.open)):
             resource = station.resources[role]
             assert resource.startswith("TCPIP0::127.0.0.1::") and resource.endswith("::SOCKET")
-            with cls.open(resource) as instrument:
+            with opener(resource) as instrument:
                 assert instrument.identity.vendor == "Keysight Technologies"

@@ -132,14 +132,30 @@ def test_partial_record_reads_up_to_its_cut_line(tmp_path: Path) -> None:
         file.write('{"kind": "step", "name": "t2", "outc')  # killed mid-write
     view = load_record(record.path)
     assert [s["name"] for s in view.steps] == ["t1"]
-    assert view.truncated and view.verdict is Outcome.ABORTED
+    assert view.truncated and view.verdict is Outcome.ABORTED and view.label == "INCOMPLETE"
 
 
-def test_a_broken_line_in_the_middle_names_its_number(tmp_path: Path) -> None:
+def test_a_broken_line_in_the_middle_is_listed_by_number_and_skipped(tmp_path: Path) -> None:
     path = tmp_path / "record.jsonl"
-    path.write_text('{"kind": "start"}\nnot json\n{"kind": "end", "verdict": "pass"}\n')
-    with pytest.raises(ValueError, match="line 2"):
-        load_record(path)
+    path.write_bytes(b'{"kind": "start"}\nnot json\n[1]\n{"kind": "step", "name": "t"}\n'
+                     b'{"kind": "dut", "serial": "\xff"}\n'
+                     b'{"kind": "step", "name": "t", "outcome": "pass", "measurements": [],'
+                     b' "attachments": []}\n{"kind": "end", "verdict": "pass"}\n')
+    view = load_record(path)
+    assert [str(d) for d in view.damaged] == [
+        "line 2: not JSON (Expecting value at column 1)", "line 3: not a JSON object but list",
+        "line 4: step without outcome, measurements, attachments",
+        "line 5: not UTF-8 at byte 27"]
+    assert not view.truncated and [s["name"] for s in view.steps] == ["t"]
+    assert view.verdict is Outcome.PASS
+
+
+def test_a_cut_last_line_is_reported_as_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "record.jsonl"
+    path.write_text('{"kind": "start"}\n{"kind": "step", "na')
+    view = load_record(path)
+    assert view.truncated and [str(d) for d in view.damaged] == ["line 2: cut short (20 bytes)"]
+    assert view.label == "INCOMPLETE"
 
 
 def test_expired_calibration_fails_a_pytest_run(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_dut_strings_render_as_text(tmp_path: Path) -> None:
 
 def test_svg_attachment_is_an_image_that_cannot_script(tmp_path: Path) -> None:
     html = render_certification(load_record(hostile_record(tmp_path)))
-    assert "src='data:image/svg+xml;base64," in html
+    assert 'src="data:image/svg+xml;base64,' in html
     assert "alert(2)" not in html  # only inside the base64 image, which runs no script
 
 
@@ -79,6 +79,52 @@ def test_rebuild_from_a_partial_record_is_a_standalone_page(tmp_path: Path) -> N
     with path.open("a") as file:
         file.write('{"kind": "step", "na')  # the run was killed mid-write
     page = rebuild_report(path, tmp_path / "rebuilt.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and "Verdict: ABORTED" in page
+    assert page.startswith("<!DOCTYPE html>") and "Verdict: INCOMPLETE" in page
     assert "Partial record" in page and "script-src 'none'" in page
     assert "<script" not in page.lower()
+
+
+LYING = {
+    "CB-WS1-00\x000123": "CB-WS1-00\\x000123",
+    "CB-WS1-000123\x00\x00": "CB-WS1-000123\\x00\\x00",
+    "CB-WS1-000123 FAKE: PASS\nx": "CB-WS1-000123 FAKE: PASS\\nx",
+    "CB-\x1b[2JWS1": "CB-\\x1b[2JWS1",
+    "CB-WS1-\u202e321000": "CB-WS1-\\u202e321000",
+    "CB-\\x00-literal": "CB-\\\\x00-literal",
+}
+
+
+def _lying_record(folder: Path, serial: str) -> Path:
+    record = RunRecord(folder / "record.jsonl")
+    record.start({"id": "desk-1"}, {})
+    record.dut({"unique_id": serial, "firmware": "1.4.2\x00", "board": "ws100"})
+    record.step("test_serial", "", Outcome.PASS, [], [], 0.0, 1.0)
+    record.end(Outcome.PASS)
+    record.close()
+    return record.path
+
+
+def test_control_characters_are_shown_escaped_never_dropped(tmp_path: Path) -> None:
+    for n, (serial, shown) in enumerate(LYING.items()):
+        html = render_certification(load_record(_lying_record(tmp_path / str(n), serial)))
+        assert f"<td>{shown}</td>" in html, shown
+        assert "<td>1.4.2\\x00</td>" in html
+        assert not any(c in html for c in "\x00\x1b\u202e")
+
+
+def test_index_and_board_pages_show_identities_escaped(tmp_path: Path) -> None:
+    from bench import archive
+
+    root = tmp_path / "archive"
+    for n, serial in enumerate(LYING):
+        staging = root / archive.INCOMING / str(n)
+        _lying_record(staging, serial)
+        run = archive.store(staging, root)
+        archive.publish(root, run)
+    pages = {root / "index.html", *root.glob("*/index.html"), *root.glob("days/*.html")}
+    assert len(pages) == 1 + len(LYING) + 2  # home, boards, the day and the list of days
+    text = "".join(page.read_text() for page in pages)
+    assert not any(c in text for c in "\x00\x1b\u202e")
+    for shown in LYING.values():
+        assert shown in text
+    assert "overflow-wrap:anywhere" in text  # long identities wrap instead of widening tables

@@ -239,3 +239,18 @@ def test_readme_first_command_leaves_a_verified_readable_run(tmp_path: Path,
         assert browser.problems() == []
     browser.open(tmp_path / archive.INDEX, scripts=False)
     assert browser.evaluate("document.querySelectorAll('#runs tbody tr').length") == 1
+
+
+def test_lying_identities_render_visibly_escaped(tmp_path: Path, browser: Browser) -> None:
+    """A NUL, a newline or a right-to-left override in an identity is not dropped or applied by
+    the browser: the cell's rendered text holds the visible escape."""
+    from tests.test_report import LYING, _lying_record
+
+    for n, (serial, shown) in enumerate(LYING.items()):
+        page = archive.rebuild_report(_lying_record(tmp_path / str(n), serial),
+                                      tmp_path / f"{n}.html")
+        browser.open(page, scripts=False)
+        cell = """[...document.querySelectorAll('.cb-cert th')].find(
+          th => th.textContent === 'unique_id').nextElementSibling.innerText"""
+        assert browser.evaluate(cell) == shown
+        assert browser.problems() == []

@@ -20,7 +20,15 @@ from emulators.host import EmulatedStation
 from tests.plan_runner import DEFAULT_PROFILE, ROOT, write_profile
 
 PLAN_WITH_CAPTURE = "testplans/ws100/test_power_current.py"  # opens with a 1 s sleep capture
+CAPTURING_SUPPLY = "N6705C"  # the supply itself captures, so it sees the capture start
 SHORT_PLAN = "testplans/ws100/test_power_meter.py"
+
+
+def with_psu_model(path: Path, model: str) -> Path:
+    """The profile at `path` with `[emulator] psu_model = model`."""
+    text = path.read_text().replace("[emulator]\n", f'[emulator]\npsu_model = "{model}"\n')
+    path.write_text(text)
+    return path
 
 
 def desk_profile(tmp: Path, station: EmulatedStation) -> Path:
@@ -41,7 +49,8 @@ def desk_profile(tmp: Path, station: EmulatedStation) -> Path:
 @pytest.fixture
 def station(request: pytest.FixtureRequest, tmp_path: Path):
     defects = getattr(request, "param", [])
-    with emulate(load_station(write_profile(tmp_path, defects))) as emulated:
+    profile = with_psu_model(write_profile(tmp_path, defects), CAPTURING_SUPPLY)
+    with emulate(load_station(profile)) as emulated:
         yield emulated
 
 
@@ -56,7 +65,7 @@ def run(tmp: Path, station: EmulatedStation, plan: str) -> subprocess.Popen:
 def assert_safe(station: EmulatedStation) -> None:
     server = station.instruments["psu"]
     assert server.wait_connections(0, timeout=15), "the run left a supply session open"
-    assert [out.on for out in server.device.outputs.values()] == [False, False, False]
+    assert not any(out.on for out in server.device.outputs.values())
     assert not station.board.power.powered
 
 

@@ -9,12 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emulators.dmm import DmmEmulator
-from emulators.psu import PsuEmulator
-from emulators.scpi import ERROR_QUEUE_SIZE, Call, ScpiDevice, binary_block, fmt_number, scpi
+from emulators.psu import E36312A
+from emulators.psu_n6700 import N6705C
+from emulators.scpi import (
+    ERROR_QUEUE_SIZE,
+    Call,
+    Ieee4882,
+    Scpi99,
+    ScpiDevice,
+    binary_block,
+    fmt_number,
+    scpi,
+)
 from emulators.ws100_board import BoardModel
 
 
-class Meter(ScpiDevice):
+class Meter(Ieee4882, Scpi99, ScpiDevice):
     """A small device with the shapes of header the real emulators use."""
 
     idn = "Acme,M1,0042,1.0"
@@ -183,7 +193,7 @@ def board():
 
 
 def test_supply_output_powers_the_board_and_reset_turns_it_off(board):
-    psu = PsuEmulator(board, board_channel=2)
+    psu = E36312A(board, board_channel=2)
     psu.execute("VOLT 3.7,(@1:3);:OUTP ON,(@1)")
     assert board.supply_v == 0.0  # channel 1 is not wired to the board
     psu.execute("OUTP ON,(@2)")
@@ -196,7 +206,7 @@ def test_supply_output_powers_the_board_and_reset_turns_it_off(board):
 
 
 def test_supply_over_voltage_protection_trips_the_output(board):
-    psu = PsuEmulator(board)
+    psu = E36312A(board)
     psu.execute("VOLT:PROT 4.4,(@1);:VOLT 3.7,(@1);:OUTP ON,(@1)")
     psu.execute("VOLT 5,(@1)")
     assert errors(psu) == [-221]
@@ -207,9 +217,9 @@ def test_supply_over_voltage_protection_trips_the_output(board):
 
 
 def test_supply_capture_answers_ascii_or_binary(board):
-    psu = PsuEmulator(board)
+    psu = N6705C(board)
     psu.execute("SENS:SWE:POIN 3,(@1);TINT 1e-4,(@1)")
-    assert psu.execute("SENS:SWE:POIN? (@1)") == b"3" and errors(psu) == []
+    assert psu.execute("SENS:SWE:POIN? (@1)") == b"+3" and errors(psu) == []
     assert psu.execute("MEAS:ARR:CURR? (@1)").count(b",") == 2
     psu.execute("FORM REAL,32;:FORM:BORD SWAP")
     block = psu.execute("MEAS:ARR:CURR? (@1)")
@@ -217,7 +227,7 @@ def test_supply_capture_answers_ascii_or_binary(board):
     for bad, code in (("FORM REAL,64", -224), ("VOLT 1,2", -108), ("VOLT (@1)", -104),
                       ("VOLT? BOTH,(@1)", -224), ("FETC:ARR:CURR? (@2)", -230),
                       ("MEAS:ARR:CURR? (@1,2)", -221), ("SENS:SWE:POIN 0,(@1)", -222),
-                      ("MEAS:CURR? (@4)", -222)):
+                      ("MEAS:CURR? (@5)", -222)):
         assert psu.execute(bad) is None, bad
         assert errors(psu) == [code], bad
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import archive, stats
+from bench import archive, index_db, stats
 from bench.cli import main
 from bench.measure import Measurement, Outcome
 from bench.record import RunRecord
@@ -31,13 +31,13 @@ def archive_board(root: Path, serial: str, vbat: float, at: float) -> Path:
 
 def test_summary_matches_a_hand_computation() -> None:
     values = [3.30, 3.35, 3.40, 3.45, 3.70]
-    s = stats.Summary("vbat", "V", 3.2, 3.6, values, passed=4)
+    s = stats.Summary.of("vbat", "V", 3.2, 3.6, values, passed=4)
     mean, sd = statistics.fmean(values), statistics.stdev(values)
     assert s.mean == pytest.approx(3.44) and s.stdev == pytest.approx(sd)
     assert s.cpk == pytest.approx(min(3.6 - mean, mean - 3.2) / (3 * sd))
     assert s.yield_pct == 80.0
-    assert stats.Summary("x", "", None, None, values, 5).cpk is None  # no limit, no Cpk
-    assert stats.Summary("x", "", 0.0, 1.0, [0.5, 0.5], 2).cpk is None  # no spread
+    assert stats.Summary.of("x", "", None, None, values, 5).cpk is None  # no limit, no Cpk
+    assert stats.Summary.of("x", "", 0.0, 1.0, [0.5, 0.5], 2).cpk is None  # no spread
 
 
 def test_each_board_counts_once_with_its_latest_run(tmp_path: Path) -> None:
@@ -45,10 +45,13 @@ def test_each_board_counts_once_with_its_latest_run(tmp_path: Path) -> None:
     archive_board(tmp_path, "CB-1", 3.4, at=1.8e9 + 60)
     archive_board(tmp_path, "CB-2", 3.3, at=1.8e9 + 30)
     archive_board(tmp_path, "CB-3", 3.7, at=1.8e9 + 90)
-    summaries, boards = stats.collect(tmp_path)
+    summaries, boards = stats.collect(index_db.connect(tmp_path))
     assert boards == 3
     (vbat,) = summaries  # string and nominal (EQ) measurements are not distributions
-    assert vbat.name == "test_power :: vbat" and sorted(vbat.values) == [3.3, 3.4, 3.7]
+    reference = stats.Summary.of("vbat", "V", 3.2, 3.6, [3.3, 3.4, 3.7], passed=2)
+    assert vbat.name == "test_power :: vbat" and vbat.n == 3
+    assert (vbat.mean, vbat.stdev) == pytest.approx((reference.mean, reference.stdev))
+    assert (vbat.minimum, vbat.maximum) == (3.3, 3.7) and sum(vbat.counts) == 3
     assert vbat.passed == 2 and (vbat.low, vbat.high, vbat.units) == (3.2, 3.6, "V")
 
 
@@ -57,6 +60,7 @@ def test_statistics_page_draws_each_histogram_against_its_limits(tmp_path: Path)
         archive_board(tmp_path, f"CB-{n}", value, at=1.8e9 + n)
     page = stats.write_statistics(tmp_path).read_text()
     assert "5 board(s)" in page and "test_power :: vbat" in page
+    assert "over 5 archived run(s)" in page
     svg = page[page.index("<svg"):page.index("</svg>")]
     assert svg.count("<rect") == stats.BINS
     assert "limit 3.2" in svg and "limit 3.6" in svg and "mean 3.394" in svg
@@ -80,7 +84,26 @@ def test_demo_batch_archives_boards_with_spread(tmp_path: Path, capsys) -> None:
     runs = archive.find_runs(tmp_path)
     assert [run.parent.name for run in runs] == ["CB-WS1-900001", "CB-WS1-900002"]
     assert all(archive.verify(run) == [] for run in runs)
-    summaries, boards = stats.collect(tmp_path)
+    summaries, boards = stats.collect(index_db.connect(tmp_path))
     temperature = next(s for s in summaries if s.name.endswith(":: temperature_c"))
-    assert boards == 2 and len(set(temperature.values)) == 2  # different seeds, different boards
+    assert boards == 2 and temperature.stdev > 0  # different seeds, different boards
     assert all(run.name.endswith(f"_{Outcome.PASS.name}") for run in runs)
+
+
+def test_an_older_run_archived_late_does_not_replace_the_latest(tmp_path: Path) -> None:
+    archive_board(tmp_path, "CB-1", 3.4, at=1.8e9 + 60)
+    archive_board(tmp_path, "CB-1", 3.9, at=1.8e9)  # an older run, copied in from another desk
+    archive_board(tmp_path, "CB-2", 3.3, at=1.8e9)
+    incremental = stats.collect(index_db.connect(tmp_path))
+    (vbat,), boards = incremental
+    assert boards == 2 and (vbat.minimum, vbat.maximum, vbat.passed) == (3.3, 3.4, 2)
+    archive.write_index(tmp_path)  # rebuilt from the records: the same figures
+    assert stats.collect(index_db.connect(tmp_path)) == incremental
+
+
+def test_spread_of_microvolts_on_a_3v3_rail_keeps_its_digits(tmp_path: Path) -> None:
+    values = [3.3 + k * 1e-6 for k in range(5)]
+    for n, value in enumerate(values):
+        archive_board(tmp_path, f"CB-{n}", value, at=1.8e9 + n)
+    ((vbat,), _) = stats.collect(index_db.connect(tmp_path))
+    assert vbat.stdev == pytest.approx(statistics.stdev(values), rel=1e-6)

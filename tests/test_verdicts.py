@@ -25,12 +25,12 @@ def test_identity(measure):
     raise IdentityError("GET_INFO identity does not parse")
 
 
-def test_port_gone(measure):
-    raise PortLostError("serial port /dev/pts/9 vanished")
-
-
 def test_bug(measure):
     raise KeyError("a bug in the plan")
+
+
+def test_port_gone(measure):  # last: a lost resource stops the run (bench.endings)
+    raise PortLostError("serial port /dev/pts/9 vanished")
 '''
 
 

@@ -1,16 +1,22 @@
 """Power: consumption in each mode, the charge of a radio burst, and the battery life it gives.
 
-Each figure comes from a current capture of the supply (N6705-style array acquisition), drawn
-into the report as an SVG plot.
+Each figure comes from a current capture of the station's current profiler (an N6700 channel,
+or a 34465A digitising in the supply lead), drawn into the report as an SVG plot beside the raw
+samples it was drawn from. A station without a profiler skips these plans with the reason.
 """
 
 import contextlib
 from collections.abc import Iterator
 
+import pytest
+
 from bench.kits import ProductSpec
-from drivers.psu import Capture, SupplyChannel
+from drivers.profiler import Capture, CurrentProfiler
 from drivers.ws100 import Ws100Driver
+from fixtures.instruments import attach_capture
 from protocols.ws100_messages import Mode
+
+pytestmark = pytest.mark.requires("psu", "current_profiler")
 
 SLEEP_AVG_MAX_A = 40e-6  # floor plus one advertising burst a second
 SLEEP_FLOOR_MAX_A = 15e-6
@@ -32,30 +38,31 @@ def mode(dut: Ws100Driver, wanted: Mode) -> Iterator[None]:
 
 
 def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
-    measure.plot(name, capture.times, capture.amps, unit="A", log=log)
+    attach_capture(measure, name, capture, log=log)
 
 
-def test_sleep_current(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
+def test_sleep_current(current_profiler: CurrentProfiler, dut: Ws100Driver, measure) -> None:
     """One second asleep: average (with its advertising burst) and floor within the budget."""
     with mode(dut, Mode.SLEEP):
-        capture = psu.capture(10_000, 100e-6)
+        capture = current_profiler.capture(10_000, 100e-6)
     measure("sleep current (average)", capture.mean, units="A", high=SLEEP_AVG_MAX_A)
     measure("sleep current (floor)", capture.median, units="A", high=SLEEP_FLOOR_MAX_A)
     _plot(measure, "Sleep current", capture, log=True)
 
 
-def test_active_current(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
+def test_active_current(current_profiler: CurrentProfiler, dut: Ws100Driver, measure) -> None:
     """Active mode: the sensors and CPU running, between radio bursts."""
     with mode(dut, Mode.ACTIVE):
-        capture = psu.capture(6_000, 50e-6)
+        capture = current_profiler.capture(6_000, 50e-6)
     measure("active current", capture.median, units="A", low=ACTIVE_A[0], high=ACTIVE_A[1])
     _plot(measure, "Active current", capture)
 
 
-def test_charge_per_radio_burst(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
+def test_charge_per_radio_burst(current_profiler: CurrentProfiler, dut: Ws100Driver,
+                                measure) -> None:
     """Advertising every 100 ms in active mode: each burst's charge above the floor."""
     with mode(dut, Mode.ACTIVE):
-        capture = psu.capture(17_500, 20e-6)
+        capture = current_profiler.capture(17_500, 20e-6)
     bursts = capture.bursts(capture.median + BURST_ABOVE_A)
     measure("radio bursts seen", len(bursts), low=2)
     if bursts:
@@ -67,10 +74,11 @@ def test_charge_per_radio_burst(psu: SupplyChannel, dut: Ws100Driver, measure) -
     _plot(measure, "Radio bursts (active mode)", capture)
 
 
-def test_battery_life(psu: SupplyChannel, dut: Ws100Driver, spec: ProductSpec, measure) -> None:
+def test_battery_life(current_profiler: CurrentProfiler, dut: Ws100Driver, spec: ProductSpec,
+                      measure) -> None:
     """Two seconds of the product's duty cycle (asleep, advertising): life on the profile's cell."""
     with mode(dut, Mode.SLEEP):
-        capture = psu.capture(20_000, 100e-6)
+        capture = current_profiler.capture(20_000, 100e-6)
     capacity_mah = spec["power.battery_capacity_mah"]
     hours = capacity_mah * USABLE_CAPACITY / 1000 / capture.mean
     measure("duty-cycled average current", capture.mean, units="A")

@@ -6,9 +6,13 @@ console, so the time from output-on to banner is measured where a user would see
 
 import time
 
+import pytest
+
+from drivers.profiler import CurrentProfiler
 from drivers.psu import SupplyChannel
 from drivers.serial_link import ExpectTimeoutError
 from drivers.ws100 import BANNER, Ws100Driver
+from fixtures.instruments import attach_capture
 
 OFF_A = 50e-6  # a board drawing less than this is off (idle draws 1.2 mA)
 BOOT_POINTS, BOOT_INTERVAL_S = 12_000, 50e-6  # a 600 ms window
@@ -39,15 +43,17 @@ def _switch_off(psu: SupplyChannel) -> None:
         assert time.monotonic() < deadline, "board still draws current 2 s after output off"
 
 
-def test_power_on(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
+@pytest.mark.requires("psu", "current_profiler")
+def test_power_on(psu: SupplyChannel, current_profiler: CurrentProfiler, dut: Ws100Driver,
+                  measure) -> None:
     """Output on from cold: inrush peak within budget, booted (trace and banner) within 200 ms."""
     _switch_off(psu)
     dut.link.clear_console()
-    psu.start_capture(BOOT_POINTS, BOOT_INTERVAL_S)
+    current_profiler.start_capture(BOOT_POINTS, BOOT_INTERVAL_S)
     start = time.monotonic()
     psu.output = True
     banner_s = _banner_after(dut, start)
-    capture = psu.fetch_capture()
+    capture = current_profiler.fetch_capture()
     amps = capture.amps
     on = next((i for i, a in enumerate(amps) if a > BOOT_PLATEAU_A), None)
     booted = on is not None and next(
@@ -58,8 +64,7 @@ def test_power_on(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
     measure("output-on to banner", banner_s, units="s", high=BOOT_MAX_S)
     on_s = (on or 0) * capture.interval_s
     marks = [(on_s, "output on")] + ([(on_s + banner_s, "banner")] if banner_s else [])
-    measure.plot("power-on current", capture.times, amps, title="Power-on current", unit="A",
-                 marks=marks)
+    attach_capture(measure, "power-on current", capture, title="Power-on current", marks=marks)
 
 
 def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
@@ -83,7 +88,9 @@ def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, measu
     measure("ping after recovery", dut.ping(), units="s", high=0.05)
 
 
-def test_operation_across_supply_range(psu: SupplyChannel, dut: Ws100Driver, measure) -> None:
+@pytest.mark.requires("psu", "current_profiler")
+def test_operation_across_supply_range(psu: SupplyChannel, current_profiler: CurrentProfiler,
+                                       dut: Ws100Driver, measure) -> None:
     """From a flat cell (3.0 V) to a full one (4.2 V): the board answers and idles normally."""
     nominal = psu.voltage
     allowed = [v for v in SWEEP_V if v <= psu.limits["max_voltage"]]
@@ -91,7 +98,9 @@ def test_operation_across_supply_range(psu: SupplyChannel, dut: Ws100Driver, mea
         for volts in allowed:
             psu.voltage = volts
             measure(f"ping at {volts:g} V", dut.ping(), units="s", high=0.05)
-            idle = psu.capture(1000, 50e-6).median  # median: a radio burst does not count
+            capture = current_profiler.capture(1000, 50e-6)
+            attach_capture(measure, f"idle current at {volts:g} V", capture, plot=False)
+            idle = capture.median  # median: a radio burst does not count
             measure(f"idle current at {volts:g} V", idle, units="A", low=IDLE_A[0],
                     high=IDLE_A[1])
     finally:

@@ -1,0 +1,267 @@
+"""The archive's index: one SQLite database (`reports/index.sqlite`) with a row per archived run
+and per numeric measurement, updated as each run is archived and rebuildable from the records.
+
+    >>> import tempfile
+    >>> db = connect(Path(tempfile.mkdtemp()))
+    >>> count(db)
+    0
+
+Pages and statistics are queries on it, so archiving a run costs the same with 100 or 30,000
+runs already archived. WAL mode and a busy timeout let several benches on one host write into a
+shared archive at once; SQLite locking over a network filesystem is not reliable, so benches on
+several hosts need one archiving host (see docs/reports.md). The records stay the truth: `rebuild`
+recreates the database from them at any time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from bench.record import RecordView
+
+DATABASE = "index.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    folder TEXT PRIMARY KEY, unique_id TEXT, board TEXT, started TEXT, day TEXT, verdict TEXT,
+    plan TEXT, firmware TEXT, station TEXT, operator TEXT, steps INTEGER, failed INTEGER,
+    planned INTEGER, ending TEXT, damaged TEXT);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, folder);
+CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
+CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started, folder);
+CREATE INDEX IF NOT EXISTS runs_board_key
+    ON runs (CASE unique_id WHEN '' THEN folder ELSE unique_id END, started, folder);
+CREATE INDEX IF NOT EXISTS runs_damaged ON runs (started, folder) WHERE damaged != '';
+CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER,
+                                  PRIMARY KEY (day, verdict)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY, step TEXT, name TEXT, units TEXT, low REAL, high REAL,
+    UNIQUE (step, name));
+CREATE TABLE IF NOT EXISTS measurements (
+    folder TEXT, board TEXT, series INTEGER, value REAL, passed INTEGER, latest INTEGER);
+CREATE INDEX IF NOT EXISTS measurements_folder ON measurements (folder);
+CREATE INDEX IF NOT EXISTS measurements_board ON measurements (board) WHERE latest = 1;
+CREATE INDEX IF NOT EXISTS measurements_latest ON measurements (series, value, passed)
+    WHERE latest = 1;
+"""
+BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One archived run as the pages show it; every text field came from the run's record."""
+
+    folder: str  # relative to the archive root, POSIX
+    unique_id: str
+    board: str
+    started: str  # ISO 8601, UTC
+    day: str
+    verdict: str  # PASS, FAIL, ... or INCOMPLETE
+    plan: str  # the plan files of its steps, space-separated
+    firmware: str
+    station: str
+    operator: str
+    steps: int
+    failed: int
+    planned: int | None
+    ending: str  # what ended the run early, "" when it ran out of steps
+    damaged: str  # the record's unreadable lines, "" when none
+
+
+COLUMNS = ", ".join(f.name for f in fields(RunRow))
+
+
+def connect(root: Path) -> sqlite3.Connection:
+    """The archive's database, created if absent; WAL, and 30 s of patience with other writers."""
+    root.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(root / DATABASE, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    return db
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def row_of(folder: str, view: RecordView) -> RunRow:
+    started = dt.datetime.fromtimestamp(_number(view.start.get("time")) or 0.0, dt.UTC)
+    planned = view.start.get("planned", [])
+    names = planned or [step["name"] for step in view.steps]
+    plans = sorted({str(name).partition("::")[0] for name in names})
+    ending = view.ending
+    return RunRow(
+        folder, view.unique_id, str(view.dut.get("board", "")),
+        started.isoformat(timespec="seconds"), f"{started:%Y-%m-%d}", view.label, " ".join(plans),
+        str(view.dut.get("firmware", "")), str(view.start.get("station", {}).get("id", "")),
+        str(view.start.get("operator", "")), len(view.steps),
+        sum(step["outcome"] in ("fail", "error", "aborted") for step in view.steps),
+        len(planned) if planned else None,
+        f"{ending.get('cause', '')}: {ending.get('detail', '')}" if ending else "",
+        "; ".join(str(d) for d in view.damaged))
+
+
+def _series(db: sqlite3.Connection, step: str, m: dict) -> int:
+    """The id of a step's measurement across runs; its units and limits are the latest seen."""
+    return db.execute(
+        "INSERT INTO series (step, name, units, low, high) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (step, name) DO UPDATE SET units = excluded.units, low = excluded.low, "
+        "high = excluded.high RETURNING id",
+        (step, str(m.get("name", "")), str(m.get("units", "")), _number(m.get("low")),
+         _number(m.get("high")))).fetchone()[0]
+
+
+def _measurements(db: sqlite3.Connection, row: RunRow, view: RecordView,
+                  latest: int) -> Iterable[tuple]:
+    """The run's numeric, judged-against-limits measurements (an EQ check is no distribution)."""
+    board = row.unique_id or row.folder
+    for step in view.steps:
+        for m in step["measurements"]:
+            value = _number(m.get("value"))
+            if value is None or m.get("comparison") == "EQ":
+                continue
+            yield (row.folder, board, _series(db, str(step["name"]), m), value,
+                   int(m.get("outcome") == "pass"), latest)
+
+
+def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
+    """Insert (or replace) one run and its measurements, in one transaction."""
+    with _transaction(db):
+        _insert(db, row, view)
+
+
+def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = False
+            ) -> None:
+    """One run and its measurements. One at a time (not `bulk`), the day/verdict tally is kept
+    and the board's measurements that the statistics count are switched to this run's if it is
+    the board's latest; a bulk load does both once at its end (`replace_all`)."""
+    db.execute("DELETE FROM measurements WHERE folder = ?", (row.folder,))
+    if not bulk:
+        old = db.execute("SELECT day, verdict FROM runs WHERE folder = ?", (row.folder,))
+        for day, verdict in old.fetchall():
+            db.execute("UPDATE tally SET n = n - 1 WHERE day = ? AND verdict = ?", (day, verdict))
+        db.execute("INSERT INTO tally VALUES (?, ?, 1) ON CONFLICT (day, verdict) "
+                   "DO UPDATE SET n = n + 1", (row.day, row.verdict))
+    db.execute(f"INSERT OR REPLACE INTO runs ({COLUMNS}) VALUES "
+               f"({', '.join('?' * len(fields(RunRow)))})",
+               tuple(getattr(row, f.name) for f in fields(RunRow)))
+    latest = 0
+    if not bulk:
+        board = row.unique_id or row.folder
+        newest = db.execute(f"SELECT folder FROM runs WHERE {BOARD} = ? "
+                            "ORDER BY started DESC, folder DESC LIMIT 1", (board,)).fetchone()
+        latest = int(newest is not None and newest[0] == row.folder)
+        if latest:
+            db.execute("UPDATE measurements SET latest = 0 WHERE board = ? AND latest = 1",
+                       (board,))
+    db.executemany("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?)",
+                   list(_measurements(db, row, view, latest)))
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock at once, so writers queue, not deadlock."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, *_: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]]) -> None:
+    """Rebuild: the database holds exactly `runs` afterwards."""
+    with _transaction(db):
+        db.execute("DELETE FROM runs")
+        db.execute("DELETE FROM measurements")
+        for row, view in runs:
+            _insert(db, row, view, bulk=True)
+        after_bulk(db)
+
+
+def after_bulk(db: sqlite3.Connection) -> None:
+    """After a bulk load: count runs per day and verdict, and flag the measurements of each
+    board's latest run, all at once."""
+    db.execute("DELETE FROM tally")
+    db.execute("INSERT INTO tally SELECT day, verdict, COUNT(*) FROM runs GROUP BY 1, 2")
+    db.execute("UPDATE measurements SET latest = 0 WHERE latest = 1")
+    db.execute(f"UPDATE measurements SET latest = 1 WHERE folder IN (SELECT folder FROM "
+               f"(SELECT folder, MAX(started) FROM runs GROUP BY {BOARD}))")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a lab narrows the index by; empty fields do not filter."""
+
+    board: str = ""  # unique id, exact
+    verdict: str = ""
+    since: str = ""  # YYYY-MM-DD, inclusive
+    until: str = ""  # YYYY-MM-DD, inclusive
+    plan: str = ""  # part of a plan file name
+    firmware: str = ""
+
+    def where(self) -> tuple[str, list]:
+        clauses, values = [], []
+        for clause, value in (("unique_id = ?", self.board), ("verdict = ?", self.verdict),
+                              ("day >= ?", self.since), ("day <= ?", self.until),
+                              ("instr(plan, ?) > 0", self.plan), ("firmware = ?", self.firmware)):
+            if value:
+                clauses.append(clause)
+                values.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+    def __str__(self) -> str:
+        return ", ".join(f"{f.name} {getattr(self, f.name)}" for f in fields(self)
+                         if getattr(self, f.name))
+
+
+def runs(db: sqlite3.Connection, filters: Filters = Filters(), limit: int = 100,
+         offset: int = 0) -> list[RunRow]:
+    """Runs matching `filters`, newest first."""
+    where, values = filters.where()
+    found = db.execute(f"SELECT {COLUMNS} FROM runs{where} ORDER BY started DESC, folder DESC "
+                       "LIMIT ? OFFSET ?", [*values, limit, offset])
+    return [RunRow(*row) for row in found]
+
+
+def get(db: sqlite3.Connection, folder: str) -> RunRow | None:
+    found = db.execute(f"SELECT {COLUMNS} FROM runs WHERE folder = ?", (folder,)).fetchone()
+    return None if found is None else RunRow(*found)
+
+
+def count(db: sqlite3.Connection, filters: Filters = Filters()) -> int:
+    where, values = filters.where()
+    return db.execute(f"SELECT COUNT(*) FROM runs{where}", values).fetchone()[0]
+
+
+def verdict_counts(db: sqlite3.Connection) -> dict[str, int]:
+    return dict(db.execute("SELECT verdict, SUM(n) FROM tally GROUP BY verdict HAVING SUM(n) > 0 "
+                           "ORDER BY 1"))
+
+
+def days(db: sqlite3.Connection, limit: int = -1) -> list[tuple[str, int, int]]:
+    """(day, runs, runs not PASS) for the latest `limit` days with runs (all by default)."""
+    return list(db.execute(
+        "SELECT day, SUM(n), SUM(CASE WHEN verdict IN ('PASS', 'SKIP') THEN 0 ELSE n END) "
+        "FROM tally GROUP BY day HAVING SUM(n) > 0 ORDER BY day DESC LIMIT ?", (limit,)))
+
+
+def runs_on(db: sqlite3.Connection, day: str) -> int:
+    found = db.execute("SELECT SUM(n) FROM tally WHERE day = ?", (day,)).fetchone()[0]
+    return found or 0
+
+
+def damaged(db: sqlite3.Connection, limit: int = 100) -> list[RunRow]:
+    """The latest runs whose record has unreadable lines."""
+    return [RunRow(*row) for row in db.execute(
+        f"SELECT {COLUMNS} FROM runs INDEXED BY runs_damaged WHERE damaged != '' "
+        "ORDER BY started DESC, folder DESC LIMIT ?", (limit,))]

@@ -1,0 +1,55 @@
+"""`bench archive verify [DIR] [--head HASH] [--key PUBLIC]`: what it prints and exits with.
+
+On the archive root: every run of the ledger and every run folder on disk, each `ok` or
+`ALTERED` with its problems, the ledger's chain problems, `N of M runs intact`, and the chain
+head to keep elsewhere. On one run folder: that run against its manifest and its ledger entry.
+Exit 0 only when nothing is wrong; 1 when anything is (or nothing is archived there).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bench import archive
+from bench.audit import Audit, audit
+from bench.exitcodes import ExitCode
+
+
+def _one_run(run: Path, kept_head: str | None, key: str | None) -> Audit:
+    root = run.parent.parent
+    whole = audit(root, kept_head, key)
+    folder = run.resolve().relative_to(root.resolve()).as_posix()
+    problems = whole.runs.get(folder)
+    if problems is None:  # not ledgered and not a run-shaped name: its manifest alone
+        problems = archive.verify(run)
+    return Audit({folder: problems}, whole.chain, whole.head)
+
+
+def run(target: Path, kept_head: str | None = None, key: str | None = None) -> int:
+    if (target / archive.MANIFEST).exists() or archive.RECORD in {p.name for p in
+                                                                   _listing(target)}:
+        root, result = target.parent.parent, _one_run(target, kept_head, key)
+    else:
+        root, result = target, audit(target, kept_head, key)
+    if not result.runs and not result.chain:
+        print(f"bench: no archived run under {target}", file=sys.stderr)
+        return ExitCode.FAIL
+    for folder, problems in sorted(result.runs.items()):
+        print(f"{'ALTERED' if problems else 'ok':8} {root / folder}")
+        for problem in problems:
+            print(f"         {problem}")
+    for problem in result.chain:
+        print(f"LEDGER   {problem}")
+    total = len(result.runs)
+    print(f"{total - result.bad_runs} of {total} run(s) intact"
+          + ("" if not result.chain else f"; ledger: {len(result.chain)} problem(s)"))
+    if result.head is not None:
+        print(f"ledger head: entry {result.head.get('seq')} {result.head.get('hash')}")
+    else:
+        print(f"ledger: none in {root} (runs archived before the ledger are not covered)")
+    return ExitCode.PASS if result.intact else ExitCode.FAIL
+
+
+def _listing(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []

@@ -1,0 +1,32 @@
+"""Text from a board shown as it is: every character that would be invisible, dropped or
+reordered by a browser or a terminal is written as a visible escape.
+
+    >>> visible("CB-WS1-00\\x000123"), visible("A\\nB"), visible("\\u202eLIAF")
+    ('CB-WS1-00\\\\x000123', 'A\\\\nB', '\\\\u202eLIAF')
+
+A NUL is dropped when a page is rendered, a newline makes two identities read as one line, ESC
+drives a terminal, and the bidirectional overrides (U+202A-U+202E, U+2066-U+2069) make a page show
+text in another order than it holds. Whatever `str.isprintable` refuses (control, format,
+separator and unassigned characters) is escaped, and so is the backslash itself, so that an
+escape shown can never be mistaken for the characters `\\`, `x`, `0`, `0` a board really sent.
+"""
+
+from __future__ import annotations
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else (
+        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def visible(value: object) -> str:
+    """`value` as text in which no character hides: see the module docstring."""
+    text = "" if value is None else str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(c if c.isprintable() and c != "\\" else _escape(c) for c in text)

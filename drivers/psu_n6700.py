@@ -1,0 +1,81 @@
+"""Keysight N6700 mainframes (N6705C DC power analyzer): E36300-style channels plus capture.
+
+Commands follow the Keysight N6700 Programming Guide (N6705-90901): the channel commands as on
+the E36300, and for current against time "SENSe:SWEep:POINts/TINTerval", "MEASure:ARRay:
+CURRent?", "INITiate:ACQuire", "FETCh:ARRay:CURRent?" and "FORMat[:DATA] REAL / :BORDer NORM".
+An N6781A source-measure module in the board's slot samples at up to 200 kS/s (5.12 µs), so
+a channel is a `current_profiler`. Ratings assume the N6781A in slot 1 and N6762A modules
+beside it; pin another layout by subclassing with its own `models` entry.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from drivers.profiler import Capture
+from drivers.psu_e36300 import KeysightChannel, KeysightSupply
+from drivers.scpi import control
+
+
+class N6700Channel(KeysightChannel):
+    """A channel whose module digitises its current: a `CurrentProfiler`."""
+
+    capture_points = control("SENS:SWE:POIN? (@{ch})", "SENS:SWE:POIN {value:d},(@{ch})",
+                             values=(1, 512 * 1024), kind=int)
+    capture_interval = control("SENS:SWE:TINT? (@{ch})", "SENS:SWE:TINT {value:.6g},(@{ch})",
+                               "s", values=(5.12e-6, 40_000))
+    role = "psu"
+
+    @property
+    def model(self) -> str:
+        return self.instrument.model
+
+    def capture(self, points: int, interval: float) -> Capture:
+        """Acquire now and return when the window (points x interval) is over."""
+        self._arm(points, interval)
+        with self.instrument.extra_time(points * interval):
+            amps = self.instrument.query_block(f"MEAS:ARR:CURR? (@{self.number})")
+        return self._capture(interval, amps)
+
+    def start_capture(self, points: int, interval: float) -> None:
+        self._arm(points, interval)
+        self.write(f"INIT:ACQ (@{self.number})")
+
+    def fetch_capture(self) -> Capture:
+        interval = self.capture_interval
+        with self.instrument.extra_time(self.capture_points * interval):
+            amps = self.instrument.query_block(f"FETC:ARR:CURR? (@{self.number})")
+        return self._capture(interval, amps)
+
+    def _capture(self, interval: float, amps: tuple[float, ...]) -> Capture:
+        return Capture(interval, amps, "A", f"psu {self.model} ch{self.number}")
+
+    def _arm(self, points: int, interval: float) -> None:
+        self.instrument.binary_arrays()
+        self.capture_points = points
+        self.capture_interval = interval
+
+
+class N6700(KeysightSupply):
+    family = "N6700"
+    models: ClassVar[dict[str, dict[int, tuple[float, float]]]] = {
+        model: {1: (20.4, 3.06), 2: (51.0, 3.06), 3: (51.0, 3.06), 4: (51.0, 3.06)}
+        for model in ("N6705C", "N6705B", "N6700C", "N6701C", "N6702C")}
+    capabilities = KeysightSupply.capabilities | {"current_profiler"}
+    readback_resolution_a = 10e-9  # N6781A, 10 mA range
+    channel_class = N6700Channel
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._binary = False
+
+    def binary_arrays(self) -> None:
+        """Arrays as float32 blocks (about 4x less traffic than ASCII); once per session."""
+        if not self._binary:
+            self.write("FORM REAL")
+            self.write("FORM:BORD NORM")
+            self._binary = True
+
+    def reset(self) -> None:
+        super().reset()
+        self._binary = False
