@@ -25,22 +25,10 @@ from bench.station import StationProfile
 ROLES = ("dut", "psu", "dmm", "radio")
 
 
-def station_capabilities(profile: StationProfile) -> frozenset[str] | None:
-    """Capabilities the profile alone tells (pinned models, emulated families); None: unknown."""
-    found: set[str] = set()
-    known = True
-    for provider in _providers(profile):
-        provided = provider.station_capabilities(profile) if hasattr(
-            provider, "station_capabilities") else provider.radio_capabilities(profile)
-        if provided is None:
-            known = False
-        else:
-            found |= provided
-    return frozenset(found) if known or found else None
-
-
 def _providers(profile: StationProfile) -> list:
-    """The modules that know the capabilities of the station's instruments and radio."""
+    """The modules that know the capabilities of the station's instruments and radio; each has
+    `CAPABILITIES` (name -> what it means) and a function of the profile giving the names it
+    provides, or None when only the connected instrument can tell (its *IDN?, its *OPT?)."""
     import importlib
 
     names = (["fixtures.capabilities"] if {"psu", "dmm"} & set(profile.roles) else []) + (
@@ -48,24 +36,30 @@ def _providers(profile: StationProfile) -> list:
     return [importlib.import_module(name) for name in names]
 
 
-def _explain(profile: StationProfile, name: str) -> str:
-    for provider in _providers(profile):
-        why = getattr(provider, "CAPABILITIES", {}).get(name)
-        if why:
-            return f"capability {name!r} ({why})"
-    return f"capability {name!r}"
+def _provided(provider, profile: StationProfile) -> frozenset[str] | None:
+    if hasattr(provider, "station_capabilities"):
+        return provider.station_capabilities(profile)
+    return provider.radio_capabilities(profile)
 
 
 def missing_requirements(profile: StationProfile, needed: Iterable[str]) -> str:
-    """What of `needed` the station lacks, in words ("" when nothing is missing)."""
+    """What of `needed` the station lacks, in words ("" when nothing is missing, or when only
+    the connected instrument can tell: its fixture skips then)."""
     needed = list(dict.fromkeys(needed))
-    roles = [name for name in needed if name in ROLES and name not in profile.roles]
+    missing = [f"role {name!r}" for name in needed if name in ROLES and name not in profile.roles]
     capabilities = [name for name in needed if name not in ROLES]
-    missing = [f"role {name!r}" for name in roles]
-    if capabilities and not roles:
-        provided = station_capabilities(profile)
-        if provided is not None:
-            missing += [_explain(profile, name) for name in capabilities if name not in provided]
+    if missing or not capabilities:
+        return "; ".join(missing)
+    providers = _providers(profile)
+    for name in capabilities:
+        owner = next((p for p in providers if name in getattr(p, "CAPABILITIES", {})), None)
+        if owner is None:
+            missing.append(f"capability {name!r} (no instrument or radio of this station "
+                           f"declares it)")
+            continue
+        provided = _provided(owner, profile)
+        if provided is not None and name not in provided:
+            missing.append(f"capability {name!r} ({owner.CAPABILITIES[name]})")
     return "; ".join(missing)
 
 

@@ -185,7 +185,8 @@ def test_plan_meets_bench_emulate_across_processes(tmp_path) -> None:
             if line.startswith("Ctrl-C"):
                 break
         profile = tmp_path / "remote.toml"
-        profile.write_text(f'[station]\nid = "remote"\n\n[dut]\nport = "{resources["dut"]}"\n\n'
+        profile.write_text(f'[station]\nid = "remote"\n\n[dut]\nboard = "ws100"\n'
+                           f'port = "{resources["dut"]}"\n\n'
                            f'[radio]\nresource = "{resources["radio"]}"\nbackend = "bumble"\n'
                            f'name = "citebench-ws"\n')
         junit = tmp_path / "junit.xml"
