@@ -31,9 +31,10 @@ def write_profile(tmp: Path, defects: list[str], base: Path = DEFAULT_PROFILE,
 
 
 def run_plan(plans: list[str], defects: list[str], tmp: Path, *extra: str,
-             timeout: float = 120) -> dict[str, str]:
-    """Outcome ("passed", "failed", "error", "skipped") of every test, keyed by node id."""
-    station = write_profile(tmp, defects)
+             timeout: float = 120, base: Path = DEFAULT_PROFILE) -> dict[str, str]:
+    """Outcome ("passed", "failed", "error", "skipped") of every test, keyed by node id;
+    the station is `base` (another board's emulated profile) with `defects` switched on."""
+    station = write_profile(tmp, defects, base)
     junit = tmp / "junit.xml"
     command = [sys.executable, "-m", "pytest", *plans, "--station", str(station),
                "--record", str(tmp / "record.jsonl"), f"--junitxml={junit}", "-q",

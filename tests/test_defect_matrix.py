@@ -39,6 +39,16 @@ CAUGHT_BY = {
         "ble-notify-loss": "counted notifications lost",
         "ble-link-survives-reset": "link loss detected",
     },
+    "tracker": {
+        "wrong-firmware": "firmware version",
+        "motion-events-lost": "motion events received",
+        "gnss-fix-stale": "GNSS fix age",
+        "interval-ignored": "reports received",
+        "shipping-current-high": "shipping-mode current",
+        "nus-fragment-overrun": "malformed frames over NUS",
+        "accel-stuck": "z noise (standard deviation)",
+        "factory-reset-keeps-interval": "interval after reset",
+    },
 }
 
 

@@ -1,0 +1,124 @@
+"""The tracker's UART: its boot log, its banner and its firmware, served on a public transport
+(a real pty or a loopback socket, emulators/serial_transport.py).
+
+    >>> board = TrackerBoard(seed=1)
+    >>> with SerialFace(board, open_transport("socket")) as face:
+    ...     face.port.startswith("socket://")
+    True
+
+The bench opens `face.port` as it would open the tracker's USB CDC port. While the board is
+awake, a REPORT frame leaves every reporting interval; a board asleep in shipping mode, or
+unpowered, hears nothing and says nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from emulators.serial_transport import SerialTransport, open_transport
+from emulators.tracker_board import BoardEvent, TrackerBoard
+from emulators.tracker_firmware import Firmware
+from protocols.tracker_frames import FrameDecoder
+
+__all__ = ["SerialFace", "open_transport"]
+
+INTERBYTE_TIMEOUT_S = 0.02
+
+
+def boot_log(board: TrackerBoard) -> bytes:
+    """What the tracker prints from reset to the point where it takes commands."""
+    ident = board.identity
+    return (f"\r\n[boot] tracker bootloader 1.0.4, reset #{board.boot_count}\r\n"
+            f"[boot] image {ident.firmware} verified\r\n"
+            f"tracker-fw v{ident.firmware} uid={ident.unique_id:016x} hw={ident.hw_revision}\r\n"
+            f"tracker: ready\r\n").encode("ascii")
+
+
+class SerialFace:
+    """Serves one tracker's firmware on one serial transport."""
+
+    def __init__(self, board: TrackerBoard, transport: SerialTransport) -> None:
+        self.board = board
+        self.firmware = Firmware(board)
+        self._transport = transport
+        self.port = transport.port
+        self._write_lock = threading.Lock()  # frames from two threads never interleave
+        self._stop_r, self._stop_w = os.pipe()
+        self._stopping = threading.Event()
+        self._changed = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"tracker uart {self.port}", daemon=True),
+            threading.Thread(target=self._report, name=f"tracker reports {self.port}",
+                             daemon=True),
+        ]
+        board.listen(self._on_board_event)
+
+    def start(self) -> SerialFace:
+        for thread in self._threads:
+            thread.start()
+        if self.board.awake:
+            self._write(boot_log(self.board))
+        return self
+
+    def __enter__(self) -> SerialFace:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._changed.set()
+        os.write(self._stop_w, b"x")
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=2)
+        self._transport.close()
+        for fd in (self._stop_r, self._stop_w):
+            os.close(fd)
+
+    def unplug(self) -> None:
+        """The port vanishes under whoever has it open, as a pulled USB cable makes it."""
+        self._transport.close()
+
+    def _write(self, data: bytes) -> None:
+        with self._write_lock:
+            self._transport.write(data)
+
+    def _on_board_event(self, event: BoardEvent) -> None:
+        if event is BoardEvent.BOOT:
+            self._write(boot_log(self.board))
+        self._changed.set()
+
+    def _serve(self) -> None:
+        decoder = FrameDecoder()
+        while not self._stopping.is_set():
+            try:
+                readable = self._transport.wait_readable(INTERBYTE_TIMEOUT_S, self._stop_r)
+                data = self._transport.read() if readable else b""
+            except (OSError, ValueError):
+                return  # unplugged
+            if not self.board.awake:
+                decoder = FrameDecoder()  # an unpowered or shipped UART hears nothing
+                continue
+            for event in decoder.feed(data) if data else decoder.drop_partial():
+                if isinstance(event, str):
+                    continue  # a terminal user typing: the firmware has no shell
+                for frame in self.firmware.handle(event):
+                    self._write(frame)
+                self.firmware.after_reply()
+
+    def _report(self) -> None:
+        """One REPORT frame every reporting interval while awake; a new interval restarts it."""
+        counter = 0
+        while not self._stopping.is_set():
+            self._changed.clear()
+            if not self.board.awake:
+                self._changed.wait()
+                continue
+            if self._changed.wait(self.board.report_interval_ms / 1000):
+                continue  # settings changed, a reboot: start a fresh period
+            if self.board.awake:
+                counter += 1
+                self._write(self.firmware.report(counter))

@@ -1,0 +1,57 @@
+"""The same commands over BLE: the Nordic UART Service carries the tracker's serial protocol.
+
+Replies longer than one ATT payload (20 bytes at the tracker's MTU of 23) arrive in several
+notifications; they must decode exactly as over the UART.
+"""
+
+import pytest
+
+from drivers.tracker import TrackerDriver
+
+pytestmark = pytest.mark.requires("radio")
+
+
+def test_advertises_the_nus_service(radio, dut: TrackerDriver, spec, measure) -> None:
+    """Before any connection: the product's name and the NUS service UUID in its adverts."""
+    advert = radio.scan(name=spec["radio.name"])
+    measure("NUS service advertised", int(spec["radio.nus_service"] in advert.service_uuids),
+            nominal=1)
+
+
+def test_identify_over_nus(nus: TrackerDriver, dut: TrackerDriver, measure) -> None:
+    """IDENTIFY (a reply of two ATT fragments) agrees with the UART's."""
+    over_ble, over_uart = nus.identify(), dut.identify()
+    measure("unique id over NUS", over_ble.unique_id, nominal=over_uart.unique_id)
+    measure("firmware over NUS", over_ble.firmware, nominal=over_uart.firmware)
+
+
+def test_accelerometer_over_nus(nus: TrackerDriver, spec, measure) -> None:
+    measure("acceleration magnitude over NUS", nus.read_accel().magnitude_mg,
+            **spec.limit("gravity"))
+
+
+def test_gnss_over_nus(nus: TrackerDriver, spec, measure) -> None:
+    """A GNSS reply spans two fragments too."""
+    fix = nus.read_gnss()
+    measure("satellites over NUS", fix.satellites, **spec.limit("satellites"))
+    measure("GNSS fix age over NUS", fix.age_s, **spec.limit("fix_age"))
+
+
+def test_interval_over_nus(nus: TrackerDriver, dut: TrackerDriver, measure) -> None:
+    """A setting written over BLE is the one the UART reads back: one board, two paths."""
+    try:
+        measure("confirmed interval over NUS", nus.set_interval(2500), units="ms", nominal=2500)
+        measure("interval read over UART", dut.status().interval_ms, units="ms", nominal=2500)
+    finally:
+        dut.set_interval(60_000)
+
+
+def test_motion_events_over_nus(nus: TrackerDriver, measure) -> None:
+    """Motion events are notified to the connected central as MOTION frames."""
+    events = nus.accel_self_test(3)
+    measure("motion events over NUS", len(events), nominal=3)
+
+
+def test_no_malformed_frames_over_nus(nus: TrackerDriver, measure) -> None:
+    """Every notification of this connection decoded: no frame broken across fragments."""
+    measure("malformed frames over NUS", len(nus.link.errors), high=0)
