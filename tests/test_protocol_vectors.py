@@ -321,7 +321,8 @@ def test_echo_accepts_any_length_including_empty() -> None:
 def test_length_prefixed_serial_rejects_short_long_and_non_ascii(wire_type: int) -> None:
     good = b"\x03abc"
     assert parse_payload(wire_type, good).serial == "abc"
-    with pytest.raises(PayloadError, match=r"(?s)does not parse .*expected 5, found 3.* at byte offset 0"):
+    with pytest.raises(PayloadError,
+                       match=r"(?s)does not parse .*expected 5, found 3.* at byte offset 0"):
         parse_payload(wire_type, b"\x05abc")
     with pytest.raises(PayloadError, match="1 trailing bytes at byte offset 4"):
         parse_payload(wire_type, good + b"\x00")
