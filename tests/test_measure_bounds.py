@@ -183,3 +183,19 @@ def test_attach_keeps_name_media_type_and_content() -> None:
     recorder.attach("plot", "<svg/>", "image/svg+xml")
     assert recorder.attachments == [("log", "text/plain", "text"),
                                     ("plot", "image/svg+xml", "<svg/>")]
+
+
+def test_to_dict_holds_only_base_types() -> None:
+    """A JSON consumer or another language reads the record: no enum leaks into it."""
+    for m in (judge(1.5, low=1, high=2), judge("1.4.2", nominal="1.4.2"), judge(None)):
+        assert {type(v) for v in m.to_dict().values()} <= {str, int, float, type(None)}
+
+
+def test_plot_attaches_an_svg_titled_by_the_name_unless_given() -> None:
+    recorder = StepRecorder()
+    recorder.plot("sleep current", [0.0, 1.0], [1e-6, 2e-6], unit="A")
+    recorder.plot("x", [0.0, 1.0], [1.0, 2.0], unit="V", title="supply ramp")
+    (name, media, svg), (_, _, titled) = recorder.attachments
+    assert (name, media) == ("sleep current", "image/svg+xml")
+    assert "<title>sleep current</title>" in svg
+    assert "<title>supply ramp</title>" in titled
