@@ -19,6 +19,7 @@ tests/test_scpi_parser.py under the deterministic profile of tests/conftest.py.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import traceback
@@ -31,9 +32,9 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulators.scpi import ERRORS, Call, ScpiDevice, fmt_number, scpi  # noqa: E402
-from protocols.errors import PayloadError, ProtocolError  # noqa: E402
-from protocols.ws100_frames import (  # noqa: E402
+from emulators.scpi import ERRORS, Call, ScpiDevice, fmt_number, scpi
+from protocols.errors import PayloadError, ProtocolError
+from protocols.ws100_frames import (
     CRC_SIZE,
     HEADER_SIZE,
     MAX_PAYLOAD,
@@ -43,10 +44,9 @@ from protocols.ws100_frames import (  # noqa: E402
     decode_frame,
     encode_frame,
 )
-from protocols.ws100_messages import (  # noqa: E402
+from protocols.ws100_messages import (
     DECLARATIONS,
     RESPONSE_BIT,
-    MsgType,
     build_payload,
     parse_payload,
 )
@@ -65,14 +65,14 @@ class Counter:
 
 
 def _frames() -> st.SearchStrategy[tuple[int, int, bytes]]:
-    return st.tuples(st.sampled_from(WIRE_TYPES + [0x00, 0x3C, 0xFF]), st.integers(0, 255),
+    return st.tuples(st.sampled_from([*WIRE_TYPES, 0x00, 0x3C, 0xFF]), st.integers(0, 255),
                      st.binary(max_size=64) | st.binary(min_size=MAX_PAYLOAD - 2,
                                                         max_size=MAX_PAYLOAD))
 
 
 def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 def target_frame_decoder(tick: Counter) -> Callable[..., None]:
@@ -137,7 +137,7 @@ def _flip(raw: bytes, position: int, mask: int) -> bytes:
 def target_parse_payload(tick: Counter) -> Callable[..., None]:
     """parse_payload for every wire type: a PayloadError, or fields that rebuild the bytes."""
 
-    @given(st.sampled_from(WIRE_TYPES + [0x00, 0x09, 0x7E, 0xC1]),
+    @given(st.sampled_from([*WIRE_TYPES, 0x00, 0x09, 0x7E, 0xC1]),
            st.one_of(st.binary(max_size=64),
                      st.builds(lambda n, body: bytes([n]) + body, st.integers(0, 255),
                                st.text("ABC-019", max_size=40).map(str.encode))))

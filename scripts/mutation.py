@@ -9,12 +9,14 @@ comparison flipped (`<` / `<=`, `==` / `!=`, `in` / `not in`), an integer off by
 a `not` dropped, `and` / `or` swapped, a return value replaced (by None, or a boolean by its
 opposite), a `raise` or a statement deleted. The mutant is written into a temporary copy of the
 tree (the real files are never touched), the module's fast tests run against it with
-`pytest -x`, and the mutant is killed when they fail (or hang past the timeout), survived when
-they pass. Every survivor is printed with its line, then the score per module and overall.
+`pytest -x`, and the mutant is killed when they fail (or hang past the timeout, or exhaust
+MEMORY_LIMIT), survived when they pass. Every survivor is printed with its line, then the
+score per module and overall.
 
-Why our own rather than mutmut: mutmut 3 rewrites whole modules into trampolines and runs from
-its own folder, which our pty/socket tests and the editable install do not survive; forty lines
-of `ast` give the operators the issue names and nothing else.
+Why our own rather than mutmut: mutmut 3 rewrites every function of a module into a trampoline
+inside its own `mutants/` copy; one `ast` pass gives exactly the operators the issue names, on a
+plain copy of the tree, with no new dependency. The copy is put first on PYTHONPATH and checked
+to be what the tests import (the editable install must not shadow it).
 
 Some mutants cannot be killed by any test because they change nothing observable (a read-buffer
 size, the length of a diagnostic tail). They are listed in EQUIVALENT with the reason, matched by
@@ -27,6 +29,7 @@ import argparse
 import ast
 import copy
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MEMORY_LIMIT = 1 << 30  # bytes of heap per test run of a mutant
 
 # module -> its fast tests, cheapest and most specific first (pytest -x stops at the first failure)
 TARGETS: dict[str, list[str]] = {
@@ -115,11 +119,16 @@ def _edits(node: ast.AST, docstrings: set[int]) -> Iterator[tuple[str, Edit]]:
             yield "return None", lambda n: ast.Return(ast.Constant(None))
     elif isinstance(node, ast.Raise):
         yield "delete raise", lambda n: ast.Pass()
-    elif isinstance(node, ast.Expr | ast.AugAssign | ast.Delete) and id(node) not in docstrings:
+    elif _deletable(node, docstrings):
         yield "delete statement", lambda n: ast.Pass()
-    elif isinstance(node, ast.Assign) and all(
-            isinstance(t, ast.Attribute | ast.Subscript) for t in node.targets):
-        yield "delete statement", lambda n: ast.Pass()
+
+
+def _deletable(node: ast.AST, docstrings: set[int]) -> bool:
+    """Statements whose loss a test should notice: calls, updates, stores into objects."""
+    if isinstance(node, ast.Expr | ast.AugAssign | ast.Delete):
+        return id(node) not in docstrings
+    return isinstance(node, ast.Assign) and all(
+        isinstance(t, ast.Attribute | ast.Subscript) for t in node.targets)
 
 
 def _skipped_subtrees(tree: ast.AST) -> tuple[set[int], set[int]]:
@@ -130,9 +139,7 @@ def _skipped_subtrees(tree: ast.AST) -> tuple[set[int], set[int]]:
         roots: list[ast.AST] = []
         if isinstance(node, ast.Assert | ast.JoinedStr):
             roots.append(node)
-        elif isinstance(node, ast.AnnAssign):
-            roots.append(node.annotation)
-        elif isinstance(node, ast.arg) and node.annotation is not None:
+        elif isinstance(node, ast.AnnAssign | ast.arg) and node.annotation is not None:
             roots.append(node.annotation)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
             roots.append(node.returns)
@@ -195,7 +202,7 @@ def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
                 setattr(parent, field, new)
                 return
             if isinstance(value, list) and any(item is old for item in value):
-                value[[i for i, item in enumerate(value) if item is old][0]] = new
+                value[next(i for i, item in enumerate(value) if item is old)] = new
                 return
     raise ValueError(f"node {ast.dump(old)[:60]} not found in the tree")
 
@@ -218,13 +225,20 @@ def run_tests(tree: Path, tests: list[str], timeout_s: float) -> str:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
-                               "no:cacheprovider", *tests], cwd=tree, env=env,
-                              capture_output=True, timeout=timeout_s)
+                               "no:cacheprovider", f"--timeout={timeout_s / 2:g}", *tests],
+                              cwd=tree, env=env, capture_output=True, timeout=timeout_s,
+                              preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         return "timeout"
     if done.returncode == 5:
         raise SystemExit(f"mutation: no tests collected from {tests} in {tree}")
     return "passed" if done.returncode == 0 else "failed"
+
+
+def _limit_memory() -> None:
+    """A mutant that loops while appending (a decoder that never consumes) must not take the
+    machine's memory with it: past MEMORY_LIMIT its test run dies with MemoryError (killed)."""
+    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
 def check_copy_is_imported(tree: Path, module: str) -> None:
@@ -284,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"default: {', '.join(TARGETS)}")
     parser.add_argument("--tests", nargs="+", help="tests to run (default: the module's own)")
     parser.add_argument("--root", type=Path, default=ROOT, help="tree to copy (a git work tree)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant run")
+    parser.add_argument("--timeout", type=float, default=40.0,
+                        help="seconds per mutant run (half of it per test)")
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
     args = parser.parse_args(argv)
     modules = args.module or list(TARGETS)

@@ -70,5 +70,5 @@ def test_an_equivalent_mutant_is_reported_apart_not_run(tree: Path, monkeypatch)
 def test_tests_failing_before_any_mutation_stop_the_run(tree: Path) -> None:
     (tree / "tests" / "test_calc.py").write_text(TESTS + "\n\ndef test_broken():\n    assert 0\n")
     copy = mutation.copy_tree(tree)
-    with pytest.raises(SystemExit, match="fail on the unmutated calc.py"):
+    with pytest.raises(SystemExit, match=r"fail on the unmutated calc\.py"):
         mutation.mutate_module(copy, "calc.py", ["tests/test_calc.py"], 60, io.StringIO())

@@ -110,7 +110,7 @@ def test_golden_vector_comes_out_of_the_stream_decoder_byte_by_byte(name, hex_te
     raw = _raw(hex_text)
     decoder = FrameDecoder()
     events = [event for byte in raw for event in decoder.feed(bytes([byte]))]
-    assert events == [decode_frame(raw)]
+    assert events == [Frame(_wire_type(name), raw[4], raw[HEADER_SIZE:-CRC_SIZE])]  # at 0, v1
     assert decoder.pending == 0
 
 
