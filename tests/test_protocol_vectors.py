@@ -162,9 +162,13 @@ def test_length_above_maximum_is_rejected_before_the_crc() -> None:
         decode_frame(raw)
 
 
-def test_payload_of_exactly_the_maximum_decodes() -> None:
+def test_payload_of_exactly_the_maximum_decodes_whole_and_in_pieces() -> None:
     raw = encode_frame(MsgType.PING, 0, b"\x5a" * MAX_PAYLOAD)
     assert decode_frame(raw).payload == b"\x5a" * MAX_PAYLOAD
+    assert FrameDecoder().feed(raw) == [decode_frame(raw)]
+    decoder = FrameDecoder()
+    assert decoder.feed(raw[:HEADER_SIZE]) == []
+    assert decoder.feed(raw[HEADER_SIZE:]) == [decode_frame(raw)]
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"\xa5\x5a", b"garbage"])
