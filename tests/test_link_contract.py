@@ -198,7 +198,7 @@ def test_a_nack_is_a_nack_error_with_the_board_code(link: SerialLink, peer: Peer
 
 def test_a_nack_with_an_unknown_code_keeps_the_number(link: SerialLink, peer: Peer) -> None:
     peer.answer = lambda frame: encode_frame(MsgType.NACK, frame.seq, bytes([frame.type, 0x63]))
-    with pytest.raises(NackError, match="with 99;") as error:
+    with pytest.raises(NackError, match="board NACKed 0x3c with 99; sent a5 5a 01 3c") as error:
         link.request(Frame(0x3C, 0, b""))
     assert error.value.code == 0x63
 
@@ -395,3 +395,16 @@ def test_a_timeout_quotes_the_last_bytes_received(link: SerialLink, peer: Peer) 
     with pytest.raises(ResponseTimeoutError) as error:
         link.request(Frame(MsgType.PING, 0, b""), timeout=0.05)
     assert str(error.value).endswith(telemetry.hex(" "))  # at least the last frame, whole
+
+
+def test_the_codec_describes_frames_for_the_traffic_log() -> None:
+    codec = Ws100Codec()
+    assert codec.describe(Frame(MsgType.SET_MODE | RESPONSE_BIT, 4, b"\x02")) == \
+        "SET_MODE_RSP seq=4 mode=2"
+    info = codec.describe(Frame(MsgType.FACTORY_WRITE_SERIAL, 1, b"\x03abc"))
+    assert info == "FACTORY_WRITE_SERIAL seq=1 serial='abc'"  # no construct internals (_io)
+    assert codec.describe(Frame(MsgType.SET_MODE, 9, b"")).startswith(
+        "SET_MODE seq=9 undecodable payload (SET_MODE payload is 0 bytes, expected 1")
+    assert codec.describe("retry 1/2") == "retry 1/2"
+    assert codec.is_unsolicited(Frame(MsgType.TELEMETRY, 0, b""))
+    assert not codec.is_unsolicited(Frame(MsgType.TELEMETRY | RESPONSE_BIT, 0, b""))
