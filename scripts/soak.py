@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[RunResult]] = {name: [] for name, _ in boards}
     failures: list[str] = []
     started = time.monotonic()
+    load_before = os.getloadavg()[0]  # other users of the machine count too: say how busy it was
     with cpu_load(args.load) as busy:
         for i in range(1, args.runs + 1):
             for name, station in boards:
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     passes = sum(r.verdict == "pass" for rs in results.values() for r in rs)
     summary = (f"{mode}, N = {args.runs} per board ({', '.join(results)}), {busy} load "
                f"process(es): {total} runs, {passes} passed, {total - passes} failed or errored, "
-               f"{elapsed / 60:.1f} min")
+               f"{elapsed / 60:.1f} min; machine load average {load_before:.1f} before, "
+               f"{os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores")
     table = timing_table(results)
     print(f"\n{summary}\n" + "".join(f"  {f}\n" for f in failures) + f"\n{table}")
     if args.markdown:
