@@ -68,6 +68,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "len(data) > HEADER_SIZE": FAST_PATH,
         "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
         "size == len(data) or size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD": FAST_PATH,
+        "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
+        "size != len(data)": FAST_PATH,
+        "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
+        "size - HEADER_SIZE - CRC_SIZE < MAX_PAYLOAD": FAST_PATH,
     },
     "drivers/serial_link.py": {
         "TAIL_BYTES = 64": "length of the hex tail quoted in an error message",
