@@ -68,6 +68,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "len(data) > HEADER_SIZE": FAST_PATH,
         "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
         "size == len(data) or size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD": FAST_PATH,
+        "if not self._buf and data[:2] == SYNC and len(data) >= HEADER_SIZE: -> 3": FAST_PATH,
+        "if not self._buf and data[:2] == SYNC and len(data) >= HEADER_SIZE: -> 1": FAST_PATH,
+        'size = HEADER_SIZE + CRC_SIZE + int.from_bytes(data[5:7], "little")': FAST_PATH,
+        "bytes(self._buf[:HEADER_SIZE + 8]))": "how many bytes a timed-out frame error quotes",
         "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
         "size != len(data)": FAST_PATH,
         "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
