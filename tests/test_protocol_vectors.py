@@ -5,6 +5,9 @@ change to the layout, the CRC or a payload declaration shows here as a byte diff
 round trip that agrees with itself. Each rejection names the error class and its byte offset.
 """
 
+import re
+from pathlib import Path
+
 import pytest
 
 from protocols.errors import CrcError, LengthError, PayloadError, ProtocolError, VersionError
@@ -21,8 +24,10 @@ from protocols.ws100_frames import (
 from protocols.ws100_messages import (
     DECLARATIONS,
     RESPONSE_BIT,
+    Mode,
     MsgType,
     NackCode,
+    SelfTest,
     build_payload,
     parse_payload,
 )
@@ -367,7 +372,37 @@ def test_payload_errors_are_protocol_errors_never_construct_errors() -> None:
                 pass
 
 
+# --- the numbers on the wire are the ones docs/protocol.md documents ----------------------------
+PROTOCOL_DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+
+
+def _doc_rows(first_header: str) -> list[list[str]]:
+    """The cells of the markdown table whose first column header is `first_header`."""
+    lines = PROTOCOL_DOC.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} "))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_message_types_are_the_documented_numbers() -> None:
+    documented = {row[1].split()[0]: int(row[0], 16) for row in _doc_rows("type")}
+    assert documented == {t.name: t.value for t in MsgType}
+
+
 def test_nack_codes_are_the_documented_numbers() -> None:
-    assert [(c.name, c.value) for c in NackCode] == [
-        ("BAD_CRC", 1), ("UNKNOWN_TYPE", 2), ("BAD_LENGTH", 3), ("BAD_VALUE", 4),
-        ("ALREADY_PROVISIONED", 5), ("UNSUPPORTED_VERSION", 6)]
+    documented = {row[1]: int(row[0]) for row in _doc_rows("NACK code")}
+    assert documented == {c.name: c.value for c in NackCode}
+
+
+def test_modes_and_self_test_bits_are_the_documented_numbers() -> None:
+    rows = {row[1]: row for row in _doc_rows("type")}
+    modes = re.findall(r"(\d) ([a-z ]+?)(?:,|$)", rows["SET_MODE"][2].split(":", 1)[1])
+    assert {name.strip().upper().replace(" ", "_"): int(n) for n, name in modes} == {
+        m.name: m.value for m in Mode}
+    bits = re.findall(r"(0x[0-9a-f]+) (\w+)", rows["SELF_TEST"][3])
+    assert {name.upper(): int(bit, 16) for bit, name in bits} == {
+        b.name: b.value for b in SelfTest}
