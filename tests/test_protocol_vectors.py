@@ -28,6 +28,7 @@ from protocols.ws100_messages import (
     MsgType,
     NackCode,
     SelfTest,
+    SensorReading,
     build_payload,
     parse_payload,
 )
@@ -406,3 +407,20 @@ def test_modes_and_self_test_bits_are_the_documented_numbers() -> None:
     bits = re.findall(r"(0x[0-9a-f]+) (\w+)", rows["SELF_TEST"][3])
     assert {name.upper(): int(bit, 16) for bit, name in bits} == {
         b.name: b.value for b in SelfTest}
+
+
+def test_sensor_values_clamp_to_the_edges_of_their_wire_fields() -> None:
+    """A reading out of a field's range is sent as that range's edge, never wrapped round."""
+    high = SensorReading(327.68, 655.36, 429496729.6, 65.536).to_wire()
+    assert high == {"temperature_cdeg": 0x7FFF, "humidity_cpct": 0xFFFF,
+                    "pressure_dpa": 0xFFFFFFFF, "battery_mv": 0xFFFF}
+    edge = SensorReading(327.67, 655.35, 429496729.5, 65.535).to_wire()
+    assert edge == high  # exactly the largest values, not clamped one below
+    low = SensorReading(-327.69, -0.01, -0.1, -0.001).to_wire()
+    assert low == {"temperature_cdeg": -0x8000, "humidity_cpct": 0, "pressure_dpa": 0,
+                   "battery_mv": 0}
+    assert SensorReading(-327.68, 0.0, 0.0, 0.0).to_wire()["temperature_cdeg"] == -0x8000
+    payload = build_payload(MsgType.READ_SENSORS | RESPONSE_BIT, high)
+    assert SensorReading.from_wire(parse_payload(MsgType.READ_SENSORS | RESPONSE_BIT,
+                                                 payload)) == SensorReading(
+        327.67, 655.35, 429496729.5, 65.535)
