@@ -77,6 +77,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
         "size - HEADER_SIZE - CRC_SIZE < MAX_PAYLOAD": FAST_PATH,
     },
+    "protocols/ws100_messages.py": {
+        "if size is not None or construct in _GREEDY: -> size is not None and construct in "
+        "_GREEDY": "the rebuild check agrees for fixed and greedy payloads; skipping it is speed",
+    },
     "drivers/serial_link.py": {
         "TAIL_BYTES = 64": "length of the hex tail quoted in an error message",
         "self.errors: deque[ProtocolError] = deque(maxlen=256)": "how many past errors are kept",

@@ -323,8 +323,9 @@ def test_fixed_size_table_is_complete() -> None:
 
 @pytest.mark.parametrize("wire_type", [0x00, 0x09, 0x3F, 0x41, 0x7E, 0x80, 0x89, 0xC1, 0xFE])
 def test_unknown_types_are_rejected_by_parse_and_build(wire_type: int) -> None:
-    with pytest.raises(PayloadError, match=f"unknown message type 0x{wire_type:02x}"):
-        parse_payload(wire_type, b"")
+    with pytest.raises(PayloadError, match=f"unknown message type 0x{wire_type:02x} at byte "
+                                           "offset 0: 01"):
+        parse_payload(wire_type, b"\x01")
     with pytest.raises(ValueError, match=f"unknown message type 0x{wire_type:02x}"):
         build_payload(wire_type, {})
 
