@@ -90,6 +90,8 @@ class SerialLink:
         self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
         self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), once open
         self._last_lent = 0.0  # when a caller last read the port for itself
+        self._wanted = 0  # callers waiting to borrow the port (the reader keeps off meanwhile)
+        self._wanted_lock = threading.Lock()
         self._stopped = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -130,8 +132,8 @@ class SerialLink:
     def _read_loop(self) -> None:
         while not self._closing and self._lost is None:
             idle = time.monotonic() - self._last_lent
-            if idle < LEND_IDLE_S:  # a caller is exchanging frames: stay out of its way
-                self._stopped.wait(LEND_IDLE_S - idle)
+            if self._wanted or idle < LEND_IDLE_S:  # a caller exchanges frames or waits to
+                self._stopped.wait(max(LEND_IDLE_S - idle, LEND_IDLE_S / 5))
                 continue
             with self._io_lock:
                 self._pump(INTERBYTE_TIMEOUT_S)
@@ -222,11 +224,22 @@ class SerialLink:
         return self.wait_reply(key, timeout)
 
     def _borrow(self) -> None:
-        """Take the port from the reader thread (kicking it out of select() if it is in one)."""
-        self._last_lent = time.monotonic()
-        if not self._io_lock.acquire(blocking=False):
-            os.write(self._kick_w, b"k")
-            self._io_lock.acquire()
+        """Take the port from the reader thread (kicking it out of select() if it is in one).
+
+        Why `_wanted`: a lock is not fair. On a loaded machine the reader, released, took the
+        port back before the woken caller ran, select()ed for 50 ms, and again: a 1-byte PING
+        waited 0.64 s (scripts/soak --load). While a caller waits, the reader keeps off.
+        """
+        with self._wanted_lock:
+            self._wanted += 1
+        try:
+            self._last_lent = time.monotonic()
+            if not self._io_lock.acquire(blocking=False):
+                os.write(self._kick_w, b"k")
+                self._io_lock.acquire()
+        finally:
+            with self._wanted_lock:
+                self._wanted -= 1
         self._last_lent = time.monotonic()
 
     def wait_reply(self, key: Hashable, timeout: float) -> object | None:
