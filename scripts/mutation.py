@@ -96,7 +96,9 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "if idle < LEND_IDLE_S:  # a caller is exchanging frames: stay out of its way -> "
         "idle <= LEND_IDLE_S": "differs only when two clock readings are exactly equal",
         "if remaining <= 0: -> remaining < 0": "differs only at exactly zero time left",
-        "self._stopped.wait(LEND_IDLE_S - idle)": "the reader spins instead of sleeping: CPU only",
+        "self._stopped.wait(max(LEND_IDLE_S - idle, LEND_IDLE_S / 5))":
+            "the reader spins instead of sleeping: CPU only",
+        "self._stopped.set()": "wakes the reader from a pause of at most 5 ms it ends anyway",
         "self._last_lent = time.monotonic()": "who reads: the io lock still serializes reads",
         "os.write(self._kick_w, b\"k\")": "the reader leaves select() at its timeout instead",
         "self._cond.wait(remaining)": "expect() polls instead of sleeping: CPU only",

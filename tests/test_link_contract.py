@@ -20,6 +20,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -409,3 +410,108 @@ def test_the_codec_describes_frames_for_the_traffic_log() -> None:
     assert codec.describe("retry 1/2") == "retry 1/2"
     assert codec.is_unsolicited(Frame(MsgType.TELEMETRY, 0, b""))
     assert not codec.is_unsolicited(Frame(MsgType.TELEMETRY | RESPONSE_BIT, 0, b""))
+
+
+def test_closing_the_link_writes_the_whole_traffic_log(link: SerialLink, tmp_path) -> None:
+    link.traffic.begin(tmp_path / "traffic.log")
+    link.request(Frame(MsgType.PING, 0, b"last"))
+    link.close()
+    assert "<< PING_RSP" in (tmp_path / "traffic.log").read_text()
+
+
+# --- a codec without sequence numbers keeps one request in flight ---------------------------------
+@dataclass(frozen=True)
+class Line:
+    text: str
+
+
+class LineDecoder:
+    def __init__(self) -> None:
+        self._buf = b""
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[object]:
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        return [Line(line.decode()) for line in lines]
+
+    def drop_partial(self) -> list[object]:
+        self._buf = b""
+        return []
+
+
+class LineCodec:
+    """An AT-command console in miniature: `CMD` is answered by `OK CMD`, nothing pairs them."""
+
+    sequenced = False
+    seq_space = 1
+
+    def decoder(self) -> LineDecoder:
+        return LineDecoder()
+
+    def encode(self, frame: Line) -> bytes:
+        return frame.text.encode() + b"\n"
+
+    def stamp(self, request: Line, seq: int) -> Line:
+        return request
+
+    def key(self, frame: Line) -> int:
+        return 0
+
+    def is_unsolicited(self, frame: Line) -> bool:
+        return False
+
+    def check_reply(self, request: Line, reply: Line) -> None:
+        if reply.text != f"OK {request.text}":
+            raise ReplyMismatchError(f"{reply.text!r} answers {request.text!r}")
+
+    def describe(self, item: object) -> str:
+        return str(item)
+
+
+def test_a_codec_without_sequence_numbers_gets_one_request_in_flight() -> None:
+    """Two threads request at once over socket:// (read by the reader thread, so nothing else
+    serializes them); the board answers each line late. Were two requests in flight, a reply
+    would go to the wrong caller: nothing but order pairs them."""
+    server = socket.create_server(("127.0.0.1", 0))
+    outstanding: list[str] = []
+    most = [0]
+
+    def board() -> None:
+        conn, _ = server.accept()
+        buffer = b""
+        while chunk := conn.recv(4096):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                outstanding.append(line.decode())
+                most[0] = max(most[0], len(outstanding))
+                threading.Timer(0.02, answer, [conn, line.decode()]).start()
+
+    def answer(conn: socket.socket, text: str) -> None:
+        outstanding.remove(text)
+        with contextlib.suppress(OSError):
+            conn.sendall(f"OK {text}\n".encode())
+
+    threading.Thread(target=board, daemon=True).start()
+    errors: list[Exception] = []
+    port = f"socket://127.0.0.1:{server.getsockname()[1]}"
+    with SerialLink(port, LineCodec(), timeout_s=2.0) as link:
+        def client(name: str) -> None:
+            try:
+                for i in range(4):
+                    link.request(Line(f"AT+{name}{i}"))
+            except Exception as error:  # collected: an assertion in a thread is lost
+                errors.append(error)
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in "AB"]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(10)
+    server.close()
+    assert errors == []
+    assert most[0] == 1
