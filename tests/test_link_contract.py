@@ -326,6 +326,10 @@ def test_by_default_two_retries_are_allowed(peer: Peer) -> None:
     with SerialLink(peer.port, Ws100Codec(), timeout_s=0.05) as link:
         assert link.request(Frame(MsgType.PING, 0, b"3rd")).payload == b"3rd"
         assert link.stats.retries == 2
+        peer.answer = lambda frame: b""
+        with pytest.raises(ResponseTimeoutError, match=r"after 3 attempt\(s\)"):
+            link.request(Frame(MsgType.PING, 0, b"never"))
+        assert link.stats.requests == 3 + 3
 
 
 def test_close_leaves_no_thread_no_descriptor_and_may_be_repeated(peer: Peer) -> None:
