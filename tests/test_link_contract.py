@@ -397,10 +397,12 @@ def test_port_loss_wakes_a_waiting_request_at_once(link: SerialLink, peer: Peer,
 
 def test_a_timeout_quotes_the_last_bytes_received(link: SerialLink, peer: Peer) -> None:
     telemetry = encode_frame(MsgType.TELEMETRY, 0, bytes(range(18)))
-    peer.answer = lambda frame: telemetry
+    peer.answer = lambda frame: telemetry * 3  # more than TAIL_BYTES after the sync ping
     with pytest.raises(ResponseTimeoutError) as error:
         link.request(Frame(MsgType.PING, 0, b""), timeout=0.05)
-    assert str(error.value).endswith(telemetry.hex(" "))  # at least the last frame, whole
+    tail = str(error.value).split("last bytes received: ")[1]
+    assert tail.endswith(telemetry.hex(" "))  # at least the last frame, whole
+    assert len(bytes.fromhex(tail)) == 64  # and no more than TAIL_BYTES of what came before
 
 
 def test_the_codec_describes_frames_for_the_traffic_log() -> None:
