@@ -2,7 +2,9 @@
 catch is printed as a survivor, the score counts both, and the real files are never edited."""
 
 import io
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,18 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "tests" / "test_calc.py").write_text(TESTS)
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _copies_removed(monkeypatch) -> Iterator[None]:
+    """The tool's temporary copies are removed after each test, as its main() does."""
+    made: list[Path] = []
+    copy_tree = mutation.copy_tree
+    monkeypatch.setattr(mutation, "copy_tree", lambda root: made.append(copy_tree(root))
+                        or made[-1])
+    yield
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_mutants_of_a_small_function_are_the_documented_operators() -> None:
