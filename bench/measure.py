@@ -109,10 +109,11 @@ def _compare(
     if comparison is Comparison.LOG:
         return True, None
     if comparison is Comparison.EQ:
-        if isinstance(value, (int, float)) and isinstance(nominal, (int, float)):
+        if _is_number(value) and _is_number(nominal):
             return value == nominal, -abs(value - nominal)
-        return value == nominal, None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        # True == 1 in Python: a flag only equals a flag
+        return value == nominal and isinstance(value, bool) == isinstance(nominal, bool), None
+    if not _is_number(value) or math.isnan(value):
         return False, None
     margins = []
     if comparison in (Comparison.GELE, Comparison.GTLT, Comparison.GE):
@@ -126,6 +127,11 @@ def _compare(
     margin = min(margins)
     passed = margin > 0 if comparison is Comparison.GTLT else margin >= 0
     return passed, margin
+
+
+def _is_number(value: object) -> bool:
+    """Ints and floats, but not booleans (a bool is an int to Python, never to a limit)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass

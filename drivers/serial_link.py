@@ -89,7 +89,7 @@ class SerialLink:
         self._replies: dict[Hashable, object] = {}
         self._waiters: dict[Hashable, threading.Lock] = {}  # key -> lock its waiter blocks on
         self._console = ""
-        self._rx_tail: deque[bytes] = deque(maxlen=8)  # last chunks, for error messages
+        self._rx_tail = bytearray()  # the last TAIL_BYTES received, for error messages
         self._lost: Exception | None = None
         self._seq = itertools.count(1)
         self._cond = threading.Condition()
@@ -107,6 +107,8 @@ class SerialLink:
         self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
         self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), once open
         self._last_lent = 0.0  # when a caller last read the port for itself
+        self._wanted = 0  # callers waiting to borrow the port (the reader keeps off meanwhile)
+        self._wanted_lock = threading.Lock()
         self._stopped = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -147,8 +149,8 @@ class SerialLink:
     def _read_loop(self) -> None:
         while not self._closing and self._lost is None:
             idle = time.monotonic() - self._last_lent
-            if idle < LEND_IDLE_S:  # a caller is exchanging frames: stay out of its way
-                self._stopped.wait(LEND_IDLE_S - idle)
+            if self._wanted or idle < LEND_IDLE_S:  # a caller exchanges frames or waits to
+                self._stopped.wait(max(LEND_IDLE_S - idle, LEND_IDLE_S / 5))
                 continue
             with self._io_lock:
                 self._pump(INTERBYTE_TIMEOUT_S)
@@ -164,7 +166,8 @@ class SerialLink:
             return
         if data:
             self.traffic.add("RX", data)
-            self._rx_tail.append(data)
+            self._rx_tail += data
+            del self._rx_tail[:-TAIL_BYTES]
             events = self._decoder.feed(data)
         elif data is None:  # woken to lend the port: nothing was read
             return
@@ -241,56 +244,80 @@ class SerialLink:
         """The next sequence number in the codec's space (0 for a codec without them)."""
         return next(self._seq) % self.codec.seq_space
 
-    def exchange_raw(self, data: bytes, key: Hashable, timeout: float) -> object | None:
-        """Send bytes and wait for the reply paired by `key` (None on timeout)."""
+    def exchange_raw(self, data: bytes, key: Hashable, timeout: float,
+                     earlier: tuple[Hashable, ...] = ()) -> object | None:
+        """Send bytes and wait for the reply paired by `key`, or by one of the `earlier` keys of
+        the same request's previous attempts (None on timeout)."""
         if self._can_lend:
             self._borrow()  # the reader steps aside while the frame travels
             try:
                 self.send_raw(data)
-                return self._read_for_reply(key, timeout)
+                return self._read_for_reply((key, *earlier), timeout)
             finally:
                 self._io_lock.release()
         self.send_raw(data)
-        return self.wait_reply(key, timeout)
+        return self.wait_reply(key, timeout, earlier)
 
     def _borrow(self) -> None:
-        """Take the port from the reader thread (kicking it out of select() if it is in one)."""
-        self._last_lent = time.monotonic()
-        if not self._io_lock.acquire(blocking=False):
-            os.write(self._kick_w, b"k")
-            self._io_lock.acquire()
+        """Take the port from the reader thread (kicking it out of select() if it is in one).
+
+        Why `_wanted`: a lock is not fair. On a loaded machine the reader, released, took the
+        port back before the woken caller ran, select()ed for 50 ms, and again: a 1-byte PING
+        waited 0.64 s (scripts/soak --load). While a caller waits, the reader keeps off.
+        """
+        with self._wanted_lock:
+            self._wanted += 1
+        try:
+            self._last_lent = time.monotonic()
+            if not self._io_lock.acquire(blocking=False):
+                os.write(self._kick_w, b"k")
+                self._io_lock.acquire()
+        finally:
+            with self._wanted_lock:
+                self._wanted -= 1
         self._last_lent = time.monotonic()
 
-    def wait_reply(self, key: Hashable, timeout: float) -> object | None:
-        """The reply paired by `key` (a sequence number), or None when `timeout` passes first.
+    def wait_reply(self, key: Hashable, timeout: float,
+                   earlier: tuple[Hashable, ...] = ()) -> object | None:
+        """The reply paired by `key` (a sequence number) or by one of `earlier`, or None when
+        `timeout` passes first.
 
         Why a lock per waiter rather than the condition: the reader releases exactly the waiter
         of that key, a single wake-up, which is most of a round trip's thread hand-off cost.
         """
+        keys = (key, *earlier)
         if self._can_lend:
             self._borrow()
             try:
-                return self._read_for_reply(key, timeout)
+                return self._read_for_reply(keys, timeout)
             finally:
                 self._io_lock.release()
         waiter = threading.Lock()
         waiter.acquire()
         with self._cond:
-            if key in self._replies:
-                return self._replies.pop(key)
+            if (found := self._take_reply(keys)) is not None:
+                return found
             self._check_alive(f"waiting for the reply to {key!r}")
-            self._waiters[key] = waiter
+            for each in keys:
+                self._waiters[each] = waiter
         damage = self._damage
         waiter.acquire(timeout=timeout)
         with self._cond:
-            self._waiters.pop(key, None)
-            if key in self._replies:
-                return self._replies.pop(key)
+            for each in keys:
+                self._waiters.pop(each, None)
+            if (found := self._take_reply(keys)) is not None:
+                return found
             self._check_alive(f"waiting for the reply to {key!r}")
             return _CORRUPT if self._reply_damaged(key, damage) else None
 
-    def _read_for_reply(self, key: Hashable, timeout: float) -> object | None:
-        """Read the port in this thread (holding `_io_lock`) until `key` is answered.
+    def _take_reply(self, keys: tuple[Hashable, ...]) -> object | None:
+        for each in keys:
+            if each in self._replies:
+                return self._replies.pop(each)
+        return None
+
+    def _read_for_reply(self, keys: tuple[Hashable, ...], timeout: float) -> object | None:
+        """Read the port in this thread (holding `_io_lock`) until one of `keys` is answered.
 
         Why: handing each reply from the reader thread to the caller costs two thread wake-ups
         per round trip, as much as the round trip itself on a pty. While callers exchange frames
@@ -299,15 +326,15 @@ class SerialLink:
         """
         deadline = time.monotonic() + timeout
         damage = self._damage
-        while key not in self._replies:
-            self._check_alive(f"waiting for the reply to {key!r}")
-            if self._reply_damaged(key, damage):
+        while (found := self._take_reply(keys)) is None:
+            self._check_alive(f"waiting for the reply to {keys[0]!r}")
+            if self._reply_damaged(keys[0], damage):
                 return _CORRUPT
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             self._pump(min(remaining, INTERBYTE_TIMEOUT_S))
-        return self._replies.pop(key)
+        return found
 
     def _reply_damaged(self, key: Hashable, damage: int) -> bool:
         """A damaged frame that may be the reply to `key` arrived since `damage` was read."""
@@ -332,6 +359,7 @@ class SerialLink:
         codec = self.codec
         sent = b""
         timeouts = corrupt = 0
+        damaged: dict[Hashable, object] = {}  # attempts whose reply came damaged: key -> request
         with contextlib.nullcontext() if codec.sequenced else self._in_flight:
             while timeouts <= retries:
                 stamped = codec.stamp(frame, self.next_seq())
@@ -342,8 +370,12 @@ class SerialLink:
                 self.stats.requests += 1
                 self.traffic.add(">>", stamped)
                 started = time.perf_counter()
-                reply = self.exchange_raw(sent, key, timeout)
+                # the damage may have been someone else's frame: an earlier attempt's own
+                # reply, arriving late but whole, answers the request as well
+                reply = self.exchange_raw(sent, key, timeout,
+                                          tuple(k for k in damaged if k != key))
                 if reply is _CORRUPT:
+                    damaged[key] = stamped
                     corrupt += 1
                     self.stats.corrupt_replies += 1
                     if corrupt > CORRUPT_RETRIES:
@@ -357,7 +389,7 @@ class SerialLink:
                     continue
                 if reply is not None:
                     self.last_exchange_s = time.perf_counter() - started
-                    codec.check_reply(stamped, reply)
+                    codec.check_reply(damaged.get(codec.key(reply), stamped), reply)
                     return reply
                 timeouts += 1
                 if timeouts <= retries:
@@ -366,7 +398,7 @@ class SerialLink:
         raise ResponseTimeoutError(
             f"{self.port}: no reply to {codec.describe(frame)} within {timeout:g} s after "
             f"{retries + 1} attempt(s); last sent {sent.hex(' ')}; last bytes received: "
-            f"{b''.join(self._rx_tail)[-TAIL_BYTES:].hex(' ') or '(none)'}{self._log_hint()}"
+            f"{self._rx_tail.hex(' ') or '(none)'}{self._log_hint()}"
         )
 
     # --- console text ------------------------------------------------------------------------

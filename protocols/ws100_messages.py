@@ -148,16 +148,14 @@ DECLARATIONS: dict[MsgType, tuple[Construct, Construct]] = {
 }
 
 
-def _compiled(construct: Construct) -> Construct:
-    try:
-        return construct.compile()
-    except Exception:  # construct raises assorted errors for what it cannot compile
-        return construct
-
-
 def _fast(construct: Construct) -> Construct | FlatStruct:
-    """The fastest faithful parser of a declaration: flat struct, else construct's compiled."""
-    return flatten(construct) or _compiled(construct)
+    """The fastest faithful parser of a declaration: a flat struct, else construct's interpreter.
+
+    Why not construct's compiled parser for the rest: it reads a field shorter than declared
+    without complaint (a string prefix claiming more bytes than follow, a 5-byte address), so a
+    truncated GET_INFO would parse; the interpreter raises for it.
+    """
+    return flatten(construct) or construct
 
 
 _REQUEST = {t: _fast(req) for t, (req, _) in DECLARATIONS.items()}
@@ -200,7 +198,7 @@ def parse_payload(msg_type: int, payload: bytes):
     try:
         value = construct.parse(payload)
     except (ConstructError, struct.error, UnicodeDecodeError, ValueError) as error:
-        # compiled parsers raise struct.error where the interpreted ones raise ConstructError
+        # flat structs raise struct.error where construct raises ConstructError
         raise PayloadError(f"{key.name} payload does not parse ({error})", 0, payload) from error
     if size is not None or construct in _GREEDY:
         return value  # a fixed size was checked above; a greedy tail cannot leave bytes over
