@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 import pyvisa
 from pyvisa.constants import StatusCode
 
+from drivers.errors import ResourceLostError
+
 _ERROR_CODE = re.compile(r"\s*([+-]?\d+)\b")
 MAX_ERRORS = 32  # more than any error queue holds; a longer run means the queue is not emptying
 ERROR_QUERY = "SYST:ERR?"
@@ -33,6 +35,10 @@ ERROR_QUERY = "SYST:ERR?"
 
 class InstrumentError(Exception):
     """An instrument failed; the message names its resource string."""
+
+
+class InstrumentLostError(InstrumentError, ResourceLostError):
+    """The instrument's connection dropped (reset, refused, lost): the run stops."""
 
 
 class InstrumentTimeout(InstrumentError):
@@ -183,9 +189,13 @@ class Instrument:
                 raise InstrumentTimeout(f"{self.resource_name}: no reply to {command!r} within "
                                         f"{self.resource.timeout:g} ms{self._why(command)}"
                                         ) from error
+            if error.error_code == StatusCode.error_connection_lost:
+                raise InstrumentLostError(f"{self.resource_name}: connection lost during "
+                                          f"{command!r}: {error}") from error
             raise InstrumentError(f"{self.resource_name}: {command!r} failed: {error}") from error
         except OSError as error:  # pyvisa-py lets socket errors through (refused, reset)
-            raise InstrumentError(f"{self.resource_name}: {command!r} failed: {error}") from error
+            raise InstrumentLostError(f"{self.resource_name}: connection lost during "
+                                      f"{command!r}: {error}") from error
 
     def _check(self, command: str) -> None:
         if self.guard is not None:
@@ -229,6 +239,8 @@ class Instrument:
         """After a timeout: the instrument's own reason, if its error queue holds one."""
         try:
             self.check_errors(command)
+        except InstrumentLostError:
+            raise  # not a slow instrument: a gone one
         except InstrumentError as error:
             return f"; the instrument says: {str(error).partition(' -> ')[2] or error}"
         return ""

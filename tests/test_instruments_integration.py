@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 
@@ -168,3 +169,22 @@ def test_emulated_station_serves_both_instruments_beside_an_unpowered_board():
             assert resource.startswith("TCPIP0::127.0.0.1::") and resource.endswith("::SOCKET")
             with opener(resource) as instrument:
                 assert instrument.identity.vendor == "Keysight Technologies"
+
+
+def test_a_dropped_instrument_connection_is_a_lost_resource():
+    """The supply's TCP session vanishes: one error naming the resource, of the kind that
+    stops the run (drivers.errors.ResourceLostError), not a step-by-step failure."""
+    from drivers.errors import ResourceLostError
+    from drivers.psu import open_supply
+    from drivers.scpi import InstrumentLostError
+
+    with emulate(load_station(DEFAULT_PROFILE)) as station:
+        resource = station.resources["psu"]
+        supply = open_supply(resource, timeout_ms=2000)
+        supply.identity  # noqa: B018 - the session is up
+        station.instruments["psu"].close()
+        with pytest.raises(InstrumentLostError, match=re.escape(resource)) as error:
+            for _ in range(3):  # the first write after the peer closed may still be buffered
+                supply.channel(1).voltage  # noqa: B018
+        assert isinstance(error.value, ResourceLostError)
+        supply.close()
