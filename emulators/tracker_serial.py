@@ -13,12 +13,12 @@ unpowered, hears nothing and says nothing.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from emulators.serial_transport import SerialTransport, open_transport
 from emulators.tracker_board import BoardEvent, TrackerBoard
 from emulators.tracker_firmware import Firmware
+from emulators.uart_face import UartFace
 from protocols.tracker_frames import FrameDecoder
 
 __all__ = ["SerialFace", "open_transport"]
@@ -35,52 +35,19 @@ def boot_log(board: TrackerBoard) -> bytes:
             f"tracker: ready\r\n").encode("ascii")
 
 
-class SerialFace:
+class SerialFace(UartFace):
     """Serves one tracker's firmware on one serial transport."""
 
     def __init__(self, board: TrackerBoard, transport: SerialTransport) -> None:
+        super().__init__(transport, "tracker")
         self.board = board
         self.firmware = Firmware(board)
-        self._transport = transport
-        self.port = transport.port
         self._write_lock = threading.Lock()  # frames from two threads never interleave
-        self._stop_r, self._stop_w = os.pipe()
-        self._stopping = threading.Event()
-        self._changed = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._serve, name=f"tracker uart {self.port}", daemon=True),
-            threading.Thread(target=self._report, name=f"tracker reports {self.port}",
-                             daemon=True),
-        ]
         board.listen(self._on_board_event)
 
-    def start(self) -> SerialFace:
-        for thread in self._threads:
-            thread.start()
+    def _greet(self) -> None:
         if self.board.awake:
             self._write(boot_log(self.board))
-        return self
-
-    def __enter__(self) -> SerialFace:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._changed.set()
-        os.write(self._stop_w, b"x")
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=2)
-        self._transport.close()
-        for fd in (self._stop_r, self._stop_w):
-            os.close(fd)
-
-    def unplug(self) -> None:
-        """The port vanishes under whoever has it open, as a pulled USB cable makes it."""
-        self._transport.close()
 
     def _write(self, data: bytes) -> None:
         with self._write_lock:
@@ -109,7 +76,7 @@ class SerialFace:
                     self._write(frame)
                 self.firmware.after_reply()
 
-    def _report(self) -> None:
+    def _timed(self) -> None:
         """One REPORT frame every reporting interval while awake; a new interval restarts it."""
         counter = 0
         while not self._stopping.is_set():

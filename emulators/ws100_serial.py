@@ -12,12 +12,11 @@ mid-test, the way a USB cable pulled out does.
 
 from __future__ import annotations
 
-import os
 import random
-import threading
 import time
 
 from emulators.serial_transport import PtyTransport, SerialTransport
+from emulators.uart_face import UartFace
 from emulators.ws100_board import BoardEvent, BoardModel
 from emulators.ws100_firmware import Firmware
 from protocols.ws100_frames import FrameDecoder, encode_frame
@@ -28,58 +27,26 @@ GAP_PROBABILITY = 0.1
 INTERBYTE_TIMEOUT_S = 0.02
 
 
-class SerialFace:
+class SerialFace(UartFace):
     """Serves one board's firmware on one serial transport (a pty unless another is given)."""
 
     def __init__(self, board: BoardModel, transport: SerialTransport | None = None,
                  seed: int = 0) -> None:
+        super().__init__(transport or PtyTransport(), "ws100")
         self.board = board
         self.firmware = Firmware(board)
-        self._transport = transport or PtyTransport()
-        self.port = self._transport.port
         self._rng = random.Random(seed)
-        self._stop_r, self._stop_w = os.pipe()
-        self._stopping = threading.Event()
-        self._stream_changed = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._serve, name=f"uart {self.port}", daemon=True),
-            threading.Thread(target=self._stream, name=f"telemetry {self.port}", daemon=True),
-        ]
         board.listen(self._on_board_event)
 
-    def start(self) -> SerialFace:
-        for thread in self._threads:
-            thread.start()
+    def _greet(self) -> None:
         if self.board.powered:
             self._print_banner()
-        return self
-
-    def __enter__(self) -> SerialFace:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._stream_changed.set()
-        os.write(self._stop_w, b"x")
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout=2)
-        self._transport.close()
-        for fd in (self._stop_r, self._stop_w):
-            os.close(fd)
-
-    def unplug(self) -> None:
-        """The port vanishes: the pty (or socket) closes under whoever has it open."""
-        self._transport.close()
 
     # --- board events -------------------------------------------------------------------------
     def _on_board_event(self, event: BoardEvent) -> None:
         if event is BoardEvent.BOOT:
             self._print_banner()
-        self._stream_changed.set()
+        self._changed.set()
 
     def _print_banner(self) -> None:
         ident = self.board.identity
@@ -115,21 +82,21 @@ class SerialFace:
                     self.board.reset()
 
     # --- telemetry ------------------------------------------------------------------------------
-    def _stream(self) -> None:
+    def _timed(self) -> None:
         counter = 0
         next_due = time.monotonic()
         while not self._stopping.is_set():
             board = self.board
             if not (board.powered and board.stream_enabled):
-                self._stream_changed.wait()
-                self._stream_changed.clear()
+                self._changed.wait()
+                self._changed.clear()
                 next_due = time.monotonic()
                 continue
             period = 1.0 / board.stream_rate_hz
             if "telemetry-rate-slow" in board.defects:
                 period /= 0.85
-            if self._stream_changed.wait(max(0.0, next_due - time.monotonic())):
-                self._stream_changed.clear()
+            if self._changed.wait(max(0.0, next_due - time.monotonic())):
+                self._changed.clear()
                 next_due = time.monotonic() + period
                 continue
             next_due += period
