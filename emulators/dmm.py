@@ -25,6 +25,7 @@ import time
 
 from emulators.interfaces import PowerFace
 from emulators.scpi import (
+    ByteOrder,
     Call,
     Ieee4882,
     Pending,
@@ -44,7 +45,7 @@ MIN_SAMPLE_TIMER_S = 20e-6  # 50 kS/s with the DIG option
 PACE_S = 0.002
 
 
-class DmmEmulator(Ieee4882, Scpi99, ScpiDevice):
+class DmmEmulator(ByteOrder, Ieee4882, Scpi99, ScpiDevice):
     idn = "Keysight Technologies,34465A,CB00000002,A.03.01-03.15-03.01-00.52-03-01"
 
     def __init__(self, board: PowerFace, test_point: str = "vbat", seed: int = 0) -> None:
@@ -229,13 +230,6 @@ class DmmEmulator(Ieee4882, Scpi99, ScpiDevice):
         if self.real and len(call.args) == 2 and call.number(1, low=0, high=64,
                                                              default=64) != 64:
             raise ScpiError(-224, "REAL is 64-bit on this meter")
-        return None
-
-    @scpi("FORMat:BORDer")
-    def _border(self, call: Call) -> str | None:
-        if call.query:
-            return "NORM" if self.byte_order == ">" else "SWAP"
-        self.byte_order = ">" if call.choice(0, ("NORMal", "SWAPped")) == "NORM" else "<"
         return None
 
     @scpi("*OPT", "query")

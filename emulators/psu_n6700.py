@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from emulators.psu import KeysightSupply
 from emulators.scpi import (
+    ByteOrder,
     Call,
     Pending,
     ScpiError,
@@ -33,7 +34,7 @@ MAX_POINTS = 512 * 1024  # the N6705C's 512 k-point measurement buffer
 MIN_INTERVAL_S = {1: 5.12e-6, 2: 20.48e-6, 3: 20.48e-6, 4: 20.48e-6}
 
 
-class N6705C(KeysightSupply):
+class N6705C(ByteOrder, KeysightSupply):
     idn = "Keysight Technologies,N6705C,MY56000001,D.03.03.2015"
     ratings: ClassVar[dict[int, tuple[float, float]]] = {
         1: (20.4, 3.06), 2: (51.0, 3.06), 3: (51.0, 3.06), 4: (51.0, 3.06)}
@@ -118,11 +119,4 @@ class N6705C(KeysightSupply):
         if binary and len(call.args) == 2 and call.number(1, low=0, high=64, default=32) != 32:
             raise ScpiError(-224, "REAL supports 32-bit only")
         self.binary = binary
-        return None
-
-    @scpi("FORMat:BORDer")
-    def _border(self, call: Call) -> str | None:
-        if call.query:
-            return "NORM" if self.byte_order == ">" else "SWAP"
-        self.byte_order = ">" if call.choice(0, ("NORMal", "SWAPped")) == "NORM" else "<"
         return None

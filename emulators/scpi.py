@@ -421,6 +421,20 @@ class Ieee4882:
         return "+0"  # self-test passed
 
 
+class ByteOrder:
+    """FORMat:BORDer of an instrument that sends binary blocks: NORMal (big-endian, the *RST
+    state, which the model's reset() sets in `byte_order`) or SWAPped (little-endian)."""
+
+    byte_order = ">"
+
+    @scpi("FORMat:BORDer")
+    def _border(self, call: Call) -> str | None:
+        if call.query:
+            return "NORM" if self.byte_order == ">" else "SWAP"
+        self.byte_order = ">" if call.choice(0, ("NORMal", "SWAPped")) == "NORM" else "<"
+        return None
+
+
 class Scpi99:
     """The SCPI-99 mandatory subsystems (vol. 1, 4.2): SYSTem:VERSion? and the STATus registers.
 
