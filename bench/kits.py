@@ -98,7 +98,7 @@ def _load(target: str) -> Any:
     module, _, attribute = target.partition(":")
     try:
         found: Any = importlib.import_module(module)
-        for part in attribute.split("."):
+        for part in attribute.split(".") if attribute else ():
             found = getattr(found, part)
     except (ImportError, AttributeError) as error:
         raise KitError(f"cannot load {target!r}: {error}") from error
@@ -127,13 +127,17 @@ class BoardKit:
     spec: Path
     emulated_station: Path
     faces: tuple[str, ...] = ("serial", "power")
+    # a module whose FORMATS (characteristic UUID -> construct) and MANUFACTURER_PAYLOAD the
+    # BLE driver decodes notifications and advertising with; "" for a board without them
+    radio_protocol: str = ""
     # what the identity field of the board's protocol carries (checked on [emulator] settings)
     unique_id_max_bytes: int = 255
     unique_id_encoding: str = "ascii"
     unique_id_template: str = "DEMO-{n:06d}"  # ids of emulated demo boards (archive demo-batch)
 
     def load(self, part: str) -> Any:
-        """The object behind one of the import-path fields (codec, driver, identity, emulator)."""
+        """The object behind one of the import-path fields (codec, driver, identity, emulator,
+    radio_protocol); a path without ":attribute" names a module."""
         return _load(getattr(self, part))
 
     def product_spec(self) -> ProductSpec:
