@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("count", type=int)
     batch.add_argument("--seed", type=int, default=1000, help="seed of the first board")
     batch.add_argument("--station", help="emulated station profile the boards derive from "
-                       "(default: the WS-100's)")
+                       "(default: the default emulated station)")
     batch.add_argument("--reports", default=str(ROOT / "reports"), help="archive root")
     batch.add_argument("--plan", action="append", default=[],
                        help="plan file(s) each board runs (default: every plan)")
