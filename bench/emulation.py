@@ -25,7 +25,7 @@ def emulate(profile: StationProfile) -> EmulatedStation:
     board = profile.kit.load("emulator")(BoardSettings(
         seed=config.seed, defects=config.defects, powered="psu" not in roles,
         unique_id=config.board_serial, provisioned=config.provisioned,
-        spec=profile.kit.product_spec().data))
+        spec=profile.kit.product_spec().data, knobs=config.knobs))
     return EmulatedStation(
         board, roles, serial=config.serial, seed=config.seed,
         psu_channel=profile.psu.channel if profile.psu else 1,

@@ -134,6 +134,10 @@ class BoardKit:
     unique_id_max_bytes: int = 255
     unique_id_encoding: str = "ascii"
     unique_id_template: str = "DEMO-{n:06d}"  # ids of emulated demo boards (archive demo-batch)
+    # the emulator's knobs: name -> what it sets (and in which unit). A knob moves one quantity
+    # the plans measure (`[emulator] knobs = {name = value}`), so a test can push that quantity
+    # just past its limit and see exactly that measurement fail (docs/defects.md)
+    knobs: Mapping[str, str] = field(default_factory=dict)
 
     def load(self, part: str) -> Any:
         """The object behind one of the import-path fields (codec, driver, identity, emulator,
@@ -178,6 +182,13 @@ def board_kit(name: str) -> BoardKit:
         raise KitError(f"no board kit named {name!r}; installed: {installed} (kits register "
                        f"under the {GROUP!r} entry points)")
     return kits[name]
+
+
+def check_knobs(kit: BoardKit, knobs: Mapping[str, float], where: str) -> None:
+    unknown = sorted(set(knobs) - set(kit.knobs))
+    if unknown:
+        raise KitError(f"{where}: unknown knob(s) {', '.join(unknown)} for board {kit.name!r}; "
+                       f"known: {', '.join(sorted(kit.knobs)) or '(none)'}")
 
 
 def check_defects(kit: BoardKit, names: tuple[str, ...] | list[str], where: str) -> None:

@@ -25,7 +25,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.kits import BoardKit, KitError, board_kit, check_defects
+from bench.kits import BoardKit, KitError, board_kit, check_defects, check_knobs
 from emulators.faults import UnknownFaultError, check_faults
 
 EMULATOR = "emulator"
@@ -54,6 +54,7 @@ class EmulatorConfig:
     board_serial: str = ""  # the emulated board's serial number ("" keeps the model's default)
     psu_model: str = "E36312A"  # which supply family the emulator serves (its *IDN? and commands)
     faults: dict[str, float] = field(default_factory=dict)  # bench faults (emulators/faults.py)
+    knobs: dict[str, float] = field(default_factory=dict)  # the board kit's knobs (BoardKit.knobs)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
     if profile.emulator is not None:
         _check_defect_names(kit, profile.emulator.defects, f"{profile.path}: [emulator].defects")
         _check_fault_names(profile.emulator.faults, f"{profile.path}: [emulator].faults")
+        _check_knob_names(kit, profile.emulator.knobs, f"{profile.path}: [emulator].knobs")
         _check_unique_id(kit, profile.emulator.board_serial,
                          f"{profile.path}: [emulator].board_serial")
         if profile.emulator.serial not in ("pty", "socket"):
@@ -233,6 +235,13 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
 def _check_defect_names(kit: BoardKit, names: tuple[str, ...] | list[str], where: str) -> None:
     try:
         check_defects(kit, names, where)
+    except KitError as error:
+        raise StationError(str(error)) from None
+
+
+def _check_knob_names(kit: BoardKit, knobs: dict[str, float], where: str) -> None:
+    try:
+        check_knobs(kit, knobs, where)
     except KitError as error:
         raise StationError(str(error)) from None
 

@@ -23,6 +23,18 @@ FAULTS: dict[str, str] = {
     "serial.garbage_rate": "after each write, with this probability, a burst of 1-32 random "
                            "bytes follows on the line",
     "serial.stall_ms": "one write in twenty is held back this many milliseconds",
+    "serial.replug_after_s": "the port vanishes this many seconds after the emulator starts, as "
+                             "on a USB re-enumeration, and comes back a moment later",
+    "serial.replug_new_path": "with serial.replug_after_s: 1 = the port comes back under a new "
+                              "device path (only its stable by-id link keeps the name)",
+    "instrument.drop_after": "each emulated instrument closes its TCP connection once, after "
+                             "this many commands",
+    "instrument.late_reply_ms": "one query reply in ten is held back this many milliseconds",
+    "instrument.device_error_after": "after this many commands, a device-specific error (-3xx) "
+                                     "is pushed onto each instrument's error queue, once",
+    "radio.link_loss_after": "the radio link is lost in the middle of the Nth notification",
+    "radio.notify_drop_rate": "each notification is lost with this probability",
+    "radio.refuse_first_connect": "1 = the first connection attempt is refused",
 }
 
 

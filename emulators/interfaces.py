@@ -55,6 +55,7 @@ class BoardSettings:
     unique_id: str = ""  # "" keeps the model's default identity
     provisioned: bool = True
     spec: Mapping[str, Any] = field(default_factory=dict)  # the kit's product spec, as data
+    knobs: Mapping[str, float] = field(default_factory=dict)  # BoardKit.knobs settings
 
 
 @runtime_checkable

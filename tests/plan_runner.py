@@ -20,21 +20,27 @@ DEFAULT_PROFILE = ROOT / "fixtures" / "ws100-emulated.toml"
 
 
 def write_profile(tmp: Path, defects: list[str], base: Path = DEFAULT_PROFILE,
-                  name: str = "station.toml") -> Path:
-    """A copy of `base` with `[emulator] defects` replaced; returns its path."""
+                  name: str = "station.toml", knobs: dict[str, float] | None = None) -> Path:
+    """A copy of `base` with `[emulator] defects` (and `knobs`, when given) set; returns its
+    path."""
     text = base.read_text()
     assert "defects = []" in text, f"{base} must carry an empty defects list to derive from"
     target = tmp / name
-    target.write_text(text.replace("defects = []", f"defects = {defects!r}".replace("'", '"')))
+    setting = f"defects = {defects!r}".replace("'", '"')
+    if knobs:
+        setting += "\nknobs = { " + ", ".join(f'"{k}" = {v!r}' for k, v in knobs.items()) + " }"
+    target.write_text(text.replace("defects = []", setting))
     tomllib.loads(target.read_text())  # a broken derivation fails here, not in the plan
     return target
 
 
 def run_plan(plans: list[str], defects: list[str], tmp: Path, *extra: str,
-             timeout: float = 120, base: Path = DEFAULT_PROFILE) -> dict[str, str]:
+             timeout: float = 120, base: Path = DEFAULT_PROFILE,
+             knobs: dict[str, float] | None = None) -> dict[str, str]:
     """Outcome ("passed", "failed", "error", "skipped") of every test, keyed by node id;
-    the station is `base` (another board's emulated profile) with `defects` switched on."""
-    station = write_profile(tmp, defects, base)
+    the station is `base` (another board's emulated profile) with `defects` (and `knobs`)
+    switched on. The run's record is `tmp / "record.jsonl"`."""
+    station = write_profile(tmp, defects, base, knobs=knobs)
     junit = tmp / "junit.xml"
     command = [sys.executable, "-m", "pytest", *plans, "--station", str(station),
                "--record", str(tmp / "record.jsonl"), f"--junitxml={junit}", "-q",
