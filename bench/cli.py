@@ -39,6 +39,7 @@ from bench.station import (
     with_faults,
 )
 from emulators.faults import FAULTS
+from emulators.serial_transport import TRANSPORTS
 from emulators.supplies import SUPPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     emulate.add_argument("--station", help="station profile (default: the emulated station)")
     emulate.add_argument("--defect", action="append", default=[], metavar="NAME",
                          help=f"switch an emulated defect on (repeatable); {_defect_help()}")
-    emulate.add_argument("--serial", choices=["pty", "socket"], help="serial transport")
+    emulate.add_argument("--serial", choices=TRANSPORTS, help="serial transport")
     emulate.add_argument("--psu-model", choices=sorted(SUPPLIES),
                          help="emulated supply model (default: the profile's [emulator] psu_model)")
     emulate.set_defaults(func=cmd_emulate)

@@ -141,6 +141,10 @@ class StepRecorder:
     measurements: list[Measurement] = field(default_factory=list)
     # name, media type, content (text, or bytes for binary data such as raw capture samples)
     attachments: list[tuple[str, str, str | bytes]] = field(default_factory=list)
+    # faults of the bench seen during the step (a port re-enumerated, a link re-established):
+    # a step that fails with one ends in ERROR, since what it measured across the fault is not
+    # the board's doing
+    bench_faults: list[str] = field(default_factory=list)
 
     def __call__(self, name: str, value: float | str | None, **limits) -> Measurement:
         measurement = Measurement.judge(name, value, **limits)

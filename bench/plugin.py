@@ -163,7 +163,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def _step_outcome(phases: dict) -> tuple[Outcome, str]:
+def _step_outcome(phases: dict, bench_faults: list[str]) -> tuple[Outcome, str]:
     worst, message = Outcome.PASS, ""
     for when in ("setup", "call", "teardown"):
         if when not in phases:
@@ -181,6 +181,9 @@ def _step_outcome(phases: dict) -> tuple[Outcome, str]:
         if outcome > worst or not message:
             worst = max(worst, outcome)
             message = str(report.longrepr)[-2000:] if report.longrepr else ""
+    if worst is Outcome.FAIL and bench_faults:
+        return Outcome.ERROR, ("bench fault during a failed step, so the failure is not the "
+                               "board's: " + "; ".join(bench_faults) + "\n" + message)[-2000:]
     return worst, message
 
 
@@ -190,7 +193,7 @@ def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
     endings.after_step(item, phases)
     if session.record is None:
         return
-    outcome, message = _step_outcome(phases)
+    outcome, message = _step_outcome(phases, recorder.bench_faults)
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
     session.record.step(item.nodeid, doc.strip(), outcome, recorder.measurements,
                         recorder.attachments, phases["start"], time.time(), message)

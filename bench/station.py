@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench.kits import BoardKit, KitError, board_kit, check_defects, check_knobs
 from emulators.faults import UnknownFaultError, check_faults
+from emulators.serial_transport import TRANSPORTS
 
 EMULATOR = "emulator"
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "fixtures" / "ws100-emulated.toml"
@@ -49,7 +50,7 @@ class StationInfo:
 class EmulatorConfig:
     seed: int = 0
     defects: tuple[str, ...] = ()
-    serial: str = "pty"  # "pty" or "socket"
+    serial: str = "pty"  # "pty", "pty-by-id" (named by a stable by-id link) or "socket"
     provisioned: bool = True
     board_serial: str = ""  # the emulated board's serial number ("" keeps the model's default)
     psu_model: str = "E36312A"  # which supply family the emulator serves (its *IDN? and commands)
@@ -64,6 +65,9 @@ class DutConfig:
     baudrate: int = 115200
     timeout_s: float = 1.0
     retries: int = 2
+    # how long the link waits for a vanished port (USB re-enumeration) to come back at the same
+    # path before the run stops with ERROR; 0: it stops at once
+    reconnect_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -222,9 +226,9 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
         _check_knob_names(kit, profile.emulator.knobs, f"{profile.path}: [emulator].knobs")
         _check_unique_id(kit, profile.emulator.board_serial,
                          f"{profile.path}: [emulator].board_serial")
-        if profile.emulator.serial not in ("pty", "socket"):
-            raise StationError(f"{profile.path}: [emulator].serial must be \"pty\" or \"socket\", "
-                               f"got {profile.emulator.serial!r}")
+        if profile.emulator.serial not in TRANSPORTS:
+            raise StationError(f"{profile.path}: [emulator].serial must be one of "
+                               f"{', '.join(TRANSPORTS)}, got {profile.emulator.serial!r}")
     radio = profile.radio
     if radio is not None and (radio.backend not in ("bumble", "native") or (
             radio.resource == EMULATOR and radio.backend != "bumble")):

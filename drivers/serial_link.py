@@ -35,6 +35,7 @@ from protocols.errors import ProtocolError
 INTERBYTE_TIMEOUT_S = 0.05
 TAIL_BYTES = 64
 LEND_IDLE_S = 0.005
+REOPEN_POLL_S = 0.05  # how often a vanished port's path is tried while it may come back
 
 
 class LinkError(Exception):
@@ -60,6 +61,7 @@ class LinkStats:
     protocol_errors: int = 0
     corrupt_replies: int = 0  # a damaged frame arrived while a reply was awaited
     damaged: int = 0  # damaged frames seen on the line (bad CRC, cut frames, stray text)
+    reconnects: int = 0  # the port vanished and was opened again (USB re-enumeration)
 
 
 class LineNoiseError(LinkError):
@@ -67,6 +69,7 @@ class LineNoiseError(LinkError):
 
 
 _CORRUPT = object()  # what a wait returns when a damaged frame arrived instead of the reply
+_REOPENED = object()  # what a wait returns when the port vanished and came back meanwhile
 CORRUPT_RETRIES = 8  # damaged replies re-asked at once, beside the timeout retries
 
 
@@ -74,12 +77,13 @@ class SerialLink:
     """One board's serial port, opened from a device path or pyserial URL, framed by `codec`."""
 
     def __init__(self, port: str, codec: Codec, baudrate: int = 115200, timeout_s: float = 1.0,
-                 retries: int = 2) -> None:
+                 retries: int = 2, reconnect_s: float = 0.0) -> None:
         self.port = port
         self.codec = codec
         self.baudrate = baudrate
         self.timeout_s = timeout_s
         self.retries = retries
+        self.reconnect_s = reconnect_s  # how long a vanished port may take to come back
         self.traffic = TrafficLog(port, codec.describe)
         self.stats = LinkStats()
         self.errors: deque[ProtocolError] = deque(maxlen=256)
@@ -93,7 +97,8 @@ class SerialLink:
         self._lost: Exception | None = None
         self._seq = itertools.count(1)
         self._cond = threading.Condition()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # also held while a vanished port is reopened
+        self._generation = 0  # how many times the port was reopened
         self._reader: threading.Thread | None = None
         self._closing = False
         self._decoder = codec.decoder()
@@ -104,6 +109,7 @@ class SerialLink:
         self._damage = 0
         self._quiet_console = getattr(codec, "quiet_console", False)
         self.last_exchange_s = 0.0  # round trip of the last request's answered attempt
+        self._sent_at = 0.0  # when the last frame was written (a round trip starts there)
         self._io_lock = threading.Lock()  # whoever holds it reads the port and feeds the decoder
         self._kick_r = self._kick_w = -1  # a pipe that wakes the reader out of select(), once open
         self._last_lent = 0.0  # when a caller last read the port for itself
@@ -114,9 +120,7 @@ class SerialLink:
     # --- lifecycle ------------------------------------------------------------------------------
     def open(self) -> SerialLink:
         try:
-            self._serial = serial.serial_for_url(
-                self.port, baudrate=self.baudrate, timeout=INTERBYTE_TIMEOUT_S
-            )
+            self._serial = self._open_port()
         except (serial.SerialException, OSError, ValueError) as error:
             raise PortLostError(f"cannot open serial port {self.port}: {error}") from error
         self._kick_r, self._kick_w = os.pipe()
@@ -125,6 +129,10 @@ class SerialLink:
                                         daemon=True)
         self._reader.start()
         return self
+
+    def _open_port(self) -> serial.SerialBase:
+        return serial.serial_for_url(self.port, baudrate=self.baudrate,
+                                     timeout=INTERBYTE_TIMEOUT_S)
 
     def close(self) -> None:
         self._closing = True
@@ -157,12 +165,13 @@ class SerialLink:
 
     def _pump(self, timeout: float) -> None:
         """Read one chunk (or time out), decode, dispatch; the caller holds `_io_lock`."""
+        generation = self._generation
         try:
             data = self._read_chunk(timeout)
         except (serial.SerialException, OSError, TypeError, AttributeError) as error:
             # TypeError/AttributeError: pyserial's socket:// after the peer is gone
             if not self._closing:
-                self._mark_lost(error)
+                self._reopen(error, generation)
             return
         if data:
             self.traffic.add("RX", data)
@@ -217,6 +226,53 @@ class SerialLink:
         for waiter in wake:  # released outside the condition so the waiter runs at once
             waiter.release()
 
+    def _reopen(self, error: Exception, generation: int) -> bool:
+        """The port vanished: wait up to `reconnect_s` for it to come back at the same path and
+        open it again (True), or mark the link lost (False).
+
+        Why at the same path only: a device that comes back under another name may be another
+        board; a desk names USB ports by their stable /dev/serial/by-id/ link, which follows it.
+        Whatever was in flight is lost with the old port: a waiting request is re-sent (counted).
+        A board that reset meanwhile is the plans' business (its boot counter, its state).
+        """
+        with self._write_lock:
+            if self._generation != generation:  # another thread already reopened it
+                return True
+            if not self.reconnect_s or self._closing:
+                self._mark_lost(error)
+                return False
+            self.traffic.add("!!", f"port vanished ({error}); waiting up to {self.reconnect_s:g} "
+                                   f"s for it to come back at {self.port}")
+            with contextlib.suppress(Exception):
+                self._serial.close()
+            started = time.monotonic()
+            while True:
+                try:
+                    self._serial = self._open_port()
+                    break
+                except (serial.SerialException, OSError, ValueError) as failure:
+                    last = failure
+                if self._closing or time.monotonic() - started > self.reconnect_s:
+                    self._mark_lost(PortLostError(
+                        f"it did not come back at {self.port} within {self.reconnect_s:g} s "
+                        f"({last}); a USB device that re-enumerates under a new name must be "
+                        f"named by its /dev/serial/by-id/ link in the station profile"))
+                    return False
+                self._stopped.wait(REOPEN_POLL_S)  # no event says when a device node appears
+            self._read_chunk, self._write_all, self._can_lend = _port_io(self._serial,
+                                                                         self._kick_r)
+            self._decoder = self.codec.decoder()  # a frame cut by the unplug is gone
+            self._generation += 1
+            self.stats.reconnects += 1
+            self.traffic.add("..", f"port back after {time.monotonic() - started:.2f} s, "
+                                   f"reopened (reconnect {self.stats.reconnects})")
+        with self._cond:
+            waiters, self._waiters = list(self._waiters.values()), {}
+            self._cond.notify_all()
+        for waiter in waiters:  # their replies went with the old port: they re-send
+            waiter.release()
+        return True
+
     def _mark_lost(self, error: Exception) -> None:
         with self._cond:
             self._lost = error
@@ -232,13 +288,22 @@ class SerialLink:
         if self._lost is not None:
             self._check_alive(f"sending {data.hex(' ')}")
         self.traffic.add("TX", data)
-        try:
-            with self._write_lock:
+        with self._write_lock:
+            generation = self._generation
+            try:
+                self._sent_at = time.perf_counter()
                 self._write_all(data)
-        except (serial.SerialException, OSError) as error:
-            self._mark_lost(error)
-            raise PortLostError(f"serial port {self.port} vanished ({error}) while sending "
-                                f"{data.hex(' ')}{self._log_hint()}") from error
+                return
+            except (serial.SerialException, OSError) as error:
+                if not self._reopen(error, generation):
+                    raise PortLostError(
+                        f"serial port {self.port} vanished ({error}) while sending "
+                        f"{data.hex(' ')}{self._reconnect_hint()}{self._log_hint()}") from error
+            self.stats.retries += 1  # the first write went nowhere: once more, on the new port
+            self.traffic.add("..", "retry: written again on the reopened port")
+            self.traffic.add("TX", data)
+            self._sent_at = time.perf_counter()
+            self._write_all(data)  # a second loss is the read side's to see
 
     def next_seq(self) -> int:
         """The next sequence number in the codec's space (0 for a codec without them)."""
@@ -251,12 +316,12 @@ class SerialLink:
         if self._can_lend:
             self._borrow()  # the reader steps aside while the frame travels
             try:
-                self.send_raw(data)
-                return self._read_for_reply((key, *earlier), timeout)
+                self.send_raw(data)  # on the port as it is after the write (reopened or not)
+                return self._read_for_reply((key, *earlier), timeout, self._generation)
             finally:
                 self._io_lock.release()
         self.send_raw(data)
-        return self.wait_reply(key, timeout, earlier)
+        return self.wait_reply(key, timeout, earlier, self._generation)
 
     def _borrow(self) -> None:
         """Take the port from the reader thread (kicking it out of select() if it is in one).
@@ -277,8 +342,8 @@ class SerialLink:
                 self._wanted -= 1
         self._last_lent = time.monotonic()
 
-    def wait_reply(self, key: Hashable, timeout: float,
-                   earlier: tuple[Hashable, ...] = ()) -> object | None:
+    def wait_reply(self, key: Hashable, timeout: float, earlier: tuple[Hashable, ...] = (),
+                   generation: int | None = None) -> object | None:
         """The reply paired by `key` (a sequence number) or by one of `earlier`, or None when
         `timeout` passes first.
 
@@ -286,10 +351,11 @@ class SerialLink:
         of that key, a single wake-up, which is most of a round trip's thread hand-off cost.
         """
         keys = (key, *earlier)
+        generation = self._generation if generation is None else generation
         if self._can_lend:
             self._borrow()
             try:
-                return self._read_for_reply(keys, timeout)
+                return self._read_for_reply(keys, timeout, generation)
             finally:
                 self._io_lock.release()
         waiter = threading.Lock()
@@ -308,6 +374,8 @@ class SerialLink:
             if (found := self._take_reply(keys)) is not None:
                 return found
             self._check_alive(f"waiting for the reply to {key!r}")
+            if self._generation != generation:
+                return _REOPENED
             return _CORRUPT if self._reply_damaged(key, damage) else None
 
     def _take_reply(self, keys: tuple[Hashable, ...]) -> object | None:
@@ -316,7 +384,8 @@ class SerialLink:
                 return self._replies.pop(each)
         return None
 
-    def _read_for_reply(self, keys: tuple[Hashable, ...], timeout: float) -> object | None:
+    def _read_for_reply(self, keys: tuple[Hashable, ...], timeout: float,
+                        generation: int) -> object | None:
         """Read the port in this thread (holding `_io_lock`) until one of `keys` is answered.
 
         Why: handing each reply from the reader thread to the caller costs two thread wake-ups
@@ -328,6 +397,8 @@ class SerialLink:
         damage = self._damage
         while (found := self._take_reply(keys)) is None:
             self._check_alive(f"waiting for the reply to {keys[0]!r}")
+            if self._generation != generation:
+                return _REOPENED
             if self._reply_damaged(keys[0], damage):
                 return _CORRUPT
             remaining = deadline - time.monotonic()
@@ -358,7 +429,7 @@ class SerialLink:
         retries = self.retries if retries is None else retries
         codec = self.codec
         sent = b""
-        timeouts = corrupt = 0
+        timeouts = corrupt = reopened = 0
         damaged: dict[Hashable, object] = {}  # attempts whose reply came damaged: key -> request
         with contextlib.nullcontext() if codec.sequenced else self._in_flight:
             while timeouts <= retries:
@@ -369,11 +440,17 @@ class SerialLink:
                 sent = codec.encode(stamped)
                 self.stats.requests += 1
                 self.traffic.add(">>", stamped)
-                started = time.perf_counter()
                 # the damage may have been someone else's frame: an earlier attempt's own
                 # reply, arriving late but whole, answers the request as well
                 reply = self.exchange_raw(sent, key, timeout,
                                           tuple(k for k in damaged if k != key))
+                if reply is _REOPENED and reopened < self.stats.reconnects:
+                    reopened = self.stats.reconnects  # once per reconnect, beside the timeouts
+                    self.stats.retries += 1
+                    self.traffic.add("..", "retry: the port vanished before the reply came")
+                    continue
+                if reply is _REOPENED:
+                    reply = None  # a second reconnect in one request: it counts as a timeout
                 if reply is _CORRUPT:
                     damaged[key] = stamped
                     corrupt += 1
@@ -388,7 +465,9 @@ class SerialLink:
                                            f"{CORRUPT_RETRIES})")
                     continue
                 if reply is not None:
-                    self.last_exchange_s = time.perf_counter() - started
+                    # from the write, not from the call: waiting for the port (the reader's
+                    # turn, a reopen) is the bench's time, not the board's
+                    self.last_exchange_s = time.perf_counter() - self._sent_at
                     codec.check_reply(damaged.get(codec.key(reply), stamped), reply)
                     return reply
                 timeouts += 1
@@ -430,7 +509,11 @@ class SerialLink:
     def _check_alive(self, doing: str) -> None:
         if self._lost is not None:
             raise PortLostError(f"serial port {self.port} vanished ({self._lost}) while {doing}"
-                                f"{self._log_hint()}")
+                                f"{self._reconnect_hint()}{self._log_hint()}")
+
+    def _reconnect_hint(self) -> str:
+        return "" if self.reconnect_s else (
+            "; the station profile allows no reconnect ([dut] reconnect_s = 0)")
 
     def _log_hint(self) -> str:
         self.traffic.flush()

@@ -38,8 +38,9 @@ class EmulatedStation:
         self._closers: list[Callable[[], None]] = [board.shutdown]
         try:
             if "dut" in roles:
-                transport = open_transport(serial)
                 serial_faults = {k: v for k, v in (faults or {}).items() if k.startswith("serial.")}
+                transport = open_transport(serial, serial_faults.pop("serial.replug_after_s", None),
+                                           bool(serial_faults.pop("serial.replug_new_path", 0)))
                 if serial_faults:  # the bench's own faults, on the line between board and bench
                     transport = FaultyTransport(transport, serial_faults, seed)
                 face = board.serial_face(transport).start()

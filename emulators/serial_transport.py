@@ -5,7 +5,9 @@
     True
     >>> transport.close()
 
-The bench opens `transport.port` exactly as it would open `/dev/ttyACM0` (or `socket://...`).
+The bench opens `transport.port` exactly as it would open `/dev/ttyACM0` (or `socket://...`);
+`UsbPty` also publishes the pty under the names a USB serial device gets (`ttyACM0`, and a stable
+`by-id` link) and can re-enumerate, vanishing and coming back as a USB device does.
 A board kit's serial face reads and writes bytes through `wait_readable`, `read` and `write`;
 bytes written while nobody listens are lost, as on a real UART. `close()` makes the port vanish
 under whoever has it open, the way a pulled USB cable does.
@@ -16,10 +18,16 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import socket
+import tempfile
 import threading
+import time
 import tty
+from pathlib import Path
 from typing import Protocol
+
+REPLUG_GAP_S = 0.3  # how long a re-enumerating USB serial device is gone (0.2-1 s on a desk)
 
 
 class SerialTransport(Protocol):
@@ -108,10 +116,104 @@ class SocketTransport:
         self.server.close()
 
 
-def open_transport(kind: str) -> SerialTransport:
-    """A new transport: "pty" or "socket"."""
-    if kind == "pty":
-        return PtyTransport()
+class UsbPty:
+    """A pty named as a USB serial device is, which can re-enumerate once.
+
+    `node` is the device node (`<dir>/ttyACM0`, as /dev/ttyACM0) and `by_id` its stable link (as
+    /dev/serial/by-id/usb-...); `port` is the one the bench is given (`by_id` when asked). With
+    `replug_after_s`, the device vanishes that long after the bench first writes to it: the pty
+    closes under the bench and both names disappear; REPLUG_GAP_S later it is back on a new pty,
+    under the same node name, or under the next one (`ttyACM1`) when `new_path` is set, as when
+    the old name was still held. The by-id link always follows it, which is why desks name USB
+    ports by id.
+    """
+
+    def __init__(self, *, by_id: bool = False, replug_after_s: float | None = None,
+                 new_path: bool = False) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="citebench-usb-"))
+        (self._dir / "by-id").mkdir()
+        self.node = str(self._dir / "ttyACM0")
+        self.by_id = str(self._dir / "by-id" / "usb-citebench_emulated_board-if00")
+        self.port = self.by_id if by_id else self.node
+        self._after_s, self._new_path = replug_after_s, new_path
+        self._lock = threading.Lock()
+        self._inner: PtyTransport | None = None
+        self._first_write: float | None = None  # when the bench first wrote: arms the replug
+        self._back_at = 0.0
+        self.replugs = 0
+        self._plug(self.node)
+
+    def _plug(self, node: str) -> None:
+        self._inner = PtyTransport()
+        self.node = node
+        for link in (node, self.by_id):
+            os.symlink(self._inner.port, link)
+
+    def _tick(self) -> float:
+        """Vanish or come back when it is time; returns the seconds to the next change."""
+        now = time.monotonic()
+        with self._lock:
+            if self._inner is not None:
+                if self._after_s is None or self.replugs or self._first_write is None:
+                    return 3600.0
+                due = self._first_write + self._after_s
+                if now < due:
+                    return due - now
+                self._inner.close()
+                self._inner = None
+                for link in (self.node, self.by_id):
+                    os.unlink(link)
+                self._back_at = now + REPLUG_GAP_S
+                return REPLUG_GAP_S
+            if now < self._back_at:
+                return self._back_at - now
+            self.replugs += 1
+            self._plug(str(self._dir / "ttyACM1") if self._new_path else self.node)
+            return 3600.0
+
+    def wait_readable(self, timeout: float, stop: int) -> bool:
+        timeout = min(timeout, self._tick())
+        inner = self._inner
+        if inner is None:  # unplugged: nothing to read until it comes back
+            select.select([stop], [], [], timeout)
+            return False
+        return inner.wait_readable(timeout, stop)
+
+    def read(self) -> bytes:
+        inner = self._inner
+        data = inner.read() if inner is not None else b""
+        if data and self._first_write is None:
+            self._first_write = time.monotonic()
+        return data
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self._inner is not None:  # written while unplugged: lost, as on the desk
+                self._inner.write(data)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._inner is not None:
+                self._inner.close()
+                self._inner = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+TRANSPORTS = ("pty", "pty-by-id", "socket")
+
+
+def open_transport(kind: str, replug_after_s: float | None = None,
+                   new_path: bool = False) -> SerialTransport:
+    """A new transport: "pty", "pty-by-id" (a `UsbPty` named by its by-id link) or "socket";
+    `replug_after_s` (a pty only) makes it re-enumerate once (`UsbPty`)."""
+    if kind not in TRANSPORTS:
+        raise ValueError(f"serial transport must be one of {', '.join(TRANSPORTS)}, got {kind!r}")
     if kind == "socket":
+        if replug_after_s is not None:
+            raise ValueError("serial.replug_after_s needs a pty transport (a USB device "
+                             "re-enumerates; a TCP serial server does not)")
         return SocketTransport()
-    raise ValueError(f"serial transport must be \"pty\" or \"socket\", got {kind!r}")
+    if kind == "pty-by-id" or replug_after_s is not None:
+        return UsbPty(by_id=kind == "pty-by-id", replug_after_s=replug_after_s,
+                      new_path=new_path)
+    return PtyTransport()
