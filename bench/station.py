@@ -98,6 +98,7 @@ class RadioConfig:
     scan_timeout_s: float = 5.0
     connect_retries: int = 2
     connect_timeout_s: float = 5.0
+    reconnects: int = 0  # per link: re-establish a link lost under a step (docs/ble.md)
 
 
 @dataclass(frozen=True)

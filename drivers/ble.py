@@ -18,6 +18,14 @@ thread. `backend="native"` calls bleak with no backend argument (the OS stack on
 The link is generic; what is one board's comes in as arguments: `formats` (characteristic UUID ->
 construct, to decode `Notification.value`) and `manufacturer_payload` (to decode
 `Advert.payload`). The WS-100's are in `protocols.gatt`.
+
+A link lost under a step (not asked for by a disconnect) is re-established up to `reconnects`
+times per link, each reconnect in the log, subscriptions renewed, the interrupted exchange run
+again and a cut window of notifications collected afresh; past that it is `BleLinkLost`, a lost
+resource that stops the run. `bench_faults` are the faults the station says its own radio path
+has (`radio.*` of emulators/faults.py): errors name them, and a window of notifications that may
+have lost some on the bench's side is not handed to a plan to judge (docs/ble.md, "Radio
+faults").
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from bleak.exc import BleakError
 from construct import Construct, ConstructError, Container
 
 from drivers.bleak_bumble import acquire, bumble_backend
+from drivers.errors import ResourceLostError
 
 BACKENDS = ("bumble", "native")
 # A compiled parser meets short input with struct.error, the interpreted one with ConstructError.
@@ -50,6 +59,11 @@ class BleError(Exception):
 
 class BleTimeout(BleError, TimeoutError):
     """Nothing matching arrived in time."""
+
+
+class BleLinkLost(BleError, ResourceLostError):
+    """The link to the board was lost under a step and could not be re-established: every
+    later radio step would fail for the same reason, so the run stops."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +185,8 @@ class BleRadio:
                  scan_timeout_s: float = 5.0, name: str = "", address: str = "",
                  formats: Mapping[str, Construct] | None = None,
                  manufacturer_payload: Construct | None = None,
-                 log: BleLog | None = None) -> None:
+                 log: BleLog | None = None, reconnects: int = 0,
+                 bench_faults: Mapping[str, float] | None = None) -> None:
         if backend not in BACKENDS:
             raise BleError(f"[radio] backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "bumble" and not transport.startswith(("tcp-client:", "tcp-server:",
@@ -180,6 +195,8 @@ class BleRadio:
                            f"(e.g. tcp-client:127.0.0.1:PORT), got {transport!r}")
         self.backend, self.transport = backend, transport
         self.connect_retries = connect_retries
+        self.reconnects = reconnects  # per link: re-establish a link lost under a step
+        self.bench_faults = {k: v for k, v in (bench_faults or {}).items() if v}
         self.connect_timeout_s = connect_timeout_s
         self.scan_timeout_s = scan_timeout_s
         self.name, self.address = name, address  # the board this station's radio looks for
@@ -204,6 +221,18 @@ class BleRadio:
     @property
     def where(self) -> str:
         return f"{self.backend} backend" + (f" on {self.transport}" if self.transport else "")
+
+    def faults_note(self) -> str:
+        """The station's own radio faults, for an error they may explain ("" when none)."""
+        if not self.bench_faults:
+            return ""
+        return ("; this station's radio has bench faults on: "
+                + ", ".join(f"{k} = {v:g}" for k, v in sorted(self.bench_faults.items())))
+
+    @property
+    def drops_notifications(self) -> float:
+        """The probability the station gives its own radio path of losing a notification."""
+        return self.bench_faults.get("radio.notify_drop_rate", 0.0)
 
     def run(self, coroutine: Coroutine, timeout: float | None = None) -> Any:
         """Run a coroutine on the radio's loop and wait for it (bleak's API, for the rare need)."""
@@ -297,20 +326,30 @@ class BleRadio:
     # --- connections ----------------------------------------------------------------------
     def connect(self, address: str, retries: int | None = None) -> BleLink:
         """Connect, retrying up to `retries` more times; the link is discovered and ready."""
-        retries = self.connect_retries if retries is None else retries
         link = BleLink(self, address)
+        self._establish(link, retries)
+        return link
+
+    def _establish(self, link: BleLink, retries: int | None) -> None:
+        """Connect `link`, each attempt and each failure in the log. A connection that fails to
+        be established (no answer to the central's CONNECT_IND: HCI 0x3E) or times out is what a
+        refused connection looks like from a central; each is retried alike."""
+        retries = self.connect_retries if retries is None else retries
         errors: list[str] = []
         for attempt in range(1, retries + 2):
-            self.log.add(f"CONNECT {address} attempt {attempt}/{retries + 1}")
+            self.log.add(f"CONNECT {link.address} attempt {attempt}/{retries + 1}")
             try:
                 self.run(link._connect(), self.connect_timeout_s + 10)
                 link.attempts = attempt
-                return link
+                return
             except (BleakError, TimeoutError, OSError) as error:
                 errors.append(f"attempt {attempt}: {type(error).__name__}: {error}")
-                self.log.add(f"CONNECT {address} failed: {error}")
-        raise BleError(f"{address} on {self.where}: no connection after {retries + 1} attempt(s): "
-                       + "; ".join(errors))
+                self.log.add(f"CONNECT {link.address} refused or failed: {error}"
+                             + ("; retrying" if attempt <= retries else ""))
+        raise BleError(f"{link.address} on {self.where}: connection refused or failed, no "
+                       f"connection after {retries + 1} attempt(s) ([radio] connect_retries = "
+                       f"{retries}): " + "; ".join(errors) + self.faults_note()
+                       + "; see the BLE log")
 
 
 class BleLink:
@@ -319,6 +358,7 @@ class BleLink:
     def __init__(self, radio: BleRadio, address: str) -> None:
         self.radio, self.address = radio, address
         self.attempts = 0
+        self.reconnects = 0  # links re-established after a loss under a step
         self.unexpected_disconnect = False
         self.disconnected_at: float | None = None  # time.monotonic() when the drop was seen
         self.disconnect_reason: int | None = None  # HCI reason, where the backend reports it
@@ -328,6 +368,7 @@ class BleLink:
         self._disconnected = threading.Event()
         self._history: list[Notification] = []
         self._arrived = threading.Condition()
+        self._subscriptions: dict[str, Callable[[object, bytearray], None]] = {}
 
     def __enter__(self) -> BleLink:
         return self
@@ -363,6 +404,8 @@ class BleLink:
                   + (" (unexpected)" if self.unexpected_disconnect else ""),
                   self.disconnected_at)
         self._disconnected.set()
+        with self._arrived:  # a wait for a notification ends with the link
+            self._arrived.notify_all()
 
     @property
     def supervision_timeout_s(self) -> float | None:
@@ -388,23 +431,61 @@ class BleLink:
     def mtu(self) -> int:
         return self.client.mtu_size
 
-    def _call(self, what: str, coroutine: Coroutine, timeout: float = 5.0) -> Any:
+    @property
+    def lost(self) -> bool:
+        """The link dropped without a disconnect being asked for, and is not back yet."""
+        return self.unexpected_disconnect and self._disconnected.is_set()
+
+    def _recover(self, what: str) -> None:
+        """The link was lost under `what`: re-establish it (counted, logged, subscriptions
+        renewed) if `[radio] reconnects` allows one more, else stop the run."""
+        reason = ("" if self.disconnect_reason is None
+                  else f", HCI reason 0x{self.disconnect_reason:02X}")
+        if self.reconnects >= self.radio.reconnects:
+            self._log(f"LINK LOST {self.address} during {what}{reason}: no reconnect left")
+            raise BleLinkLost(f"{self.address} on {self.radio.where}: radio link lost during "
+                              f"{what}{reason}; [radio] reconnects = {self.radio.reconnects} "
+                              f"allows no (more) reconnect" + self.radio.faults_note()
+                              + "; see the BLE log")
+        self.reconnects += 1
+        self._log(f"RECONNECT {self.address} {self.reconnects}/{self.radio.reconnects} after "
+                  f"the link was lost during {what}{reason}")
         try:
-            return self.radio.run(coroutine, timeout)
+            self.radio._establish(self, None)
+            for uuid, on_notify in self._subscriptions.items():
+                self._log(f"ATT subscribe {uuid} (renewed)")
+                self.radio.run(self.client.start_notify(uuid, on_notify), 5.0)
+        except (BleError, BleakError, TimeoutError) as error:
+            raise BleLinkLost(f"{self.address} on {self.radio.where}: radio link lost during "
+                              f"{what}{reason}, and reconnect {self.reconnects} failed: {error}"
+                              ) from error
+
+    def _call(self, what: str, operation: Callable[[], Coroutine], timeout: float = 5.0) -> Any:
+        """Run one exchange; a link lost before or under it is re-established (where allowed)
+        and the exchange run again, as the serial link repeats a request after a bad reply."""
+        if self.lost:
+            self._recover(what)
+        try:
+            return self.radio.run(operation(), timeout)
         except (BleakError, TimeoutError) as error:
-            self._log(f"ERROR {what}: {type(error).__name__}: {error}")
-            raise BleError(f"{self.address} on {self.radio.where}: {what} failed "
-                           f"({type(error).__name__}: {error}); see the BLE log") from error
+            if not self.lost:
+                self._log(f"ERROR {what}: {type(error).__name__}: {error}")
+                raise BleError(f"{self.address} on {self.radio.where}: {what} failed "
+                               f"({type(error).__name__}: {error}){self.radio.faults_note()}; "
+                               f"see the BLE log") from error
+        self._recover(what)
+        return self._call(what, operation, timeout)
 
     def read(self, uuid: str) -> bytes:
         self._log(f"ATT read  {uuid}")
-        data = bytes(self._call(f"read {uuid}", self.client.read_gatt_char(uuid)))
+        data = bytes(self._call(f"read {uuid}", lambda: self.client.read_gatt_char(uuid)))
         self._log(f"ATT value {uuid} {_hex(data)}")
         return data
 
     def write(self, uuid: str, data: bytes, response: bool = True) -> None:
         self._log(f"ATT write {uuid} {_hex(data)}" + ("" if response else " (no response)"))
-        self._call(f"write {uuid}", self.client.write_gatt_char(uuid, data, response=response))
+        self._call(f"write {uuid}",
+                   lambda: self.client.write_gatt_char(uuid, data, response=response))
         self._log(f"ATT write {uuid} done")
 
     def subscribe(self, uuid: str) -> None:
@@ -417,11 +498,13 @@ class BleLink:
                 self._arrived.notify_all()
 
         self._log(f"ATT subscribe {uuid}")
-        self._call(f"subscribe {uuid}", self.client.start_notify(uuid, on_notify))
+        self._call(f"subscribe {uuid}", lambda: self.client.start_notify(uuid, on_notify))
+        self._subscriptions[uuid] = on_notify
 
     def unsubscribe(self, uuid: str) -> None:
         self._log(f"ATT unsubscribe {uuid}")
-        self._call(f"unsubscribe {uuid}", self.client.stop_notify(uuid))
+        self._subscriptions.pop(uuid, None)
+        self._call(f"unsubscribe {uuid}", lambda: self.client.stop_notify(uuid))
 
     @staticmethod
     def now() -> float:
@@ -438,25 +521,62 @@ class BleLink:
         satisfies `predicate`, waiting up to `timeout` s for it."""
         after = self.now() if after is None else after
         deadline = time.monotonic() + timeout
-        with self._arrived:
-            while True:
+        while True:
+            with self._arrived:
                 for note in self._history:
                     if note.uuid == uuid and note.at > after and predicate(note):
                         return note
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.is_connected:
-                    break
-                self._arrived.wait(remaining)
-        seen = [n for n in self._history if n.uuid == uuid and n.at > after][-5:]
+                if remaining > 0 and self.is_connected:
+                    self._arrived.wait(remaining)
+                    continue
+            if remaining <= 0 or not self.lost:
+                break
+            started = time.monotonic()  # the time spent reconnecting is not the board's
+            self._recover(f"waiting for a notification on {uuid}")
+            deadline += time.monotonic() - started
+        seen = [n for n in self.notifications(uuid, after)][-5:]
         raise BleTimeout(f"{self.address}: no notification on {uuid} satisfying the predicate "
                          f"within {timeout} s (connected: {self.is_connected}); last received: "
-                         f"{[_hex(n.data) for n in seen] or 'none'}; see the BLE log")
+                         f"{[_hex(n.data) for n in seen] or 'none'}{self.radio.faults_note()}; "
+                         f"see the BLE log")
 
     def collect(self, uuid: str, window_s: float) -> list[Notification]:
-        """Every notification on `uuid` during the next `window_s` seconds."""
-        start = self.now()
-        self._disconnected.wait(window_s)  # returns early only if the link drops
-        return [n for n in self.notifications(uuid, start) if n.at <= start + window_s]
+        """Every notification on `uuid` during the next `window_s` seconds, from an unbroken
+        window: one cut by a lost link is discarded and collected again after the reconnect
+        (figures across the gap would be wrong), and one that may have lost notifications on
+        the bench's own side is refused with the fault named (docs/ble.md, "Radio faults")."""
+        while True:
+            start = self.now()
+            self._disconnected.wait(window_s)  # returns early only if the link drops
+            notes = [n for n in self.notifications(uuid, start) if n.at <= start + window_s]
+            if not self.lost:
+                break
+            self._log(f"COLLECT {uuid}: window cut by the lost link after {len(notes)} "
+                      f"notification(s), discarded")
+            self._recover(f"collecting notifications on {uuid}")
+        self._check_complete(uuid, notes)
+        return notes
+
+    def _check_complete(self, uuid: str, notes: list[Notification]) -> None:
+        """Refuse a window the bench itself may have thinned: a counted characteristic (a `seq`
+        field) shows whether it did; any other cannot tell, so it is refused outright."""
+        rate = self.radio.drops_notifications
+        if not rate:
+            return
+        numbers = [getattr(note.value, "seq", None) for note in notes]
+        counted = bool(numbers) and None not in numbers
+        report = sequence_report(numbers) if counted else None
+        if report is not None and not (report.lost or report.reordered or report.duplicated):
+            self._log(f"COLLECT {uuid}: {report.received} counted notifications, no gap")
+            return
+        found = (f"{report.lost} of its counted notifications missing" if report is not None
+                 else "its notifications are not counted, so a loss cannot be seen")
+        self._log(f"COLLECT {uuid}: window refused: {found}")
+        raise BleError(f"{self.address} on {self.radio.where}: notifications on {uuid} cannot "
+                       f"be judged: this station's own radio path loses notifications "
+                       f"(radio.notify_drop_rate = {rate:g}) and {found}; a loss there says "
+                       f"nothing about the board; see the BLE log")
 
     def wait_disconnected(self, timeout: float) -> bool:
         """True once the link is down (e.g. after the board was reset)."""

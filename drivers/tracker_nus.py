@@ -13,7 +13,11 @@ reassembles them. `NusLink` offers what `TrackerDriver` uses of the serial link 
 
 A reply that never comes while malformed frames did is the board's fault (it answered, wrongly):
 a `DutError`. Nothing at all within the timeout is a `ResponseTimeoutError` (the bench could not
-test: the link may be gone).
+test: the link may be gone). Unless the bench itself may have broken the reply: when the link was
+lost and re-established under the request, or the station's own radio path loses notifications
+(`radio.notify_drop_rate`), the request is sent again (`retries` times, each in the BLE log) and
+the broken frames are not counted against the board; past that it is a `BleError` naming the
+cause. Events cannot be counted over a path that loses notifications: `unsolicited` then raises.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from drivers.ble import BleLink, BleTimeout
+from drivers.ble import BleError, BleLink, BleTimeout
 from drivers.errors import ReplyMismatchError
 from drivers.serial_link import ResponseTimeoutError
 from drivers.tracker_codec import TrackerCodec
@@ -41,12 +45,13 @@ class NusLink:
     """One BLE connection's NUS pipe, framed by the tracker's codec; one request in flight."""
 
     def __init__(self, ble: BleLink, codec: TrackerCodec | None = None,
-                 timeout_s: float = 2.0) -> None:
+                 timeout_s: float = 2.0, retries: int = 2) -> None:
         self.ble = ble
         self.codec = codec or TrackerCodec()
         self.timeout_s = timeout_s
+        self.retries = retries  # requests sent again after a reply the bench may have broken
         self.port = f"NUS {ble.address}"
-        self.unsolicited: deque[tuple[float, Frame]] = deque(maxlen=10_000)
+        self._unsolicited: deque[tuple[float, Frame]] = deque(maxlen=10_000)
         self.errors: deque[ProtocolError] = deque(maxlen=256)
         self._decoder = self.codec.decoder()
         self._read = 0  # notifications on TX already fed to the decoder
@@ -56,8 +61,46 @@ class NusLink:
         self.ble.subscribe(NUS_TX)
         return self
 
+    @property
+    def unsolicited(self) -> deque[tuple[float, Frame]]:
+        """Events received; refused when the bench's own radio path may have lost some."""
+        rate = self.ble.radio.drops_notifications
+        if rate:
+            raise BleError(f"{self.port}: events over NUS cannot be counted: this station's own "
+                           f"radio path loses notifications (radio.notify_drop_rate = {rate:g}),"
+                           f" so a missing event says nothing about the board")
+        return self._unsolicited
+
     def request(self, frame: Frame, timeout: float | None = None) -> Frame:
-        """Write `frame` in ATT-sized pieces and return the next frame that is not an event."""
+        """Write `frame` in ATT-sized pieces and return the next frame that is not an event;
+        sent again when the bench may have broken the reply (see the module's docstring)."""
+        for attempt in range(self.retries + 1):
+            reconnects, errors_before = self.ble.reconnects, len(self.errors)
+            try:
+                return self._exchange(frame, timeout)
+            except (ReplyMismatchError, ResponseTimeoutError) as error:
+                cause = self._bench_cause(reconnects)
+                if not cause:
+                    raise
+                while len(self.errors) > errors_before:  # broken by the bench, not the board
+                    self.errors.pop()
+                self._decoder.drop_partial()
+                self.ble.radio.log.add(f"NUS {frame.name}: reply lost to {cause} ({error})"
+                                       + (f"; retry {attempt + 1}/{self.retries}"
+                                          if attempt < self.retries else ""))
+        raise BleError(f"{self.port}: no intact reply to {frame.name} in {self.retries + 1} "
+                       f"attempt(s), each lost to {cause}; see the BLE log")
+
+    def _bench_cause(self, reconnects: int) -> str:
+        """Why a broken or missing reply may be the bench's, or "" when it can only be the
+        board's."""
+        if self.ble.reconnects != reconnects:
+            return "a radio link lost and re-established under the request"
+        rate = self.ble.radio.drops_notifications
+        return f"notifications lost by the bench (radio.notify_drop_rate = {rate:g})" if rate \
+            else ""
+
+    def _exchange(self, frame: Frame, timeout: float | None) -> Frame:
         timeout = self.timeout_s if timeout is None else timeout
         self._pump()
         errors_before = len(self.errors)
@@ -101,7 +144,7 @@ class NusLink:
                     self.errors.append(event)
                 elif isinstance(event, Frame):
                     if self.codec.is_unsolicited(event):
-                        self.unsolicited.append((note.at, event))
+                        self._unsolicited.append((note.at, event))
                     elif reply is None:
                         reply = event
         self._read = len(notes)

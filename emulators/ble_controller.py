@@ -26,6 +26,14 @@ fails on a desk for reasons unrelated to the board. This subclass is what a real
   7.8.13), so a central that gives up can connect again without reopening the controller;
 - `RadioLink` carries data from a public-address device with that address (Bumble's LocalLink
   always stamps the sender's random address, so a public-address peripheral's replies are lost).
+
+`AirFaults` are faults of the air between board and bench (`radio.*` in emulators/faults.py),
+seeded, on the link so that every board's radio has them: a CONNECT_IND the advertiser never
+hears (the central's link fails to be established, reason 0x3E, after six connection events), a
+link cut in the middle of a notification (that notification never arrives, nothing crosses the
+link again, each side sees reason 0x08 after its supervision timeout), a notification that never
+arrives (a real link layer retransmits until acknowledged; the loss stands for a host stack or a
+sniffed-out air that drops it).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from collections.abc import Mapping
 
 from bumble import hci, ll
 from bumble.controller import Connection, Controller, LegacyAdvertiser
@@ -44,6 +53,26 @@ LEGACY_DATA_MAX = 31  # bytes of advertising (or scan response) data in a legacy
 _UNIT_S = 0.000625  # advertising intervals are in 0.625 ms units
 _SUPERVISION_UNIT_S = 0.010  # supervision timeout is in 10 ms units
 _ACTIVE_SCANNING = hci.HCI_LE_Set_Scan_Parameters_Command.ACTIVE_SCANNING
+_INTERVAL_UNIT_S = 0.00125  # connection intervals are in 1.25 ms units
+EVENTS_TO_ESTABLISH = 6  # Core Vol 6 Part B 4.5.2: no packet in 6 connection events -> 0x3E
+_ATT_NOTIFICATION = (0x0004).to_bytes(2, "little") + bytes([0x1B])  # L2CAP CID, ATT opcode
+
+
+@dataclasses.dataclass
+class AirFaults:
+    """The `radio.*` faults of emulators/faults.py, as the link applies them."""
+
+    link_loss_after: int = 0  # the Nth notification on the air is cut and its link lost; 0: never
+    notify_drop_rate: float = 0.0  # each notification never arrives with this probability
+    refuse_first_connect: bool = False  # the first CONNECT_IND is not heard by the advertiser
+    seed: int = 0
+
+    @classmethod
+    def named(cls, faults: Mapping[str, float], seed: int = 0) -> AirFaults:
+        return cls(link_loss_after=int(faults.get("radio.link_loss_after", 0)),
+                   notify_drop_rate=float(faults.get("radio.notify_drop_rate", 0.0)),
+                   refuse_first_connect=bool(faults.get("radio.refuse_first_connect", 0)),
+                   seed=seed)
 
 
 @dataclasses.dataclass
@@ -87,11 +116,67 @@ class DelayedAdvertiser(LegacyAdvertiser):
 
 
 class RadioLink(LocalLink):
-    """Bumble's in-process link, with LE data stamped by the address the sender uses on it."""
+    """Bumble's in-process link, with LE data stamped by the address the sender uses on it, and
+    the air's faults."""
+
+    def __init__(self, faults: AirFaults | None = None) -> None:
+        super().__init__()
+        self.faults = faults or AirFaults()
+        self._rng = random.Random(self.faults.seed)
+        self._notifications = 0
+        self._refused = False
+        self.injected = {"connects_refused": 0, "links_lost": 0, "notifications_dropped": 0}
+
+    def send_advertising_pdu(self, sender_controller: Controller, packet: ll.AdvertisingPdu
+                             ) -> None:
+        if (isinstance(packet, ll.ConnectInd) and self.faults.refuse_first_connect
+                and not self._refused and isinstance(sender_controller, RadioController)):
+            self._refused = True
+            self.injected["connects_refused"] += 1
+            sender_controller.fail_to_establish(packet)  # the advertiser never hears it
+            return
+        super().send_advertising_pdu(sender_controller, packet)
+
+    def send_ll_control_pdu(self, sender_address: hci.Address, receiver_address: hci.Address,
+                            packet: ll.ControlPdu) -> None:
+        sender = self.find_le_controller(sender_address)
+        connection = sender.le_connections.get(receiver_address) if sender else None
+        if isinstance(sender, RadioController) and connection is not None and (
+                connection.handle in sender.cut):
+            return  # an LL_TERMINATE_IND on a link that is gone reaches nobody
+        super().send_ll_control_pdu(sender_address, receiver_address, packet)
+
+    def _lost_on_air(self, sender: Controller, connection: Connection, data: bytes) -> bool:
+        """Whether this L2CAP PDU never arrives: its link is cut, or the faults say so."""
+        if not isinstance(sender, RadioController):
+            return False
+        if connection.handle in sender.cut:
+            return True
+        if data[2:5] != _ATT_NOTIFICATION:
+            return False
+        self._notifications += 1
+        if self._notifications == self.faults.link_loss_after:
+            self.injected["links_lost"] += 1
+            self._cut(sender, connection)
+            return True
+        if self.faults.notify_drop_rate and self._rng.random() < self.faults.notify_drop_rate:
+            self.injected["notifications_dropped"] += 1
+            return True
+        return False
+
+    def _cut(self, sender: RadioController, connection: Connection) -> None:
+        """Lose the link mid-PDU: nothing crosses it again; each side times out by itself."""
+        receiver = self.find_le_controller(connection.peer_address)
+        peer = receiver.le_connections.get(connection.self_address) if receiver else None
+        for controller, end in ((sender, connection), (receiver, peer)):
+            if isinstance(controller, RadioController) and end is not None:
+                controller.lose(end)
 
     def send_acl_data(self, sender_controller: Controller, destination_address: hci.Address,
                       transport: PhysicalTransport, data: bytes) -> None:
         connection = sender_controller.le_connections.get(destination_address)
+        if connection is not None and self._lost_on_air(sender_controller, connection, data):
+            return
         receiver = self.find_le_controller(destination_address)
         if transport != PhysicalTransport.LE or connection is None or receiver is None:
             super().send_acl_data(sender_controller, destination_address, transport, data)
@@ -112,6 +197,7 @@ class RadioController(Controller):
                                                 | hci.LeFeatureMask.LE_PERIODIC_ADVERTISING)
         self.le_legacy_advertiser = DelayedAdvertiser(self)
         self.parameters: dict[hci.Address, ConnectionParameters] = {}
+        self.cut: set[int] = set()  # handles of links lost on the air, until their timeout
         self._connect_ind: ll.ConnectInd | None = None
 
     # --- scanning: legacy reports, the advertiser's own scan response ---------------------
@@ -181,6 +267,7 @@ class RadioController(Controller):
 
     def on_le_disconnected(self, connection: Connection, reason: int) -> None:
         self.parameters.pop(connection.peer_address, None)
+        self.cut.discard(connection.handle)
         super().on_le_disconnected(connection, reason)
 
     # --- connection cancel that completes -------------------------------------------------
@@ -217,6 +304,30 @@ class RadioController(Controller):
                 delay = parameters.supervision_timeout_s if parameters else 0.0
                 loop.call_later(delay, peer.supervision_timeout, peer_connection)
             self.on_le_disconnected(connection, timeout)
+
+    def lose(self, connection: Connection) -> None:
+        """The link went silent on the air: hear nothing more on it, and time out."""
+        self.cut.add(connection.handle)
+        parameters = self.parameters.get(connection.peer_address)
+        delay = parameters.supervision_timeout_s if parameters else 0.0
+        asyncio.get_running_loop().call_later(delay, self.supervision_timeout, connection)
+
+    def fail_to_establish(self, connect_ind: ll.ConnectInd) -> None:
+        """Our CONNECT_IND went unheard: the link, reported as created, never hears the
+        peripheral and ends with 0x3E Connection Failed to be Established (Core Vol 6 Part B
+        4.5.2) after six connection events."""
+        connection = self.le_connections.get(connect_ind.advertiser_address)
+        if connection is None:
+            return
+        self.cut.add(connection.handle)
+
+        def failed() -> None:
+            if self.le_connections.get(connection.peer_address) is connection:
+                self.on_le_disconnected(
+                    connection, hci.HCI_ErrorCode.CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR)
+
+        asyncio.get_running_loop().call_later(
+            EVENTS_TO_ESTABLISH * connect_ind.interval * _INTERVAL_UNIT_S, failed)
 
     def supervision_timeout(self, connection: Connection | None) -> None:
         """The peer stayed silent for the whole supervision timeout: the link is lost."""

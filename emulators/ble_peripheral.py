@@ -32,7 +32,7 @@ import contextlib
 import random
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from bumble import att, gatt, utils
 from bumble.att import ATT_Error, ErrorCode
@@ -44,7 +44,7 @@ from bumble.host import Host
 from bumble.profiles.gap import GenericAccessService
 from bumble.transport.common import AsyncPipeSink, StreamPacketSink, StreamPacketSource
 
-from emulators.ble_controller import RadioController, RadioLink
+from emulators.ble_controller import AirFaults, RadioController, RadioLink
 
 Props = gatt.Characteristic.Properties
 _SIG_BASE = re.compile(r"0000([0-9a-f]{4})-0000-1000-8000-00805f9b34fb")
@@ -128,6 +128,7 @@ class BlePeripheral:
         self.host, self.port = host, port
         self.rng = random.Random(seed)  # advDelay
         self.counters = SequenceCounter()
+        self.air_faults = AirFaults()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"ble-{name}",
                                         daemon=True)
@@ -143,6 +144,12 @@ class BlePeripheral:
     def services(self) -> list[gatt.Service]:
         """The board's GATT database (beside GAP and GATT, which every peripheral has)."""
         raise NotImplementedError
+
+    def set_air_faults(self, faults: Mapping[str, float], seed: int = 0) -> None:
+        """Switch on the `radio.*` faults (emulators/faults.py) of the air between this board
+        and the bench, before `start()`: every board's radio has them, as every board's UART
+        has the serial ones."""
+        self.air_faults = AirFaults.named(faults, seed)
 
     def start(self) -> BlePeripheral:
         self._thread.start()
@@ -169,7 +176,7 @@ class BlePeripheral:
         return task
 
     async def _serve(self) -> None:
-        self.link = RadioLink()
+        self.link = RadioLink(self.air_faults)
         self.controller = RadioController(
             self.name, link=self.link, rng=self.rng,
             public_address=self.address if self.public_address else None)

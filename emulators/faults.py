@@ -32,9 +32,11 @@ FAULTS: dict[str, str] = {
     "instrument.late_reply_ms": "one query reply in ten is held back this many milliseconds",
     "instrument.device_error_after": "after this many commands, a device-specific error (-3xx) "
                                      "is pushed onto each instrument's error queue, once",
-    "radio.link_loss_after": "the radio link is lost in the middle of the Nth notification",
-    "radio.notify_drop_rate": "each notification is lost with this probability",
-    "radio.refuse_first_connect": "1 = the first connection attempt is refused",
+    "radio.link_loss_after": "the radio link is lost in the middle of the Nth notification, "
+                             "once: it never arrives, both sides see a supervision timeout",
+    "radio.notify_drop_rate": "each notification never arrives with this probability",
+    "radio.refuse_first_connect": "1 = the first connection attempt is refused: the board never "
+                                  "hears it, the central's link fails to be established (0x3E)",
 }
 
 

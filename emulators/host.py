@@ -56,6 +56,9 @@ class EmulatedStation:
                 if radio is None:
                     raise ValueError("the station asks for an emulated radio but this board "
                                      "has none")
+                radio_faults = {k: v for k, v in (faults or {}).items() if k.startswith("radio.")}
+                if radio_faults:  # the air between board and bench (a BlePeripheral's link)
+                    radio.set_air_faults(radio_faults, seed)
                 self.radio = radio.start()
                 self.resources["radio"] = radio.resource  # a Bumble HCI transport
                 self._closers.append(radio.close)
