@@ -243,7 +243,7 @@ class Instrument:
             self.guard(command)
 
     def _ask(self, message: str) -> str:
-        self.traffic.add(">>", message)
+        self.traffic.add(">>", message.replace("\n", " \\n "))  # one log line per write
         self.resource.write(message)
         reply = self.resource.read()
         self.traffic.add("<<", reply)
