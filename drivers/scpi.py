@@ -201,7 +201,7 @@ class Instrument:
         self.reconnects = reconnects  # new sessions allowed in this run (the profile's key)
         self.recovery = Recovery()
         self.traffic = TrafficLog(self.resource_name, title="instrument traffic")
-        self._out_of_step = ""  # the command whose late reply could not be accounted for
+        self._unusable = ""  # why nothing more may be asked on this session, once it is so
 
     @classmethod
     def open(cls, resource_name: str, *, limits: Mapping[str, float] | None = None,
@@ -295,9 +295,9 @@ class Instrument:
         put the session back in step, and run it again only where `repeat` says it is safe.
         `line`: the answer is one line, so a late one can be recognised and taken."""
         for attempt in range(REPEATS + 1):
-            if self._out_of_step:
-                raise InstrumentLostError(f"{self.resource_name}: {command!r} not sent: the "
-                                          f"session is out of step since {self._out_of_step}")
+            if self._unusable:
+                raise InstrumentLostError(f"{self.resource_name}: {command!r} not sent: "
+                                          f"{self._unusable}")
             try:
                 with self._io(command):
                     return ask()
@@ -323,7 +323,7 @@ class Instrument:
     def _after_timeout(self, command: str, error: InstrumentTimeout, line: bool) -> str | None:
         """Put the session back in step after `command` got no reply in time; returns its late
         reply when the resync proves it is that one's. Errors the instrument queued are raised."""
-        self._out_of_step = f"{command!r} got no reply in time"
+        self._unusable = f"the session is out of step since {command!r} got no reply in time"
         self.recovery.resyncs += 1
         self.traffic.add("!!", f"{error}: resynchronising")
         try:
@@ -352,7 +352,7 @@ class Instrument:
             raise InstrumentTimeout(f"{self.resource_name}: cannot resync after {command!r}")
         stale: list[str] = []
         patience = (SYNC_PATIENCE - 1) * self.resource.timeout / 1000
-        with self._io(message), self.extra_time(patience):
+        with self.extra_time(patience), self._io(message):
             self._tell(message)
             while True:
                 reply = self.resource.read()
@@ -367,7 +367,7 @@ class Instrument:
                                             "the resync's answer")
         self.traffic.add("<<", reply)
         self._same_instrument(idn, "answering the resync")
-        self._out_of_step = ""
+        self._unusable = ""
         return stale, entry or None
 
     def _reconnect(self, cause: InstrumentError) -> None:
@@ -375,25 +375,27 @@ class Instrument:
         run stops (InstrumentLostError naming the cause and the profile key)."""
         timeout = self.resource.timeout
         while True:
-            with contextlib.suppress(pyvisa.errors.Error, OSError):
-                self.resource.close()
             if self.recovery.reconnects >= self.reconnects:
                 used = f", all {self.reconnects} used" if self.reconnects else ""
-                raise InstrumentLostError(f"{cause}; the station profile allows "
-                                          f"{self.instrument_section}reconnects = "
-                                          f"{self.reconnects}{used}") from cause
+                lost = InstrumentLostError(f"{cause}; the station profile allows "
+                                           f"{self.instrument_section}reconnects = "
+                                           f"{self.reconnects}{used}")
+                self._unusable = self._unusable or f"the session was lost earlier: {lost}"
+                raise lost from cause
+            with contextlib.suppress(pyvisa.errors.Error, OSError):
+                self.resource.close()
             self.recovery.reconnects += 1
             self.traffic.add("..", f"reconnect {self.recovery.reconnects}/{self.reconnects} "
                                    f"after: {cause}")
             try:
                 self.resource = open_resource(self.resource_name, timeout_ms=timeout)
-                with self._io("*IDN?"), self.extra_time((SYNC_PATIENCE - 1) * timeout / 1000):
+                with self.extra_time((SYNC_PATIENCE - 1) * timeout / 1000), self._io("*IDN?"):
                     idn = self._ask("*IDN?")
             except InstrumentError as again:
                 cause = again
                 continue
             self._same_instrument(idn, "after reconnecting")
-            self._out_of_step = ""
+            self._unusable = ""
             return
 
     def _same_instrument(self, idn: str, when: str) -> None:
