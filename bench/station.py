@@ -79,6 +79,8 @@ class PsuConfig:
     max_voltage: float = 4.4
     max_current: float = 0.5
     calibration_due: dt.date | None = None
+    timeout_ms: int = 5000  # a reply later than this puts the session out of step
+    reconnects: int = 0  # new sessions the driver may open in a run after a drop (0: the run stops)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class DmmConfig:
     model: str = ""  # pins the meter model; "" picks it from *IDN?
     test_point: str = "vbat"
     calibration_due: dt.date | None = None
+    timeout_ms: int = 5000
+    reconnects: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,17 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
     except KitError as error:
         raise StationError(f"{path}: [dut].board: {error}") from None
     _check_emulation(profile, kit)
+    _check_instrument_recovery(profile)
     return profile
+
+
+def _check_instrument_recovery(profile: StationProfile) -> None:
+    for role in ("psu", "dmm"):
+        section = getattr(profile, role)
+        if section is not None and (section.reconnects < 0 or section.timeout_ms <= 0):
+            raise StationError(f"{profile.path}: [{role}].reconnects must be >= 0 and "
+                               f"[{role}].timeout_ms > 0, got {section.reconnects} and "
+                               f"{section.timeout_ms}")
 
 
 def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:

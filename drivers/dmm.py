@@ -38,12 +38,12 @@ class Multimeter(Instrument):
                              kind=str)
 
     def configure_voltage(self, range_v: float | None = None) -> None:
-        self.write(f"CONF:VOLT:DC {_range(range_v)}")
+        self.write(f"CONF:VOLT:DC {_range(range_v)}", idempotent=True)
 
     def configure_current(self, range_a: float | None = None) -> None:
         if range_a is not None:
             control.check(type(self).current_range, self, range_a, f"CONF:CURR:DC {range_a:g}")
-        self.write(f"CONF:CURR:DC {_range(range_a)}")
+        self.write(f"CONF:CURR:DC {_range(range_a)}", idempotent=True)
 
     def initiate(self) -> None:
         self.write("INIT")
@@ -103,9 +103,9 @@ class Digitiser:
             raise ValueError(f"{self.meter.resource_name}: {self.model} digitises at "
                              f"{MIN_RATE_HZ} S/s at most, not {1 / interval:g}")
         meter = self.meter
-        meter.write(f"CONF:CURR:DC {self.range_a:g}")
+        meter.write(f"CONF:CURR:DC {self.range_a:g}", idempotent=True)
         meter.write(f"SAMP:SOUR TIM;:SAMP:TIM {interval:.6g};:SAMP:COUN {points:d};"
-                    ":TRIG:SOUR IMM;:FORM:DATA REAL,64")
+                    ":TRIG:SOUR IMM;:FORM:DATA REAL,64", idempotent=True)
         meter.write("INIT")
         self._interval, self._points = interval, points
 
@@ -115,5 +115,5 @@ class Digitiser:
             with meter.extra_time(self._points * self._interval):
                 amps = meter.query_block("FETC?", datatype="d")
         finally:
-            meter.write("FORM:DATA ASC")
+            meter.write("FORM:DATA ASC", idempotent=True)
         return Capture(self._interval, amps, "A", f"dmm {self.model} digitising")

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pyvisa
 
 from drivers.limits import LimitGuard, Rule
-from drivers.scpi import Channel, Identity, Instrument, InstrumentError, open_resource
+from drivers.scpi import Channel, Instrument, InstrumentError, open_resource
 
 OVP_TOLERANCE_V = 0.011  # readback of a protection level within the instruments' 10 mV step
 
@@ -56,8 +56,8 @@ class PowerSupply(Instrument):
     channel_class: ClassVar[type[SupplyChannel]] = SupplyChannel
 
     def __init__(self, resource: Any, limits: Mapping[str, float] | None = None,
-                 model: str = "", section: str = "") -> None:
-        super().__init__(resource, limits, section)
+                 model: str = "", section: str = "", *, reconnects: int = 0) -> None:
+        super().__init__(resource, limits, section, reconnects=reconnects)
         self.model = model or next(iter(self.models))
         self.ratings = self.models.get(self.model) or next(iter(self.models.values()))
         self.channels = {n: self.channel_class(self, n) for n in self.ratings}
@@ -124,16 +124,18 @@ def family_of(model: str) -> type[PowerSupply]:
 def open_supply(resource_name: str, *, limits: Mapping[str, float] | None = None,
                 model: str = "", section: str = "[psu] ",
                 manager: pyvisa.ResourceManager | None = None,
-                timeout_ms: int = 5000) -> PowerSupply:
-    """Open the supply at `resource_name` with the family its `*IDN?` (or `model`) names."""
-    resource = open_resource(resource_name, manager, timeout_ms)
+                timeout_ms: int = 5000, reconnects: int = 0) -> PowerSupply:
+    """Open the supply at `resource_name` with the family its `*IDN?` (or `model`) names;
+    `reconnects`: new sessions the driver may open in the run (see drivers/scpi.py)."""
+    probe = Instrument(open_resource(resource_name, manager, timeout_ms), reconnects=reconnects)
     try:
-        if not model:
-            try:
-                model = Identity.parse(resource.query("*IDN?"), resource_name).model
-            except (pyvisa.errors.VisaIOError, OSError) as error:
-                raise InstrumentError(f"{resource_name}: *IDN? failed ({error})") from error
-        return family_of(model)(resource, limits, model.upper(), section)
+        model = model or probe.identity.model  # *IDN? recovered as any query is
+        supply = family_of(model)(probe.resource, limits, model.upper(), section,
+                                  reconnects=reconnects)
     except BaseException:
-        resource.close()
+        probe.close()
         raise
+    supply.recovery, supply.traffic = probe.recovery, probe.traffic  # one session's history
+    if "identity" in probe.__dict__:
+        supply.__dict__["identity"] = probe.identity
+    return supply

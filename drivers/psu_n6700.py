@@ -72,8 +72,8 @@ class N6700(KeysightSupply):
     def binary_arrays(self) -> None:
         """Arrays as float32 blocks (about 4x less traffic than ASCII); once per session."""
         if not self._binary:
-            self.write("FORM REAL")
-            self.write("FORM:BORD NORM")
+            self.write("FORM REAL", idempotent=True)
+            self.write("FORM:BORD NORM", idempotent=True)
             self._binary = True
 
     def reset(self) -> None:

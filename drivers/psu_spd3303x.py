@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from drivers.limits import Rule
 from drivers.psu import PowerSupply, SupplyChannel
-from drivers.scpi import ERROR_QUERY, MAX_ERRORS, control, measurement
+from drivers.scpi import control, measurement
 
 
 class SPD3303XChannel(SupplyChannel):
@@ -31,7 +31,7 @@ class SPD3303XChannel(SupplyChannel):
 
     @output.setter
     def output(self, on: bool) -> None:
-        self.write(f"OUTP CH{self.number},{'ON' if on else 'OFF'}")
+        self.write(f"OUTP CH{self.number},{'ON' if on else 'OFF'}", idempotent=True)
 
 
 class SPD3303X(PowerSupply):
@@ -43,12 +43,11 @@ class SPD3303X(PowerSupply):
     capabilities = frozenset({"supply", "readback"})
     rules = (Rule("[CH]:VOLTage", "max_voltage"), Rule("[CH]:CURRent", "max_current"))
     channel_class = SPD3303XChannel
+    compound_messages = False
 
     def off_message(self) -> str:
         return "\n".join(f"OUTP CH{n},OFF" for n in (1, 2, 3))  # no compound messages
 
     def clear(self) -> None:
         """No *CLS on this make: empty the error queue by reading it."""
-        for _ in range(MAX_ERRORS):
-            if self.query(ERROR_QUERY).split()[0].lstrip("+") == "0":
-                return
+        self.clear_queue()

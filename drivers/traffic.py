@@ -25,8 +25,10 @@ BYTES_KINDS = ("TX", "RX")
 class TrafficLog:
     """Thread-safe log of one link; `describe` turns a logged object (a frame) into text."""
 
-    def __init__(self, port: str, describe: Callable[[object], str] = str) -> None:
+    def __init__(self, port: str, describe: Callable[[object], str] = str,
+                 title: str = "serial traffic") -> None:
         self.port = port
+        self.title = title
         self.path: Path | None = None
         self._describe = describe
         self._entries: list[tuple[float, str, object]] = []
@@ -45,7 +47,7 @@ class TrafficLog:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = path.open("w", encoding="utf-8")
-                self._file.write(f"# serial traffic on {self.port}\n")
+                self._file.write(f"# {self.title} on {self.port}\n")
 
     def add(self, kind: str, item: object) -> None:
         """Log bytes ("TX"/"RX"), a frame or any other object; cheap enough for the hot path."""

@@ -27,10 +27,11 @@ FAULTS: dict[str, str] = {
                              "on a USB re-enumeration, and comes back a moment later",
     "serial.replug_new_path": "with serial.replug_after_s: 1 = the port comes back under a new "
                               "device path (only its stable by-id link keeps the name)",
-    "instrument.drop_after": "each emulated instrument closes its TCP connection once, after "
-                             "this many commands",
-    "instrument.late_reply_ms": "one query reply in ten is held back this many milliseconds",
-    "instrument.device_error_after": "after this many commands, a device-specific error (-3xx) "
+    "instrument.drop_after": "each emulated instrument resets its TCP connection once, after "
+                             "this many messages, instead of running the next one",
+    "instrument.late_reply_ms": "one query reply in ten is held back this many milliseconds "
+                                "(past the driver's timeout, it arrives late)",
+    "instrument.device_error_after": "after this many messages, a device-specific error (-3xx) "
                                      "is pushed onto each instrument's error queue, once",
     "radio.link_loss_after": "the radio link is lost in the middle of the Nth notification, "
                              "once: it never arrives, both sides see a supervision timeout",

@@ -33,6 +33,9 @@ class EmulatedStation:
                  psu_channel: int = 1, dmm_test_point: str = "", seed: int = 0,
                  psu_model: str = "E36312A", faults: Mapping[str, float] | None = None) -> None:
         self.board = board
+        self._instrument_faults = {k: v for k, v in (faults or {}).items()
+                                   if k.startswith("instrument.")}
+        self._seed = seed
         self.resources: dict[str, str] = {}
         self.instruments: dict[str, ScpiServer] = {}  # role -> SCPI server (psu, dmm)
         self._closers: list[Callable[[], None]] = [board.shutdown]
@@ -67,7 +70,7 @@ class EmulatedStation:
             raise
 
     def _serve(self, role: str, device: ScpiDevice) -> None:
-        server = ScpiServer(device).start()
+        server = ScpiServer(device, faults=self._instrument_faults, seed=self._seed).start()
         self.instruments[role] = server
         self.resources[role] = server.resource
         self._closers.append(server.close)

@@ -58,7 +58,12 @@ ERRORS = {
     -223: "Too much data",
     -224: "Illegal parameter value",
     -230: "Data corrupt or stale",
+    -310: "System error",
+    -313: "Calibration memory lost",
+    -321: "Out of memory",
+    -330: "Self-test failed",
     -350: "Queue overflow",
+    -363: "Input buffer overrun",
     -410: "Query INTERRUPTED",
 }
 

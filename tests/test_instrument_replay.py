@@ -141,7 +141,10 @@ def test_a_reply_that_is_not_an_error_entry_is_named():
 
 
 def test_timeout_names_the_resource_and_the_instruments_reason():
-    supply = psu([("MEAS:CURR? (@1)", None), ("SYST:ERR?", '-113,"Undefined header"'),
+    """After a timeout nothing else is asked before the resync's own answer has come back."""
+    supply = psu([("MEAS:CURR? (@1)", None),
+                  ("SYST:ERR?;*IDN?", '-113,"Undefined header";Keysight Technologies,E36312A,'
+                                      'MY5900123,2.1.0'),
                   ("SYST:ERR?", OK)])
     with pytest.raises(InstrumentTimeout,
                        match=rf"{RESOURCE}: no reply to 'MEAS:CURR\? \(@1\)'.*-113 Undefined"):
