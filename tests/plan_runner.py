@@ -62,3 +62,13 @@ def junit_outcomes(junit: Path) -> dict[str, str]:
                    else "skipped" if "skipped" in kinds else "passed")
         outcomes[node] = outcome
     return outcomes
+
+
+def bench_run(reports: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`bench run --reports REPORTS --no-index ARGS`, as an operator types it; returns the
+    finished process and the path of the run's record (which may not exist)."""
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "--reports", str(reports),
+                           "--no-index", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    records = sorted(reports.glob("*/*/record.jsonl"))
+    return done, records[-1] if records else reports / "none"

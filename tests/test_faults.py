@@ -1,8 +1,6 @@
 """Faults of the bench itself: a noisy line never turns into a wrong value or a wrong verdict."""
 
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from emulators.serial_transport import open_transport
 from emulators.ws100_board import BoardModel
 from emulators.ws100_serial import SerialFace
 from protocols.ws100_messages import SensorReading
-from tests.plan_runner import ROOT
+from tests.plan_runner import bench_run
 
 EXCHANGES = 10_000
 
@@ -88,12 +86,6 @@ def test_profile_faults_table_is_validated(tmp_path: Path) -> None:
         load_station(path)
 
 
-def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    done = subprocess.run([sys.executable, "-m", "bench", "run", "--reports", str(tmp_path),
-                           "--no-index", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    records = sorted(tmp_path.glob("*/*/record.jsonl"))
-    return done, records[-1] if records else tmp_path / "none"
 
 
 def _traffic_text(record: Path) -> str:
@@ -106,7 +98,7 @@ def test_serial_plans_pass_on_a_noisy_line_with_the_retries_recorded(tmp_path: P
                                                                       fault: str) -> None:
     plans = [arg for plan in ("test_link.py", "test_identification.py", "test_telemetry.py")
              for arg in ("--plan", f"testplans/ws100/{plan}")]
-    done, record = _run(tmp_path, "--fault", fault, *plans)
+    done, record = bench_run(tmp_path, "--fault", fault, *plans)
     assert done.returncode == ExitCode.PASS, done.stdout[-3000:] + done.stderr[-2000:]
     traffic = _traffic_text(record)  # the traffic logs are attachments of the record
     assert " !! " in traffic  # the damage the line did, on record
@@ -114,7 +106,7 @@ def test_serial_plans_pass_on_a_noisy_line_with_the_retries_recorded(tmp_path: P
 
 
 def test_a_line_too_noisy_to_test_is_an_error_that_names_it(tmp_path: Path) -> None:
-    done, record = _run(tmp_path, "--fault", "serial.bit_error_rate=3e-3", "--plan",
+    done, record = bench_run(tmp_path, "--fault", "serial.bit_error_rate=3e-3", "--plan",
                         "testplans/ws100/test_link.py")
     assert done.returncode == ExitCode.ERROR, done.stdout[-3000:]
     messages = " ".join(step["message"] for step in load_record(record).steps)

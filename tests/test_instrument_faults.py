@@ -32,7 +32,7 @@ from emulators.dmm import DmmEmulator
 from emulators.scpi_server import ScpiServer
 from emulators.supplies import emulated_supply
 from emulators.ws100_board import BoardModel
-from tests.test_faults import _run
+from tests.plan_runner import bench_run
 
 LIMITS = {"max_voltage": 4.4, "max_current": 0.5}
 TIMEOUT_MS = 150
@@ -225,7 +225,7 @@ PLAN = "testplans/ws100/test_power_meter.py"
 @pytest.mark.timeout(180)
 def test_a_run_with_drops_and_late_replies_passes_with_the_recovery_in_the_record(tmp_path):
     station = _station(tmp_path, reconnects=2)
-    done, record = _run(tmp_path, "--station", str(station), "--plan", PLAN,
+    done, record = bench_run(tmp_path, "--station", str(station), "--plan", PLAN,
                         "--fault", "instrument.drop_after=20",
                         "--fault", "instrument.late_reply_ms=600")
     assert done.returncode == ExitCode.PASS, done.stdout[-3000:] + done.stderr[-2000:]
@@ -239,7 +239,8 @@ def test_a_run_with_drops_and_late_replies_passes_with_the_recovery_in_the_recor
 
 @pytest.mark.timeout(180)
 def test_a_run_with_a_device_error_ends_in_an_error_naming_it(tmp_path):
-    done, record = _run(tmp_path, "--plan", PLAN, "--fault", "instrument.device_error_after=12")
+    done, record = bench_run(tmp_path, "--plan", PLAN,
+                             "--fault", "instrument.device_error_after=12")
     assert done.returncode == ExitCode.ERROR, done.stdout[-3000:]
     steps = load_record(record).steps
     assert [s["outcome"] for s in steps].count("error") >= 1
@@ -250,7 +251,7 @@ def test_a_run_with_a_device_error_ends_in_an_error_naming_it(tmp_path):
 
 @pytest.mark.timeout(180)
 def test_a_drop_with_no_reconnect_allowed_ends_the_run_as_a_lost_resource(tmp_path):
-    done, record = _run(tmp_path, "--plan", PLAN, "--fault", "instrument.drop_after=20")
+    done, record = bench_run(tmp_path, "--plan", PLAN, "--fault", "instrument.drop_after=20")
     assert done.returncode == ExitCode.ERROR, done.stdout[-3000:]
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     ending = lines[-1]["ending"]

@@ -4,8 +4,6 @@ retry on record, or a named ERROR; never a wrong value, never a FAIL of the boar
 import os
 import random
 import select
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +19,7 @@ from drivers.ws100_codec import Ws100Codec
 from emulators.serial_transport import UsbPty, open_transport
 from emulators.ws100_board import BoardModel
 from emulators.ws100_serial import SerialFace
-from tests.plan_runner import ROOT
+from tests.plan_runner import bench_run
 
 REPLUG_AFTER_S = 0.3
 
@@ -116,12 +114,6 @@ def test_a_tcp_serial_server_cannot_re_enumerate() -> None:
         open_transport("socket", replug_after_s=1.0)
 
 
-def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    done = subprocess.run([sys.executable, "-m", "bench", "run", "--reports", str(tmp_path),
-                           "--no-index", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    records = sorted(tmp_path.glob("*/*/record.jsonl"))
-    return done, records[-1] if records else tmp_path / "none"
 
 
 def _traffic(record: Path) -> str:
@@ -130,7 +122,7 @@ def _traffic(record: Path) -> str:
 
 
 def test_a_replug_between_requests_passes_with_the_reconnect_on_record(tmp_path: Path) -> None:
-    done, record = _run(tmp_path, "--fault", "serial.replug_after_s=0.1",
+    done, record = bench_run(tmp_path, "--fault", "serial.replug_after_s=0.1",
                         "--plan", "testplans/ws100/test_link.py",
                         "--plan", "testplans/ws100/test_identification.py")
     assert done.returncode == ExitCode.PASS, done.stdout[-3000:] + done.stderr[-2000:]
@@ -140,7 +132,7 @@ def test_a_replug_between_requests_passes_with_the_reconnect_on_record(tmp_path:
 def test_a_replug_inside_a_telemetry_window_is_an_error_not_a_fail(tmp_path: Path) -> None:
     """Frames lost in the gap were lost by the bench: the steps judging the stream end in ERROR
     naming the re-enumeration, never FAIL."""
-    done, record = _run(tmp_path, "--fault", "serial.replug_after_s=0.8",
+    done, record = bench_run(tmp_path, "--fault", "serial.replug_after_s=0.8",
                         "--plan", "testplans/ws100/test_telemetry.py")
     view = load_record(record)
     outcomes = {step["name"].rsplit("::", 1)[1]: step["outcome"] for step in view.steps}
