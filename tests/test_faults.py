@@ -86,6 +86,31 @@ def test_profile_faults_table_is_validated(tmp_path: Path) -> None:
         load_station(path)
 
 
+def test_a_stall_longer_than_the_timeout_is_retried_and_the_value_is_right() -> None:
+    board = BoardModel(seed=9)
+    line = FaultyTransport(open_transport("pty"), {"serial.stall_ms": 400}, seed=9)
+    rng = random.Random(9)
+    with SerialFace(board, line) as face, SerialLink(face.port, Ws100Codec(), timeout_s=0.2,
+                                                     retries=2) as link:
+        driver = Ws100Driver(link)
+        for _ in range(200):
+            driver.ping(rng.randbytes(rng.randint(0, 32)))  # a wrong echo raises
+        retries = link.stats.retries
+        log = link.traffic.text()
+    board.shutdown()
+    assert line.injected["stalls"] >= 3, line.injected
+    assert retries >= 1 and "retry 1/2 after no reply" in log
+
+
+def test_a_stalling_line_never_fails_a_healthy_board_on_timing(tmp_path: Path) -> None:
+    """Replies held back 80 ms look like a slow board (the ping limits are 30 and 60 ms): the
+    station declares the stall, so a timing step it spoils is ERROR naming it, never FAIL."""
+    done, record = bench_run(tmp_path, "--fault", "serial.stall_ms=80",
+                             "--plan", "testplans/ws100/test_link.py")
+    steps = load_record(record).steps
+    assert done.returncode == ExitCode.ERROR, done.stdout[-3000:]
+    assert "fail" not in {step["outcome"] for step in steps}
+    assert any("serial.stall_ms" in step["message"] for step in steps if step["outcome"] == "error")
 
 
 def _traffic_text(record: Path) -> str:
