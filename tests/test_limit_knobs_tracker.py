@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators.tracker_board import TrackerBoard
 from fixtures.tracker import KIT
 from tests.plan_runner import run_plan
 
@@ -200,6 +201,7 @@ def test_every_numeric_limit_has_a_case(runs) -> None:
     covered = {(name, limit) for case in CASES for name, limit in case.fails.items()}
     assert limits - covered == set(), "limits no knob pushes past"
     assert covered - limits == set(), "cases for limits the plans no longer have"
+    assert {name for case in CASES for name in case.knobs} == set(KIT.knobs), "knobs no case uses"
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -220,3 +222,24 @@ def test_knob_runs_fail_and_never_error(runs, run: str) -> None:
             assert step["outcome"] == "fail", (step["name"], step.get("message"))
             assert any(m["outcome"] == "fail" for m in step["measurements"]), step["name"]
     assert set(result.outcomes.values()) <= {"passed", "failed"}, result.outcomes
+
+
+def test_a_board_without_knobs_is_the_board_from_before_knobs() -> None:
+    """Values drawn, with seed 1, by the board model as it was before it had knobs (688b29b):
+    an unset knob changes nothing, not even the order of random draws."""
+    now = [100.0]
+    board = TrackerBoard(seed=1, clock=lambda: now[0])
+    now[0] = 100.25
+    assert [board.read_accel() for _ in range(3)] == [(8, 9, 1000), (-5, -7, 1000),
+                                                      (-6, -9, 1001)]
+    fix = board.gnss_fix()
+    assert (fix["latitude_e7"], fix["longitude_e7"], fix["satellites"], fix["age_ms"]) == (
+        488583727, 22944919, 7, 250)
+    assert (board.current_a(), board.report_wait_s(first=True)) == (0.018, 60.0)
+    board.ship()
+    assert board.current_a() == 0.9e-6
+
+
+def test_an_unknown_knob_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"unknown tracker knob\(s\) accel\.ofset_x_mg"):
+        TrackerBoard(knobs={"accel.ofset_x_mg": 165})
