@@ -171,9 +171,12 @@ class Run:
     steps: list[dict]  # the record's steps
 
     def failed(self) -> dict[str, str]:
-        """Failed numeric-or-not measurement -> the side it failed on."""
+        """Failed measurement -> the side it failed on."""
         return {m["name"]: side(m) for step in self.steps for m in step["measurements"]
                 if m["outcome"] == "fail"}
+
+    def __repr__(self) -> str:  # what a failing assertion shows of the run
+        return f"Run(failed={self.failed()})"
 
 
 @pytest.fixture(scope="module")
