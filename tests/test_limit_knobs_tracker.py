@@ -69,10 +69,11 @@ CASES: list[Case] = [
          "C", {"acceleration magnitude at rest": "low",
                "acceleration magnitude over NUS": "low"}),
     Case("x acceleration at rest", "high", {"accel.offset_x_mg": 165},
-         "x 165 mg, 15 mg past 150 (11 sigma of a 20-sample mean); |a| rises only to 1027 mg "
-         "with y at -165; the limit loosened by 20 % of its band (210) passes", "C"),
+         "x 165 mg, 15 mg past 150 (11 sigma of a 20-sample mean); the limit loosened by "
+         "20 % of its band (210) passes", "C"),
     Case("x acceleration at rest", "low", {"accel.offset_x_mg": -165},
-         "x -165 mg, 15 mg past -150; the limit loosened to -210 passes", "D"),
+         "x -165 mg, 15 mg past -150; with y at 165 too, |a| is 1027 mg, inside 1050; the "
+         "limit loosened to -210 passes", "D"),
     Case("y acceleration at rest", "high", {"accel.offset_y_mg": 165},
          "y 165 mg, 15 mg past 150; the limit loosened to 210 passes", "D"),
     Case("y acceleration at rest", "low", {"accel.offset_y_mg": -165},
@@ -85,8 +86,9 @@ CASES: list[Case] = [
     Case("z noise (standard deviation)", "low", {"accel.noise_z_mg": 0.1},
          "as for x: 0 mg against 0.5", "D"),
     Case("x noise (standard deviation)", "high", {"accel.noise_x_mg": 50},
-         "the deviation of 20 samples scatters by 16 %: 50 mg stays over 30 for 99.5 % of "
-         "seeds (this seed replays exactly); a limit loosened to 60 passes", "E"),
+         "the deviation of 20 samples scatters by 16 %: 50 mg reads over 30 for 99.5 % of "
+         "seeds (this seed replays exactly: 61, 48 and 37 mg on x, y, z); a limit loosened "
+         "to an absurd 1000 mg passes, 20 % of the band (36) is within that scatter", "E"),
     Case("y noise (standard deviation)", "high", {"accel.noise_y_mg": 50}, "as for x", "E"),
     Case("z noise (standard deviation)", "high", {"accel.noise_z_mg": 50},
          "as for x; in a run without the NUS plan, whose single sample of |a| would scatter "
