@@ -30,7 +30,7 @@ class TrackerEmulator:
                                  f"16 hex digits (a 64-bit id)") from None
         self.settings = settings
         self.board = TrackerBoard(identity, seed=settings.seed, defects=settings.defects,
-                                  powered=settings.powered)
+                                  powered=settings.powered, knobs=settings.knobs)
         self.power = self.board
 
     def serial_face(self, transport: SerialTransport) -> SerialFace:

@@ -19,11 +19,12 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
 from emulators.tracker_defects import DEFECTS
+from emulators.tracker_knobs import check_knobs
 from protocols.tracker_messages import DEFAULT_INTERVAL_MS, Fix
 
 NOMINAL_VBUS_V = 5.0
@@ -40,6 +41,8 @@ MOTION_SPACING_S = 0.060
 SITE = (48.858370, 2.294481)  # where the emulated tracker lies (degrees)
 STALE_FIX_S = 45.0
 FIX_PERIOD_S = 1.0  # the GNSS module computes one fix a second
+ACCEL_NOISE_MG = 6.0
+M_PER_DEG_LAT = 6_371_000 * math.pi / 180
 
 
 @dataclass(frozen=True)
@@ -58,14 +61,22 @@ class BoardEvent(Enum):
 
 
 class TrackerBoard:
-    """State and physics of one emulated tracker; thread-safe."""
+    """State and physics of one emulated tracker; thread-safe.
+
+    `knobs` (emulators/tracker_knobs.py) move one quantity each; an unset knob keeps the
+    default physics below, draw for draw.
+    """
 
     test_points = ("vbus", "v3v3")
 
     def __init__(self, identity: Identity | None = None, *, seed: int = 0,
                  defects: Iterable[str] = (), powered: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 knobs: Mapping[str, float] | None = None) -> None:
         self.defects = frozenset(defects)
+        self.knobs = check_knobs(knobs or {})
+        self.run_a = self.knobs.get("power.run_current_a", RUN_A)
+        self.shipping_a = self.knobs.get("power.shipping_current_a", SHIPPING_A)
         unknown = sorted(self.defects - set(DEFECTS))
         if unknown:
             raise ValueError(f"unknown tracker defect(s) {', '.join(unknown)}; known: "
@@ -149,15 +160,15 @@ class TrackerBoard:
         with self._lock:
             if self._boot_timer is not None:
                 since = t - self.powered_at
-                return 0.0 if since < 0 else BOOT_PEAK_A * math.exp(-since / 0.005) + RUN_A
+                return 0.0 if since < 0 else BOOT_PEAK_A * math.exp(-since / 0.005) + self.run_a
             if not self.powered:
                 return 0.0
             if self.shipping:
                 return SHIPPING_DEFECT_A if "shipping-current-high" in self.defects \
-                    else SHIPPING_A
+                    else self.shipping_a
             bursts = sum(MOTION_BURST_A for start in self._motion_bursts
                          if start <= t < start + MOTION_BURST_S)
-            return RUN_A + bursts
+            return self.run_a + bursts
 
     def test_point_v(self, name: str) -> float:
         if name == "vbus":
@@ -200,6 +211,13 @@ class TrackerBoard:
                 self.report_interval_ms = interval_ms
         self._emit(BoardEvent.SETTINGS)
 
+    def report_wait_s(self, first: bool) -> float:
+        """How long the report timer runs before the next REPORT; `first`: the first one after
+        a boot or an interval change."""
+        error = self.knobs.get("report.period_error_pct", 0.0)
+        delay_ms = self.knobs.get("report.first_delay_ms", 0.0) if first else 0.0
+        return (self.report_interval_ms * (1 + error / 100) + delay_ms) / 1000
+
     def uptime_ms(self) -> int:
         return int((self.clock() - self.booted_at) * 1000) & 0xFFFF_FFFF
 
@@ -209,10 +227,12 @@ class TrackerBoard:
         with self._lock:
             if "accel-stuck" in self.defects and self._accel_sample is not None:
                 return self._accel_sample
-            rng = self._rng
-            sample = (round(rng.gauss(0, 6)), round(rng.gauss(0, 6)), round(1000 + rng.gauss(0, 6)))
-            self._accel_sample = sample
-            return sample
+            x, y, z = (round(rest + self.knobs.get(f"accel.offset_{axis}_mg", 0.0)
+                             + self._rng.gauss(0, self.knobs.get(f"accel.noise_{axis}_mg",
+                                                                 ACCEL_NOISE_MG)))
+                       for axis, rest in (("x", 0), ("y", 0), ("z", 1000)))
+            self._accel_sample = (x, y, z)
+            return x, y, z
 
     def motion_pulse(self) -> int | None:
         """One accelerometer self-test pulse: a motion interrupt and its current burst.
@@ -241,7 +261,11 @@ class TrackerBoard:
             else:
                 age = since_boot % FIX_PERIOD_S
                 jitter = (self._rng.gauss(0, 2e-5), self._rng.gauss(0, 2e-5))  # about 2 m
-            return {"latitude_e7": round((SITE[0] + jitter[0]) * 1e7),
+                age = self.knobs.get("gnss.fix_age_s", age)
+            north = self.knobs.get("gnss.position_offset_m", 0.0) / M_PER_DEG_LAT
+            satellites = 7 + self._rng.randrange(4)
+            return {"latitude_e7": round((SITE[0] + north + jitter[0]) * 1e7),
                     "longitude_e7": round((SITE[1] + jitter[1]) * 1e7),
-                    "fix": Fix.FIX_3D, "satellites": 7 + self._rng.randrange(4),
+                    "fix": Fix.FIX_3D,
+                    "satellites": int(self.knobs.get("gnss.satellites", satellites)),
                     "age_ms": int(age * 1000)}

@@ -101,7 +101,8 @@ class Firmware:
                                                                            values))]
 
     def motion_event(self, count: int) -> bytes:
-        values = {"count": count, "peak_mg": MOTION_PEAK_MG, "uptime_ms": self.board.uptime_ms()}
+        peak = int(self.board.knobs.get("motion.peak_mg", MOTION_PEAK_MG))
+        values = {"count": count, "peak_mg": peak, "uptime_ms": self.board.uptime_ms()}
         return encode_frame(MsgType.MOTION, build_payload(MsgType.MOTION, values))
 
     def report(self, counter: int) -> bytes:

@@ -36,6 +36,7 @@ NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"  # the tracker notifies its fram
 ATT_MTU = 23  # the tracker's SoftDevice default: 20 bytes of value per notification
 ADV_INTERVAL_S = 0.1
 APPEARANCE = 0x0200  # Generic Tag (Assigned Numbers, Appearance Values)
+STRAY_FRAME = b"\x01\x00"  # after a frame's closing zero: one byte too short to be a frame
 
 
 class NusFace(BlePeripheral):
@@ -47,6 +48,7 @@ class NusFace(BlePeripheral):
         self.board = board
         self.firmware = Firmware(board)
         self._decoders: dict[int, FrameDecoder] = {}  # per connection handle
+        self._malformed_left = int(board.knobs.get("nus.malformed_frames", 0))
         self._closed = False
 
     def start(self) -> NusFace:
@@ -114,8 +116,19 @@ class NusFace(BlePeripheral):
         step = connection.att_mtu - 3
         if "nus-fragment-overrun" in self.board.defects:
             step = connection.att_mtu  # the stack cuts each notification to MTU - 3
-        for frame in frames:
-            for start in range(0, len(frame), step):
-                await self.device.notify_subscriber(connection, self.tx,
-                                                    frame[start:start + step])
+        stray = self._malformed_left > 0  # knob nus.malformed_frames
+        if stray:
+            self._malformed_left -= 1
+            frames[-1] += STRAY_FRAME
+        for index, frame in enumerate(frames):
+            for piece in fragments(frame, step, full_last=stray and index == len(frames) - 1):
+                await self.device.notify_subscriber(connection, self.tx, piece)
         self.firmware.after_reply()
+
+
+def fragments(data: bytes, size: int, *, full_last: bool = False) -> list[bytes]:
+    """`data` in notifications of at most `size` bytes; `full_last` cuts the short piece at
+    the front instead, so a stray frame behind a reply arrives in the same notification as the
+    reply's end (a stray frame alone, later, would be taken for the next request's reply)."""
+    first = len(data) % size if full_last and len(data) % size else size
+    return [data[:first], *(data[start:start + size] for start in range(first, len(data), size))]

@@ -78,14 +78,18 @@ class SerialFace(UartFace):
 
     def _timed(self) -> None:
         """One REPORT frame every reporting interval while awake; a new interval restarts it."""
-        counter = 0
+        counter, first = 0, True
+        step = int(self.board.knobs.get("report.counter_step", 1))
         while not self._stopping.is_set():
             self._changed.clear()
             if not self.board.awake:
                 self._changed.wait()
+                first = True
                 continue
-            if self._changed.wait(self.board.report_interval_ms / 1000):
+            if self._changed.wait(self.board.report_wait_s(first)):
+                first = True
                 continue  # settings changed, a reboot: start a fresh period
+            first = False
             if self.board.awake:
-                counter += 1
+                counter += step
                 self._write(self.firmware.report(counter))
