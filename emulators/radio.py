@@ -158,10 +158,12 @@ class RadioFace(BlePeripheral):
         """Advertising starts at boot, or radio.advertising_delay_s after it; a radio that
         lags the MCU's reset (radio.reset_lag_s) boots that much later too, after falling
         silent."""
-        knobs = self.board.knobs
+        knobs, boot = self.board.knobs, self.board.boot_count
         delay = knobs.get("radio.advertising_delay_s", 0.0) + knobs.get("radio.reset_lag_s", 0.0)
         if delay:
             await asyncio.sleep(delay)
+            if self.board.boot_count != boot:
+                return  # the board went down and up meanwhile: that boot advertises
         await self._advertise()
 
     async def _advertise(self) -> None:

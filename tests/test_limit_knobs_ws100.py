@@ -110,8 +110,8 @@ RUNS: tuple[Run, ...] = (
              "+/-215 Pa ripple: 221 against 200"),
         high("telemetry rate", {"telemetry.rate_factor": 1.12}, 0.8,
              "20 Hz asked, 22.4 Hz sent: 2 % past the 10 % tolerance; 20 % of the band passes"),
-        high("ping rtt max", {"serial.response_delay_s": 0.065, "serial.response_delay_every": 25},
-             0.012, "two of the 50 pings answered 65 ms late: max 65 ms against 60, median "
+        high("ping rtt max", {"serial.response_delay_s": 0.063, "serial.response_delay_every": 25},
+             0.012, "two of the 50 pings answered 63 ms late: max 63 ms against 60, median "
                     "untouched"),
         low("radio bursts seen", {"radio.active_adv_interval_s": 0.348}, 1,
             "one advertising event per 348 ms: no 0.35 s capture holds two whole bursts, every "
@@ -138,10 +138,11 @@ RUNS: tuple[Run, ...] = (
                       TELEMETRY), (
         high("echo round trip", {"serial.response_delay_s": 0.125}, 0.024,
              "every echo answered 125 ms late against 120"),
-        high("charge per radio burst", {"power.radio_burst_a": 13e-3}, 3e-6,
-             "13 mA for 2 ms: 26 uC against 25; 20 % of the band passes"),
-        low("telemetry frames", {"telemetry.rate_factor": 0.04}, 1,
-            "0.8 Hz: one frame in the 2 s window (the next is due at 2.5 s)"),
+        high("charge per radio burst", {"power.radio_burst_a": 13.5e-3}, 3e-6,
+             "13.5 mA for 2 ms: 27 uC against 25; 20 % of the band passes"),
+        low("telemetry frames", {"telemetry.rate_factor": 0.02}, 1,
+            "0.4 Hz: the frame sent as the stream starts, the next 2.5 s later, after the 2 s "
+            "window"),
     )),
     Run("power-a", (*POWER, CURRENT + "charge_per_radio_burst", CURRENT + "battery_life",
                     TELEMETRY), (
@@ -158,10 +159,10 @@ RUNS: tuple[Run, ...] = (
              "inrush 0.14 A over the 15 mA plateau: ~0.154 A against 0.15"),
         high("brown-out threshold", {"power.brownout_v": 2.83}, 0.04,
              "resets below 2.83 V: first off at 2.80 V, read 2.825 V against 2.8"),
-        high("ping after recovery", {"serial.response_delay_s": 0.055}, 0.01,
-             "every answer 55 ms late against 50"),
-        *(high(f"ping at {volts} V", {"serial.response_delay_s": 0.055}, 0.01,
-               "every answer 55 ms late against 50, at each supply voltage")
+        high("ping after recovery", {"serial.response_delay_s": 0.053}, 0.015,
+             "every answer 53 ms late against 50 (a busy host adds a few ms more)"),
+        *(high(f"ping at {volts} V", {"serial.response_delay_s": 0.053}, 0.015,
+               "every answer 53 ms late against 50, at each supply voltage")
           for volts in VOLTS),
         *(high(f"idle current at {volts} V", {"power.idle_current_a": 2.6e-3}, 0.38e-3,
                "2.6 mA idle against 2.5 at each supply voltage")
@@ -212,8 +213,8 @@ RUNS: tuple[Run, ...] = (
              "107 ms against 105 (5 % tolerance)"),
         high("current in ACTIVE", {"power.active_current_a": 31e-3, **NO_BURST}, 5e-3,
              "31 mA in ACTIVE against 30"),
-        high("advertising interval in ACTIVE", {"radio.active_adv_interval_s": 0.12}, 0.01,
-             "120 ms + advDelay (median 5 ms): ~125 ms against 120"),
+        high("advertising interval in ACTIVE", {"radio.active_adv_interval_s": 0.118}, 0.01,
+             "118 ms + advDelay and scan latency (~8 ms): ~126 ms against 120"),
         high("counted notifications lost", {"radio.notify_loss_every": 25}, 2,
              "one notification in 25 never sent: 1-2 of ~28 lost against 0"),
         high("link loss seen after reset", {"radio.reset_lag_s": 0.35}, 0.2,
@@ -230,13 +231,13 @@ RUNS: tuple[Run, ...] = (
             "-70 clears -50 by 4 sigma"),
         low("notification interval mean", {"radio.notify_period_factor": 0.93}, 0.003,
             "93 ms against 95"),
-        high("notification interval jitter (std dev)", {"radio.notify_jitter_s": 0.0115}, 0.003,
-             "every other notification 11.5 ms late: std dev 11.7 ms against 10 (the mean "
-             "does not move)"),
+        high("notification interval jitter (std dev)", {"radio.notify_jitter_s": 0.011}, 0.003,
+             "every other notification 11 ms late: std dev 11.2 ms (with the host's own jitter "
+             "added, up to 13) against 10; the mean does not move"),
         low("current in ACTIVE", {"power.active_current_a": 4.5e-3, **NO_BURST}, 5e-3,
             "4.5 mA in ACTIVE against 5"),
-        low("advertising interval in ACTIVE", {"radio.active_adv_interval_s": 0.07}, 0.01,
-            "70 ms + advDelay: ~75 ms against 80"),
+        low("advertising interval in ACTIVE", {"radio.active_adv_interval_s": 0.068}, 0.01,
+            "68 ms + advDelay and scan latency (~8 ms): ~76 ms against 80"),
         high("counted notifications reordered", {"radio.notify_reorder_every": 25}, 2,
              "two notifications in 25 swapped: 1-2 of ~32 reordered against 0"),
         high("counted notifications duplicated", {"radio.notify_duplicate_every": 25}, 2,
