@@ -5,8 +5,9 @@ otherwise healthy board lands just past one side of one limit: past it by more t
 emulator's noise, and by less than `loosen_by`, a loosening of that limit under which the same
 value would pass. A run asserts that the set of failing measurements is exactly its cases' (plus
 the `also` of the run, named with the reason), that each target fails on its side within
-`loosen_by`, and that no step ends in an error. So loosening a limit by `loosen_by` or more
-drops its measurement from the failing set, and the run fails.
+`loosen_by` (its nearest instance, when a name is measured several times: a busy host only adds
+time to the others), and that no step ends in an error. So a limit loosened by `loosen_by` or
+more lets its measurement pass, the failing set changes, and the run fails.
 
 Cases whose knobs do not interact share a run (the plan nodes they need, one subprocess), to keep
 the file fast. The completeness test reads a healthy run's record: every (measurement, side) with
@@ -110,8 +111,8 @@ RUNS: tuple[Run, ...] = (
              "+/-215 Pa ripple: 221 against 200"),
         high("telemetry rate", {"telemetry.rate_factor": 1.12}, 0.8,
              "20 Hz asked, 22.4 Hz sent: 2 % past the 10 % tolerance; 20 % of the band passes"),
-        high("ping rtt max", {"serial.response_delay_s": 0.063, "serial.response_delay_every": 25},
-             0.012, "two of the 50 pings answered 63 ms late: max 63 ms against 60, median "
+        high("ping rtt max", {"serial.response_delay_s": 0.062, "serial.response_delay_every": 25},
+             0.015, "two of the 50 pings answered 62 ms late: max 62 ms against 60, median "
                     "untouched"),
         low("radio bursts seen", {"radio.active_adv_interval_s": 0.348}, 1,
             "one advertising event per 348 ms: no 0.35 s capture holds two whole bursts, every "
@@ -300,8 +301,8 @@ def test_knob_fails_exactly_its_measurement(run: Run, tmp_path: Path) -> None:
     assert set(fails) == run.expected, values
     for case in run.cases:
         pushed = [overshoot(m, case.side) for m in fails[case.measurement]]
-        assert all(0 < o <= case.loosen_by for o in pushed), \
-            (case.measurement, case.side, pushed, case.loosen_by)
+        assert 0 < min(pushed) <= case.loosen_by, (case.measurement, case.side, pushed,
+                                                    case.loosen_by)
 
 
 def test_every_numeric_limit_has_a_knob(tmp_path: Path) -> None:
