@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from bench.record import load_record
-from emulators.ws100_knobs import KNOBS
+from emulators.ws100_board import BoardModel, Mode
+from emulators.ws100_knobs import KNOBS, UnknownKnobError
+from fixtures.ws100 import KIT
 from tests.plan_runner import run_plan
 
 pytestmark = pytest.mark.timeout(300)
@@ -318,8 +320,28 @@ def test_every_numeric_limit_has_a_knob(tmp_path: Path) -> None:
 
 
 def test_every_knob_is_exercised() -> None:
-    """No knob in the catalogue without a case, no case turning an unknown knob."""
+    """The kit publishes the catalogue; no knob in it without a case, no case turning an unknown
+    knob, no run setting one knob to two values."""
+    assert KIT.knobs == KNOBS
     used = {name for run in RUNS for case in run.cases for name in case.knobs}
     assert used == set(KNOBS)
     for run in RUNS:
         assert run.knobs  # the merge asserts no two cases of a run set one knob differently
+
+
+def test_knobs_move_the_board_and_unknown_ones_are_named() -> None:
+    """A knob left unset is the healthy value; a set one moves exactly its quantity; a misspelt
+    one is refused with its name."""
+    healthy, knobbed = BoardModel(seed=3), BoardModel(seed=3, knobs={"power.idle_current_a": 2e-3})
+    try:
+        between_bursts = healthy.booted_at + 0.25
+        assert healthy.current_a(between_bursts) == 1.2e-3
+        assert knobbed.current_a(knobbed.booted_at + 0.25) == 2e-3
+        assert healthy.read_sensors() == knobbed.read_sensors()  # same seed, other quantity
+        healthy.set_mode(Mode.SLEEP)
+        assert healthy.current_a(healthy.booted_at + 0.5) == 8e-6
+    finally:
+        healthy.shutdown()
+        knobbed.shutdown()
+    with pytest.raises(UnknownKnobError, match=r"power\.idle_curent_a"):
+        BoardModel(knobs={"power.idle_curent_a": 2e-3})
