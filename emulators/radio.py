@@ -30,6 +30,7 @@ from bumble.device import Connection
 from emulators.ble_controller import LEGACY_DATA_MAX
 from emulators.ble_peripheral import BlePeripheral, Props, attribute_uuid
 from emulators.ws100_board import BoardEvent, BoardModel
+from emulators.ws100_knobs import every
 from protocols import gatt as fmt
 from protocols.ws100_messages import Mode
 
@@ -75,12 +76,14 @@ class RadioFace(BlePeripheral):
                 fmt.ES_TRIGGER_MIN_INTERVAL.build(dict(
                     condition=fmt.ES_TRIGGER_CONDITION_MIN_INTERVAL, seconds=0)))
 
+        knobs = self.board.knobs
         self.battery = char(fmt.BATTERY_LEVEL, Props.READ | Props.NOTIFY,
                             lambda _c: fmt.BATTERY.build(self.board.battery_level_pct()))
         self.environment = {
-            uuid: char(uuid, Props.READ | Props.NOTIFY, lambda _c, f=field, c=construct: c.build(
-                getattr(self.board.read_sensors(), f)), descriptors=[trigger()])
-            for uuid, field, construct in self._environment_fields()}
+            uuid: char(uuid, Props.READ | Props.NOTIFY, lambda _c, f=field, c=construct, k=knob:
+                       c.build(getattr(self.board.read_sensors(), f) + knobs.get(k, 0)),
+                       descriptors=[trigger()])
+            for uuid, field, construct, knob in self._environment_fields()}
         self.response = char(fmt.CONTROL_RESPONSE, Props.NOTIFY)
         self.telemetry = char(fmt.CONTROL_TELEMETRY, Props.NOTIFY)
         command = char(fmt.CONTROL_COMMAND, Props.WRITE, write=self._on_command,
@@ -101,10 +104,12 @@ class RadioFace(BlePeripheral):
         ]
 
     @staticmethod
-    def _environment_fields() -> list[tuple[str, str, object]]:
-        return [(fmt.TEMPERATURE_UUID, "temperature_c", fmt.TEMPERATURE),
-                (fmt.HUMIDITY_UUID, "humidity_pct", fmt.HUMIDITY),
-                (fmt.PRESSURE_UUID, "pressure_pa", fmt.PRESSURE)]
+    def _environment_fields() -> list[tuple[str, str, object, str]]:
+        """Each ESS characteristic: its UUID, reading field, format, and the knob offsetting it."""
+        return [(fmt.TEMPERATURE_UUID, "temperature_c", fmt.TEMPERATURE,
+                 "radio.ess_temperature_offset_c"),
+                (fmt.HUMIDITY_UUID, "humidity_pct", fmt.HUMIDITY, "radio.ess_humidity_offset_pct"),
+                (fmt.PRESSURE_UUID, "pressure_pa", fmt.PRESSURE, "radio.ess_pressure_offset_pa")]
 
     def _gatt_serial(self) -> str:
         serial = self.board.identity.serial
@@ -149,6 +154,18 @@ class RadioFace(BlePeripheral):
             structures.append((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()))
         return bytes(AdvertisingData(structures))
 
+    async def _boot(self) -> None:
+        """Advertising starts at boot, or radio.advertising_delay_s after it; a radio that
+        lags the MCU's reset (radio.reset_lag_s) boots that much later too, after falling
+        silent."""
+        knobs, boot = self.board.knobs, self.board.boot_count
+        delay = knobs.get("radio.advertising_delay_s", 0.0) + knobs.get("radio.reset_lag_s", 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+            if self.board.boot_count != boot:
+                return  # the board went down and up meanwhile: that boot advertises
+        await self._advertise()
+
     async def _advertise(self) -> None:
         """(Re)start advertising with the current payload and the mode's interval."""
         if self.board.powered:
@@ -160,13 +177,16 @@ class RadioFace(BlePeripheral):
         """Board events arrive on the caller's thread; the radio acts on its own loop."""
         if self._closed:
             return
-        action = {BoardEvent.BOOT: self._advertise, BoardEvent.MODE: self._advertise,
+        action = {BoardEvent.BOOT: self._boot, BoardEvent.MODE: self._advertise,
                   BoardEvent.STREAM: self._advertise, BoardEvent.OFF: self._off}[event]
         future = asyncio.run_coroutine_threadsafe(action(), self.loop)
         self._tasks.add(future)
         future.add_done_callback(self._tasks.discard)
 
     async def _off(self) -> None:
+        lag = self.board.knobs.get("radio.reset_lag_s", 0.0)
+        if lag:
+            await asyncio.sleep(lag)
         if "ble-link-survives-reset" in self.board.defects:
             # The radio co-processor is not reset with the MCU: it stops advertising but keeps
             # its links up, so the central never learns that the board restarted.
@@ -191,28 +211,43 @@ class RadioFace(BlePeripheral):
         Deadlines are absolute (next += period) so the emulator's own scheduling does not add
         drift; only the notify-rate-drift defect does.
         """
+        knobs = self.board.knobs
         next_at = self.loop.time()
         last_battery = None
+        held: bytes | None = None  # radio.notify_reorder_every: the one sent after its successor
+        late = False  # radio.notify_jitter_s: every other notification goes out late
         while self.device.connections and self.board.powered:
             reading = self.board.read_sensors()
-            for uuid, field, construct in self._environment_fields():
-                await self.device.notify_subscribers(self.environment[uuid],
-                                                     construct.build(getattr(reading, field)))
+            for uuid, field, construct, knob in self._environment_fields():
+                await self.device.notify_subscribers(self.environment[uuid], construct.build(
+                    getattr(reading, field) + knobs.get(knob, 0)))
             seq = self.counters.next(fmt.CONTROL_TELEMETRY)
-            lost = seq % NOTIFY_LOSS_EVERY == NOTIFY_LOSS_EVERY - 1
-            if not (lost and "ble-notify-loss" in self.board.defects):
-                await self.device.notify_subscribers(self.telemetry, fmt.TELEMETRY.build(dict(
-                    seq=seq, temperature_c=reading.temperature_c,
-                    humidity_pct=reading.humidity_pct, pressure_pa=reading.pressure_pa)))
+            note = fmt.TELEMETRY.build(dict(
+                seq=seq, temperature_c=reading.temperature_c,
+                humidity_pct=reading.humidity_pct, pressure_pa=reading.pressure_pa))
+            lost = (seq % NOTIFY_LOSS_EVERY == NOTIFY_LOSS_EVERY - 1
+                    and "ble-notify-loss" in self.board.defects)
+            if lost or every(knobs, "radio.notify_loss_every", seq):
+                pass  # never sent
+            elif every(knobs, "radio.notify_reorder_every", seq + 1):
+                held = note
+            else:
+                for _ in range(2 if every(knobs, "radio.notify_duplicate_every", seq) else 1):
+                    await self.device.notify_subscribers(self.telemetry, note)
+                if held is not None:
+                    await self.device.notify_subscribers(self.telemetry, held)
+                    held = None
             battery = self.board.battery_level_pct()
             if battery != last_battery:
                 await self.device.notify_subscribers(self.battery, fmt.BATTERY.build(battery))
                 last_battery = battery
-            period = 1 / self.board.stream_rate_hz
+            period = 1 / self.board.stream_rate_hz * knobs.get("radio.notify_period_factor", 1.0)
             if "notify-rate-drift" in self.board.defects:
                 period *= NOTIFY_DRIFT
             next_at += period
-            await asyncio.sleep(max(0.0, next_at - self.loop.time()))
+            jitter = knobs.get("radio.notify_jitter_s", 0.0)
+            late = not late and bool(jitter)
+            await asyncio.sleep(max(0.0, next_at + (jitter if late else 0.0) - self.loop.time()))
 
     def _on_command(self, connection: Connection, value: bytes) -> None:
         status, op = fmt.ControlStatus.OK, value[0]

@@ -28,7 +28,8 @@ class Ws100Emulator:
         serial = (settings.unique_id or default.serial) if settings.provisioned else ""
         self.settings = settings
         self.board = BoardModel(Identity(serial=serial), seed=settings.seed,
-                                defects=settings.defects, powered=settings.powered)
+                                defects=settings.defects, powered=settings.powered,
+                                knobs=settings.knobs)
         self.power = self.board
 
     def serial_face(self, transport: SerialTransport) -> SerialFace:

@@ -8,7 +8,8 @@
 
 Faces (serial, radio, power) never keep board state of their own: they call this model and
 subscribe to its events, so the serial number over UART, the GATT serial number and the current
-drawn from the supply agree the way a real board's do. Defects are switches on this model.
+drawn from the supply agree the way a real board's do. Defects are switches on this model, and so
+are knobs (emulators/ws100_knobs.py): `knobs` holds the ones set, the faces read it too.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
 from emulators.ws100_defects import check_defects
+from emulators.ws100_knobs import check_knobs
 from protocols.ws100_messages import Mode, SelfTest, SensorReading
 
 
@@ -47,6 +49,8 @@ class BoardEvent(Enum):
 MODE_CURRENT_A = {Mode.SLEEP: 8e-6, Mode.IDLE: 1.2e-3, Mode.ACTIVE: 12e-3, Mode.RADIO_TEST: 18e-3}
 # Advertising interval per mode: every event is a radio burst drawn from the supply.
 ADV_INTERVAL_S = {Mode.SLEEP: 1.0, Mode.IDLE: 0.5, Mode.ACTIVE: 0.1, Mode.RADIO_TEST: 0.02}
+_MODE_CURRENT_KNOB = {Mode.SLEEP: "power.sleep_current_a", Mode.IDLE: "power.idle_current_a",
+                      Mode.ACTIVE: "power.active_current_a"}
 RADIO_BURST_S = 0.002
 RADIO_BURST_A = 8e-3
 BOOT_PEAK_A = 0.085
@@ -67,8 +71,10 @@ class BoardModel:
         defects: Iterable[str] = (),
         powered: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        knobs: Mapping[str, float] | None = None,
     ) -> None:
         self.defects = check_defects(tuple(defects), "board defects")
+        self.knobs = check_knobs(knobs or {}, "board knobs")
         base = identity or Identity()
         if "bad-serial" in self.defects:
             base = replace(base, serial="WS1_123")
@@ -103,11 +109,13 @@ class BoardModel:
     # --- power --------------------------------------------------------------------------------
     @property
     def boot_time_s(self) -> float:
-        return 0.450 if "boot-slow" in self.defects else BOOT_TIME_S
+        return 0.450 if "boot-slow" in self.defects else self.knobs.get("power.boot_time_s",
+                                                                         BOOT_TIME_S)
 
     @property
     def brownout_v(self) -> float:
-        return 2.2 if "brownout-threshold-wrong" in self.defects else BROWNOUT_V
+        return 2.2 if "brownout-threshold-wrong" in self.defects else self.knobs.get(
+            "power.brownout_v", BROWNOUT_V)
 
     @property
     def booting(self) -> bool:
@@ -164,6 +172,8 @@ class BoardModel:
                 self._boot_timer = None
 
     def _reset_state(self) -> None:
+        self._reads = 0  # sensor readings since power-on, on every face (ripple, conversions)
+        self._converted: SensorReading | None = None
         self.mode = Mode.IDLE
         self.stream_enabled = False
         self.stream_rate_hz = 10
@@ -202,6 +212,11 @@ class BoardModel:
         with self._lock:
             if "stuck-sensor" in self.defects and self._stuck is not None:
                 return self._stuck
+            knobs = self.knobs
+            count, self._reads = self._reads, self._reads + 1
+            if self._converted is not None and count % int(
+                    knobs.get("sensor.reads_per_conversion", 1)):
+                return self._converted
             rng = self._rng
             dt, dh, dp = self._drift
             self._drift = (
@@ -209,25 +224,33 @@ class BoardModel:
                 max(-5.0, min(5.0, dh + rng.gauss(0, 0.05))),
                 max(-300.0, min(300.0, dp + rng.gauss(0, 2.0))),
             )
-            battery = self.supply_v + rng.gauss(0, 0.004)
+            battery = self.supply_v + rng.gauss(0, 0.004) + knobs.get("sensor.battery_offset_v", 0)
             if "battery-reading-offset" in self.defects:
                 battery += 0.150
+            sign = -1 if count % 2 else 1  # ripple: successive readings on opposite sides
             reading = SensorReading(
-                temperature_c=22.5 + dt + rng.gauss(0, 0.05),
+                temperature_c=22.5 + dt + rng.gauss(0, 0.05)
+                + knobs.get("sensor.temperature_offset_c", 0)
+                + sign * knobs.get("sensor.temperature_ripple_c", 0),
                 humidity_pct=(180.0 if "sensor-out-of-range" in self.defects else 45.0)
-                + dh + rng.gauss(0, 0.2),
-                pressure_pa=101_325.0 + dp + rng.gauss(0, 3.0),
+                + dh + rng.gauss(0, 0.2) + knobs.get("sensor.humidity_offset_pct", 0)
+                + sign * knobs.get("sensor.humidity_ripple_pct", 0),
+                pressure_pa=101_325.0 + dp + rng.gauss(0, 3.0)
+                + knobs.get("sensor.pressure_offset_pa", 0)
+                + sign * knobs.get("sensor.pressure_ripple_pa", 0),
                 battery_v=battery,
             )
             if "stuck-sensor" in self.defects:
                 self._stuck = reading
+            self._converted = reading
             return reading
 
     def battery_level_pct(self) -> int:
         """Li-ion state of charge from the terminal voltage (3.0 V empty, 4.2 V full)."""
         if "battery-level-wrong" in self.defects:
             return 100
-        return round(max(0.0, min(1.0, (self.supply_v - 3.0) / 1.2)) * 100)
+        return round(max(0.0, min(1.0, (self.supply_v - 3.0) / 1.2)) * 100
+                     + self.knobs.get("sensor.battery_level_offset_pct", 0))
 
     # --- power physics ------------------------------------------------------------------------
     def current_a(self, at: float | None = None) -> float:
@@ -238,16 +261,17 @@ class BoardModel:
                 since = t - self.powered_at
                 if since < 0:  # a capture asking about the moment before power came
                     return 0.0
-                return BOOT_PEAK_A * math.exp(-since / 0.004) + 15e-3
+                peak = self.knobs.get("power.inrush_peak_a", BOOT_PEAK_A)
+                return peak * math.exp(-since / 0.004) + 15e-3
             if not self.powered:
                 return 0.0
-            base = MODE_CURRENT_A[self.mode]
+            base = self.knobs.get(_MODE_CURRENT_KNOB.get(self.mode, ""), MODE_CURRENT_A[self.mode])
             if self.mode is Mode.SLEEP and "sleep-current-high" in self.defects:
                 base = 180e-6
             if self.mode is Mode.ACTIVE and "active-current-high" in self.defects:
                 base = 22e-3
             if ((t - self.booted_at) % self.adv_interval_s) < RADIO_BURST_S:
-                base += RADIO_BURST_A
+                base += self.knobs.get("power.radio_burst_a", RADIO_BURST_A)
             return base
 
     # Nodes a meter's probes can sit on (PowerFace): the battery terminals and the 3.3 V rail.
@@ -264,4 +288,6 @@ class BoardModel:
 
     @property
     def adv_interval_s(self) -> float:
+        if self.mode is Mode.ACTIVE:
+            return self.knobs.get("radio.active_adv_interval_s", ADV_INTERVAL_S[Mode.ACTIVE])
         return ADV_INTERVAL_S[self.mode]

@@ -19,6 +19,7 @@ from emulators.serial_transport import PtyTransport, SerialTransport
 from emulators.uart_face import UartFace
 from emulators.ws100_board import BoardEvent, BoardModel
 from emulators.ws100_firmware import Firmware
+from emulators.ws100_knobs import every
 from protocols.ws100_frames import FrameDecoder, encode_frame
 from protocols.ws100_messages import MsgType, build_payload
 
@@ -36,6 +37,7 @@ class SerialFace(UartFace):
         self.board = board
         self.firmware = Firmware(board)
         self._rng = random.Random(seed)
+        self._responses = 0
         board.listen(self._on_board_event)
 
     def _greet(self) -> None:
@@ -73,13 +75,25 @@ class SerialFace(UartFace):
                 if isinstance(event, str):
                     continue
                 replies = self.firmware.handle(event)
-                if replies and "slow-response" in self.board.defects:
-                    time.sleep(SLOW_RESPONSE_S)  # the defect is a late answer; nothing to await
+                if replies:
+                    self._responses += 1
+                    delay = self._response_delay_s()
+                    if delay:
+                        time.sleep(delay)  # a late answer is the point; nothing to await
                 for reply in replies:
                     self._transport.write(reply)
                 if self.firmware.reset_pending:
                     self.firmware.reset_pending = False
                     self.board.reset()
+
+    def _response_delay_s(self) -> float:
+        """How late the current response goes out: the slow-response defect, else the knobs."""
+        if "slow-response" in self.board.defects:
+            return SLOW_RESPONSE_S
+        knobs = self.board.knobs
+        if self._responses % int(knobs.get("serial.response_delay_every", 1)):
+            return 0.0
+        return knobs.get("serial.response_delay_s", 0.0)
 
     # --- telemetry ------------------------------------------------------------------------------
     def _timed(self) -> None:
@@ -92,7 +106,7 @@ class SerialFace(UartFace):
                 self._changed.clear()
                 next_due = time.monotonic()
                 continue
-            period = 1.0 / board.stream_rate_hz
+            period = 1.0 / (board.stream_rate_hz * board.knobs.get("telemetry.rate_factor", 1.0))
             if "telemetry-rate-slow" in board.defects:
                 period /= 0.85
             if self._changed.wait(max(0.0, next_due - time.monotonic())):
@@ -102,6 +116,8 @@ class SerialFace(UartFace):
             next_due += period
             counter += 1
             if "telemetry-gaps" in board.defects and self._rng.random() < GAP_PROBABILITY:
+                continue
+            if every(board.knobs, "telemetry.loss_every", counter):
                 continue
             self._transport.write(self._telemetry_frame(counter))
 

@@ -19,6 +19,8 @@ def stream(dut: Ws100Driver):
 def test_telemetry_rate(stream, measure) -> None:
     """Frame rate over a 2 s window at 20 Hz, from the first to the last arrival."""
     measure("telemetry frames", len(stream), low=2)
+    if len(stream) < 2:
+        return  # no rate without two frames: the board fails on its frame count, not an error
     span = stream[-1].received_at - stream[0].received_at
     rate = (len(stream) - 1) / span
     measure("telemetry rate", rate, units="Hz", low=RATE_HZ * (1 - RATE_TOLERANCE),
@@ -37,5 +39,7 @@ def test_telemetry_has_no_gaps(stream, measure) -> None:
 def test_telemetry_values_plausible(stream, measure) -> None:
     """Streamed temperatures stay in the room range the sensor plan uses."""
     temps = [frame.reading.temperature_c for frame in stream]
+    if not temps:
+        return  # no frame at all is test_telemetry_rate's failure
     measure("telemetry temperature min", min(temps), units="degC", low=5.0)
     measure("telemetry temperature max", max(temps), units="degC", high=45.0)
