@@ -50,6 +50,9 @@ TARGETS: dict[str, list[str]] = {
     "drivers/serial_link.py": ["tests/test_link_contract.py", "tests/test_serial_link.py"],
     "bench/measure.py": ["tests/test_measure_bounds.py", "tests/test_measure.py"],
     "emulators/scpi.py": ["tests/test_scpi_parser.py"],
+    "protocols/scpi.py": ["tests/test_scpi_parser.py"],
+    "bench/record.py": ["tests/test_record.py"],
+    "bench/archive.py": ["tests/test_archive.py"],
 }
 
 FAST_PATH = "the one-frame fast path falls back to the checking path, which gives the same events"
