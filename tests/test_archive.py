@@ -278,9 +278,9 @@ def test_the_archive_lock_excludes_another_holder_and_is_released(tmp_path: Path
     import fcntl
 
     root = tmp_path / "new-archive"  # created by the lock itself
-    with archive.locked(root), (root / archive.LOCK).open("a") as other:
-        with pytest.raises(BlockingIOError):
-            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with archive.locked(root), (root / archive.LOCK).open("a") as other, \
+            pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with (root / archive.LOCK).open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
@@ -307,6 +307,6 @@ def test_an_archived_run_without_its_record_is_indexed_as_damaged(tmp_path: Path
 
 
 def test_rebuilding_the_report_of_a_missing_record_says_so(tmp_path: Path) -> None:
-    with pytest.raises(archive.RecordUnreadable, match="cannot read record .*nothing.jsonl"):
+    with pytest.raises(archive.RecordUnreadable, match=r"cannot read record .*nothing\.jsonl"):
         archive.rebuild_report(tmp_path / "nothing.jsonl", tmp_path / "out.html")
     assert not (tmp_path / "out.html").exists()

@@ -1,11 +1,13 @@
 """The run record: header completeness, ordered verdicts, margins as numbers, calibration flags."""
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -206,8 +208,12 @@ def test_close_releases_the_file_and_a_later_event_reopens_it(tmp_path: Path) ->
     record.close()  # closing a record never written is harmless
     record.start({"id": "s"}, {})
     assert _open_handles(record.path) == 1
-    record.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record.close()  # closed here, not left to the garbage collector
+        gc.collect()
     assert _open_handles(record.path) == 0
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
     record.end(Outcome.ERROR, ["psu lost"], ending={"cause": "resource_lost", "detail": "psu"})
     record.close()
     view = load_record(record.path)
