@@ -407,7 +407,7 @@ class Ieee4882:
         if call.query:
             return Pending(self.wait_pending, lambda: "1")
         self.opc_armed = True
-        self._complete_opc()
+        self._complete_opc()  # nothing pending: complete at once
         return None
 
     @scpi("*WAI", "set")

@@ -84,6 +84,19 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "os.fsync(self._file.fileno())": "durability across a power cut; a test process sees "
                                          "the flushed line either way",
     },
+    "emulators/scpi.py": {
+        "super().__init__(code, detail)": "Exception.__new__ already keeps the arguments",
+        "super().__init_subclass__(**kwargs)":
+            "object.__init_subclass__ does nothing, and no device class passes keywords",
+        "self.pending = [op for op in self.pending if op.is_alive()]":
+            "forgets finished operations; joining or testing a finished thread returns at once",
+        "self._complete_opc()  # nothing pending: complete at once":
+            "every read of the ESR or the status byte completes an armed *OPC first",
+        "return {1: ESR_CME, 2: ESR_EXE, 3: ESR_DDE, 4: ESR_QYE}.get(-code // 100, 0) -> 99":
+            "-code // 99 gives the same class for every code in ERRORS (-100 to -410)",
+        "return {1: ESR_CME, 2: ESR_EXE, 3: ESR_DDE, 4: ESR_QYE}.get(-code // 100, 0) -> -1":
+            "every code in ERRORS has a class, so the default is never used",
+    },
     "protocols/ws100_messages.py": {
         "if size is not None or construct in _GREEDY: -> size is not None and construct in "
         "_GREEDY": "the rebuild check agrees for fixed and greedy payloads; skipping it is speed",

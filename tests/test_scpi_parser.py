@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import threading
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -13,10 +15,13 @@ from emulators.psu import E36312A
 from emulators.psu_n6700 import N6705C
 from emulators.scpi import (
     ERROR_QUEUE_SIZE,
+    ByteOrder,
     Call,
     Ieee4882,
+    Pending,
     Scpi99,
     ScpiDevice,
+    ScpiError,
     binary_block,
     fmt_number,
     scpi,
@@ -248,3 +253,260 @@ def test_meter_trigger_system_codes(board):
     dmm.execute("VOLT:RANG 0.1;:TRIG:SOUR IMM")
     board.supply(3.7)
     assert dmm.execute("READ?") == b"+9.900000E+37,+9.900000E+37"  # overload: 100 mV range
+
+
+class Rig(ByteOrder, Meter):
+    """The Meter with what status reporting needs: condition registers the test sets, an
+    operation that completes when the test opens `gate`, a current in amperes (suffix units), a
+    header with a numeric suffix, and handlers that raise a given code or have a bug."""
+
+    idn = "Acme,R1,0007,2.0"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()  # opens the operations INIT and FETC? wait for
+        self.waiting = threading.Event()  # FETC? is waiting, with the device lock released
+        super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self.oper = self.ques = 0
+        self.amps = 0.0
+        self.byte_order = ">"
+
+    def operation_condition(self) -> int:
+        return self.oper
+
+    def questionable_condition(self) -> int:
+        return self.ques
+
+    @scpi("CURRent[:LEVel]")
+    def current(self, call: Call) -> str | None:
+        if call.query:
+            return fmt_number(self.amps)
+        call.no_more_than(1)
+        self.amps = call.number(0, low=0, high=3, default=0.1, unit="A")
+        return None
+
+    @scpi("INITiate", "set")
+    def initiate(self, call: Call) -> None:
+        operation = threading.Thread(target=self.gate.wait)
+        operation.start()
+        self.pending.append(operation)
+
+    @scpi("FETCh", "query")
+    def fetch(self, call: Call) -> Pending:
+        def wait() -> None:
+            self.waiting.set()
+            self.gate.wait()
+        return Pending(wait, lambda: "+1")
+
+    @scpi("CHANnel:LABel", "query")
+    def label(self, call: Call) -> str:
+        return f"CH{call.suffix}"
+
+    @scpi("TEST:ERRor", "set")
+    def fail(self, call: Call) -> None:
+        raise ScpiError(int(call.arg(0)))
+
+    @scpi("TEST:BUG", "set")
+    def bug(self, call: Call) -> None:
+        raise ZeroDivisionError("division by zero")
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    rig = Rig()
+    assert rig.execute("*ESR?") == b"+128"  # power-on, read and cleared
+    yield rig
+    rig.gate.set()
+    rig.wait_pending()
+
+
+def ask(device: ScpiDevice, message: str) -> str:
+    reply = device.execute(message)
+    return reply.decode() if reply is not None else ""
+
+
+@pytest.mark.parametrize(("code", "message", "esr"), [
+    (-100, "Command error", 32), (-101, "Invalid character", 32), (-102, "Syntax error", 32),
+    (-104, "Data type error", 32), (-108, "Parameter not allowed", 32),
+    (-109, "Missing parameter", 32), (-113, "Undefined header", 32),
+    (-131, "Invalid suffix", 32), (-138, "Suffix not allowed", 32),
+    (-200, "Execution error", 16), (-211, "Trigger ignored", 16), (-213, "Init ignored", 16),
+    (-214, "Trigger deadlock", 16), (-221, "Settings conflict", 16),
+    (-222, "Data out of range", 16), (-223, "Too much data", 16),
+    (-224, "Illegal parameter value", 16), (-230, "Data corrupt or stale", 16),
+    (-350, "Queue overflow", 8), (-410, "Query INTERRUPTED", 4),
+])
+def test_each_code_has_its_standard_message_and_event_bit(rig, code, message, esr) -> None:
+    """SCPI-99 21.8 texts, and the IEEE 488.2 11.5.1 ESR bit of each error class."""
+    assert rig.execute(f"TEST:ERR {code}") is None
+    assert ask(rig, "SYST:ERR?") == f'{code:+d},"{message}"'
+    assert ask(rig, "*ESR?") == f"{esr:+d}" and ask(rig, "*ESR?") == "+0"
+
+
+def test_a_handler_bug_is_an_execution_error_not_a_crash(rig) -> None:
+    assert rig.execute("TEST:BUG;*IDN?") is None
+    assert ask(rig, "SYST:ERR?") == '-200,"Execution error; ZeroDivisionError: division by zero"'
+    assert ask(rig, "*IDN?") == "Acme,R1,0007,2.0"
+
+
+@pytest.mark.parametrize(("message", "text"), [
+    ("VOLT 1;;VOLT?", '-102,"Syntax error; empty command"'),
+    ("VOLT 1)", "-102,\"Syntax error; unbalanced ')'\""),
+    ("VOLT (1", '-102,"Syntax error; unterminated string or channel list"'),
+    ("CURR 3V", "-131,\"Invalid suffix; CURR: '3V' takes A\""),
+    ("CURR 2XA", "-131,\"Invalid suffix; CURR: '2XA' takes A\""),
+    ("VOLT 2V", "-138,\"Suffix not allowed; VOLT: '2V' takes no unit\""),
+    ("CURR 1KA", '-222,"Data out of range; 1000 outside 0..3"'),
+    ("FOO:BAR?", '-113,"Undefined header; FOO:BAR?"'),
+])
+def test_error_messages_say_what_was_wrong(rig, message: str, text: str) -> None:
+    assert rig.execute(message) is None
+    assert ask(rig, "SYST:ERR?") == text and ask(rig, "SYST:ERR?") == '+0,"No error"'
+
+
+@pytest.mark.parametrize(("command", "amps"), [
+    ("CURR 1.5", 1.5), ("CURR 1.5A", 1.5), ("CURR 1.5 A", 1.5), ("curr 20ma", 0.02),
+    ("CURR 20MA", 0.02), ("CURR 500uA", 5e-4), ("CURR 2500000nA", 2.5e-3), ("CURR 1e9pA", 1e-3),
+    ("CURR:LEV 3A", 3.0), ("CURR MAX", 3.0), ("CURR DEF", 0.1), ("CURR .5", 0.5),
+])
+def test_suffix_units_and_multipliers(rig, command: str, amps: float) -> None:
+    rig.execute(command)
+    assert errors(rig) == [] and rig.amps == pytest.approx(amps, rel=1e-12)
+
+
+def test_a_limit_admits_a_rounding_hair_and_no_more(rig) -> None:
+    """1e-9 of the larger limit's size either side: `20 * 1e-6` passes a 20e-6 limit."""
+    for value, accepted in ((6 + 6e-9, True), (-6e-9, True), (6 + 7e-9, False), (-7e-9, False)):
+        rig.execute(f"VOLT {value!r}")
+        assert (errors(rig) == []) is accepted, value
+    assert rig.volts == -6e-9
+
+
+def test_a_numeric_suffix_of_a_header_node_reaches_the_handler(rig) -> None:
+    assert rig.execute("CHAN2:LAB?;:CHANNEL17:LABEL?;:CHAN:LAB?") == b"CH2;CH17;CHNone"
+    assert rig.execute("SOUR2:VOLT 2.5") is None and rig.volts == 2.5 and errors(rig) == []
+
+
+def test_the_error_queue_holds_twenty_like_the_instruments_it_models(rig) -> None:
+    for _ in range(25):
+        rig.execute("NOPE")
+    assert errors(rig) == [-113] * 19 + [-350]
+
+
+def test_status_byte_bits(rig) -> None:
+    assert ask(rig, "*STB?") == "+0"
+    rig.execute("NOPE")
+    assert ask(rig, "*STB?") == "+4"  # EAV: the error queue holds an entry
+    assert ask(rig, "*IDN?;*STB?") == "Acme,R1,0007,2.0;+20"  # MAV: a reply waits
+    assert ask(rig, "*ESE 32;*ESE?") == "+32" and ask(rig, "*STB?") == "+36"  # ESB: CME, masked
+    assert ask(rig, "*SRE 32;*SRE?") == "+32" and ask(rig, "*STB?") == "+100"  # MSS: ESB, masked
+    assert ask(rig, "*SRE 16;*STB?") == "+36" and ask(rig, "*IDN?;*STB?").endswith(";+116")
+    assert ask(rig, "*CLS;*STB?") == "+0" and ask(rig, "*ESR?") == "+0"  # *CLS clears ESR
+    assert ask(rig, "*ESE?;*SRE?") == "+32;+16"  # *CLS leaves the masks alone
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("*ESE 256", -222), ("*SRE -1", -222), ("*ESE 1,2", -108), ("*SRE 1,2", -108),
+    ("*RST 1", -108), ("*CLS 1", -108), ("*ESR? 1", -108), ("*STB? 1", -108), ("*OPC 1", -108),
+    ("*OPC? 1", -108), ("*WAI 1", -108), ("*TST? 1", -108), ("*ESE? 1", -108),
+    ("*SRE? 1", -108), ("SYST:VERS? 1", -108), ("STAT:OPER? 1", -108), ("STAT:QUES? 1", -108),
+    ("STAT:OPER:COND? 1", -108), ("STAT:QUES:COND? 1", -108), ("STAT:OPER:ENAB? 1", -108),
+    ("STAT:QUES:ENAB 1,2", -108), ("STAT:QUES:ENAB 32768", -222), ("STAT:PRES 1", -108),
+    ("FORM:BORD SIDEWAYS", -224),
+])
+def test_common_and_status_commands_refuse_extra_or_bad_parameters(rig, message, code) -> None:
+    assert rig.execute(message) is None and errors(rig) == [code]
+
+
+def test_common_queries_answer(rig) -> None:
+    assert ask(rig, "*TST?;:SYST:VERS?") == "+0;1999.0"
+    assert ask(rig, "FORM:BORD?") == "NORM"
+    assert ask(rig, "FORM:BORD SWAP;BORD?;:FORM:BORD NORMAL;BORD?") == "SWAP;NORM"
+    assert ask(rig, "FORM:BORD swap;*RST;:FORM:BORD?") == "NORM"
+    assert errors(rig) == []
+
+
+@pytest.mark.parametrize("first", ["*STB?", "*CLS", "STAT:OPER:ENAB?", "STAT:QUES:ENAB 4",
+                                   "STAT:PRES", "STAT:OPER?", "STAT:QUES:COND?"])
+def test_status_commands_work_as_the_first_message_of_a_fresh_device(first: str) -> None:
+    device = Rig()
+    device.execute(first)
+    assert errors(device) == []
+
+
+@pytest.mark.parametrize(("register", "bit", "stb"), [("OPER", 16, 128), ("QUES", 4, 8)])
+def test_status_events_latch_on_a_rising_edge_and_read_clear(rig, register, bit, stb) -> None:
+    attribute = {"OPER": "oper", "QUES": "ques"}[register]
+    assert ask(rig, f"STAT:{register}:ENAB {bit};ENAB?") == f"+{bit}"
+    setattr(rig, attribute, bit)  # the condition rises; no message since
+    assert ask(rig, "*STB?") == f"+{stb}"  # summary bit: the event latched as STB was read
+    assert ask(rig, f"STAT:{register}:COND?;:STAT:{register}?") == f"+{bit};+{bit}"
+    assert ask(rig, f"STAT:{register}?") == "+0"  # read and cleared; still high, no new edge
+    setattr(rig, attribute, 0)
+    rig.execute("*IDN?")
+    setattr(rig, attribute, bit)
+    rig.execute("*IDN?")  # a rise after a fall is a new event, latched after the message
+    setattr(rig, attribute, 0)  # gone again before anyone asked
+    assert ask(rig, f"STAT:{register}:EVEN?;COND?") == f"+{bit};+0"
+    setattr(rig, attribute, bit)
+    assert ask(rig, f"STAT:{register}?") == f"+{bit}"  # read in the message that raised it
+    setattr(rig, attribute, 0)
+    rig.execute("*IDN?")
+    setattr(rig, attribute, bit)
+    rig.execute("*IDN?")
+    assert ask(rig, "*CLS;*STB?") == "+0"  # *CLS clears the events
+    assert ask(rig, f"STAT:PRES;:STAT:{register}:ENAB?") == "+0"  # PRESet: enables to 0
+    assert errors(rig) == []
+
+
+def test_opc_sets_its_bit_when_every_operation_is_done(rig) -> None:
+    assert ask(rig, "*OPC;*ESR?") == "+1"  # nothing pending: complete at once
+    rig.execute("INIT;*OPC")
+    assert ask(rig, "*ESR?") == "+0"  # still measuring
+    rig.gate.set()
+    rig.wait_pending()
+    assert ask(rig, "*ESR?") == "+1" and ask(rig, "*ESR?") == "+0"  # once, not again
+
+
+def test_opc_through_the_status_byte(rig) -> None:
+    rig.execute("*ESE 1;:INIT;*OPC")
+    assert ask(rig, "*STB?") == "+0"
+    rig.gate.set()
+    rig.wait_pending()
+    assert ask(rig, "*STB?") == "+32"  # ESB: OPC under the ESE mask
+
+
+def test_cls_cancels_a_waiting_opc(rig) -> None:
+    rig.execute("INIT;*OPC;*CLS")
+    rig.gate.set()
+    rig.wait_pending()
+    assert ask(rig, "*ESR?") == "+0"
+
+
+@pytest.mark.parametrize(("message", "reply"), [("*OPC?", b"1"),
+                                               ("*WAI;*IDN?", b"Acme,R1,0007,2.0")])
+def test_opc_query_and_wai_wait_for_the_operation(rig, message: str, reply: bytes) -> None:
+    rig.execute("INIT")
+    answers: list[bytes | None] = []
+    asker = threading.Thread(target=lambda: answers.append(rig.execute(message)))
+    asker.start()
+    asker.join(0.2)  # a grace period only: it cannot answer before the gate opens
+    assert asker.is_alive() and answers == [], "answered before the operation completed"
+    rig.gate.set()
+    asker.join()
+    assert answers == [reply] and errors(rig) == []
+
+
+def test_a_pending_query_releases_the_device_to_other_sessions(rig) -> None:
+    answers: list[bytes | None] = []
+    asker = threading.Thread(target=lambda: answers.append(rig.execute("FETC?")))
+    asker.start()
+    rig.waiting.wait()
+    assert rig.lock.acquire(blocking=False), "the device stays locked while FETC? waits"
+    rig.lock.release()
+    assert rig.execute("*IDN?") == b"Acme,R1,0007,2.0"  # another session meanwhile
+    rig.gate.set()
+    asker.join()
+    assert answers == [b"+1"]
