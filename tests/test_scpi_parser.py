@@ -456,7 +456,7 @@ def test_status_events_latch_on_a_rising_edge_and_read_clear(rig, register, bit,
     rig.execute("*IDN?")
     setattr(rig, attribute, bit)
     rig.execute("*IDN?")
-    assert ask(rig, "*CLS;*STB?") == "+0"  # *CLS clears the events
+    assert ask(rig, f"*CLS;*STB?;:STAT:{register}?") == "+0;+0"  # *CLS clears the events
     assert ask(rig, f"STAT:PRES;:STAT:{register}:ENAB?") == "+0"  # PRESet: enables to 0
     assert errors(rig) == []
 
