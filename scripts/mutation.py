@@ -51,6 +51,7 @@ TARGETS: dict[str, list[str]] = {
     "bench/measure.py": ["tests/test_measure_bounds.py", "tests/test_measure.py"],
     "emulators/scpi.py": ["tests/test_scpi_parser.py"],
     "protocols/scpi.py": ["tests/test_scpi_parser.py"],
+    "drivers/scpi.py": ["tests/test_instrument_replay.py", "tests/test_scpi_parser.py"],
     "bench/record.py": ["tests/test_record.py"],
     "bench/archive.py": ["tests/test_archive.py"],
 }

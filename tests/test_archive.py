@@ -197,6 +197,17 @@ def test_file_digest_is_the_sha256_of_the_whole_file(tmp_path: Path) -> None:
     assert archive.file_digest(tmp_path / "big") == hashlib.sha256(data).hexdigest()
 
 
+def test_the_manifest_lists_every_file_but_itself_and_its_signature(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.bin").write_bytes(b"\0")
+    (tmp_path / "a.txt").write_text("a")
+    assert archive.write_manifest(tmp_path) == tmp_path / archive.MANIFEST
+    (tmp_path / "MANIFEST.sha256.sig").write_text("a signature")  # not listed either
+    a, x = (hashlib.sha256(data).hexdigest() for data in (b"a", b"\0"))
+    assert archive.write_manifest(tmp_path).read_text() == f"{a}  a.txt\n{x}  b/x.bin\n"
+    assert archive.verify(tmp_path) == []
+
+
 @pytest.mark.parametrize("name", ["line\nbreak", "carriage\rreturn"])
 def test_a_file_name_that_would_break_the_manifest_is_refused(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_text("x")

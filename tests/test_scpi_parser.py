@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 from collections.abc import Iterator
@@ -9,7 +10,22 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyvisa.constants import StatusCode
+from pyvisa.errors import VisaIOError
 
+from drivers.scpi import (
+    ERROR_QUERY,
+    CommandError,
+    Identity,
+    Instrument,
+    InstrumentError,
+    InstrumentLostError,
+    InstrumentTimeout,
+    LimitError,
+    control,
+    measurement,
+    open_resource,
+)
 from emulators.dmm import DmmEmulator
 from emulators.psu import E36312A
 from emulators.psu_n6700 import N6705C
@@ -27,6 +43,7 @@ from emulators.scpi import (
     scpi,
 )
 from emulators.ws100_board import BoardModel
+from tests.test_instrument_replay import RESOURCE, Replay
 
 
 class Meter(Ieee4882, Scpi99, ScpiDevice):
@@ -510,3 +527,232 @@ def test_a_pending_query_releases_the_device_to_other_sessions(rig) -> None:
     rig.gate.set()
     asker.join()
     assert answers == [b"+1"]
+
+
+# --- the driver's side: what it makes of instrument replies (drivers/scpi.py) -------------------
+class Probe(Instrument):
+    """Controls of every kind and range shape a driver declares."""
+
+    level = control("LEV?", "LEV {value:g}", "V", values=(0, 6), limit="max_level")
+    mode = control("MODE?", "MODE {value}", values=("FIX", "LIST"), kind=str)
+    enabled = control("OUTP?", "OUTP {value:d}", kind=bool)
+    count = control("COUN?", "COUN {value:d}", values="count_range", kind=int)
+    trigger = control(None, "TRIG:DEL {value:g}", "s")
+    reading = measurement("READ?", "A")
+    count_range = (1, 50)
+
+
+def probe(exchanges: list[tuple[str, str | bytes | None]], resource: str = RESOURCE,
+          limits: dict[str, float] | None = None) -> Probe:
+    replay = Replay(exchanges)
+    replay.resource_name = resource
+    return Probe(replay, {"max_level": 4.4} if limits is None else limits, section="[psu] ")
+
+
+@pytest.mark.parametrize(("replies", "errors_read"), [
+    (['+0,"No error"'], []),
+    (["0  No Error"], []),  # Siglent
+    (["+0"], []),
+    (["-0,x"], []),
+    (['-113,"Undefined header"', "+0"], [(-113, "Undefined header")]),
+    (["-221 Settings conflict", '  -222,"Data out of range; 9"', "0,"],
+     [(-221, "Settings conflict"), (-222, "Data out of range; 9")]),
+    (['+1,"Device-specific"', "+0"], [(1, "Device-specific")]),
+    (['-350,"Queue overflow"'] * 40, [(-350, "Queue overflow")] * 32),  # never emptying: bounded
+])
+def test_the_error_queue_is_read_until_its_zero_entry(replies, errors_read) -> None:
+    device = probe([(ERROR_QUERY, reply) for reply in replies[:32]])
+    if errors_read:
+        with pytest.raises(CommandError) as caught:
+            device.check_errors("LEV 1")
+        assert caught.value.errors == errors_read and caught.value.command == "LEV 1"
+        first = f"{errors_read[0][0]} {errors_read[0][1]}"
+        assert str(caught.value).startswith(f"{RESOURCE}: 'LEV 1' -> {first}")
+    else:
+        device.check_errors("LEV 1")
+    device.close()
+
+
+@pytest.mark.parametrize("reply", ["", "ERROR", "+1.0E-05,+2.0E-05", "12x", "-113;x", '"0"',
+                                   "1.5", "+0.0"])
+def test_an_error_queue_reply_that_is_no_entry_is_never_taken_for_no_error(reply: str) -> None:
+    device = probe([(ERROR_QUERY, reply)])
+    with pytest.raises(InstrumentError, match=rf"{RESOURCE}: after 'LEV 1', SYST:ERR\? answered "
+                       f"{re.escape(repr(reply))}") as caught:
+        device.check_errors("LEV 1")
+    assert not isinstance(caught.value, CommandError)
+    device.close()
+
+
+def test_a_reply_already_read_is_the_first_entry() -> None:
+    device = probe([(ERROR_QUERY, "+0")])
+    with pytest.raises(CommandError) as caught:
+        device.check_errors("LEV 1", first='-222,"Data out of range"')
+    assert caught.value.errors == [(-222, "Data out of range")]
+    device.check_errors("LEV 1", first="+0")  # nothing more is asked
+    device.close()
+
+
+@pytest.mark.parametrize(("text", "fields"), [
+    ("Keysight Technologies,E36312A,MY5900123,2.1.0", ("Keysight Technologies", "E36312A",
+                                                       "MY5900123", "2.1.0")),
+    (" Siglent , SPD3303X , SPD3X1 , 1.01 , V2.0 \n", ("Siglent", "SPD3303X", "SPD3X1",
+                                                       "1.01,V2.0")),
+    ("a,b,c,", ("a", "b", "c", "")),
+])
+def test_identity_takes_four_fields_and_joins_the_rest_into_firmware(text, fields) -> None:
+    identity = Identity.parse(text, "psu")
+    assert (identity.vendor, identity.model, identity.serial, identity.firmware) == fields
+    assert str(identity) == f"{fields[0]} {fields[1]} s/n {fields[2]} fw {fields[3]}"
+
+
+@pytest.mark.parametrize("text", ["", "RIGOL,DP832", "a,b,c"])
+def test_identity_of_fewer_fields_is_refused_naming_the_resource(text: str) -> None:
+    with pytest.raises(InstrumentError, match=rf"^psu: \*IDN\? answered {re.escape(repr(text))}"):
+        Identity.parse(text, "psu")
+
+
+@pytest.mark.parametrize(("reply", "value"), [
+    ("1", True), (" ON ", True), ("on", True), ("YES", True), ("0", False), ("OFF", False),
+    ("NO", False), ("2", False),
+])
+def test_boolean_replies(reply: str, value: bool) -> None:
+    device = probe([("OUTP?", reply)])
+    assert device.enabled is value
+    device.close()
+
+
+def test_integer_string_and_number_replies() -> None:
+    device = probe([("COUN?", "+5.00000000E+00"), ("MODE?", '"LIST"'), ("READ?", "-1.5E-03"),
+                    ("LEV?", "+3.70000000E+00")])
+    assert device.count == 5 and isinstance(device.count_range, tuple)
+    assert device.mode == "LIST" and device.reading == -1.5e-3 and device.level == 3.7
+    device.close()
+
+
+@pytest.mark.parametrize(("name", "value", "sent"), [
+    ("level", 0, "LEV 0"), ("level", 4.4, "LEV 4.4"), ("mode", "FIX", "MODE FIX"),
+    ("count", 1, "COUN 1"), ("count", 50, "COUN 50"), ("enabled", True, "OUTP 1"),
+    ("trigger", 0.25, "TRIG:DEL 0.25"),
+])
+def test_settings_within_range_and_limit_are_sent_and_checked(name, value, sent) -> None:
+    device = probe([(sent, None), (ERROR_QUERY, "+0")])
+    setattr(device, name, value)
+    device.close()  # the replay asserts both lines were sent
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), [
+    ("level", -0.001, r"-0.001 V is outside the instrument's range 0..6 V"),
+    ("level", 6.5, r"6.5 V is outside the instrument's range 0..6 V"),
+    ("level", 4.41, r"4.41 V exceeds the station limit \[psu\] max_level = 4.4 V"),
+    ("mode", "STEP", r"'STEP' is not one of FIX, LIST"),
+    ("count", 0, r"0  is outside the instrument's range 1..50"),
+    ("count", 51, r"51  is outside the instrument's range 1..50"),
+])
+def test_settings_out_of_range_or_limit_are_refused_unsent(name, value, reason) -> None:
+    device = probe([])
+    with pytest.raises(LimitError, match=rf"^{RESOURCE}: '.*' refused: {reason}"):
+        setattr(device, name, value)
+    device.close()
+
+
+def test_without_a_station_limit_only_the_range_applies() -> None:
+    device = probe([("LEV 6", None), (ERROR_QUERY, "+0")], limits={})
+    device.level = 6
+    device.close()
+
+
+def test_a_control_without_a_query_or_a_setting_says_which() -> None:
+    device = probe([])
+    with pytest.raises(AttributeError, match="trigger cannot be read back"):
+        device.trigger  # noqa: B018 - the read is the test
+    with pytest.raises(AttributeError, match="reading is a reading, not a setting"):
+        device.reading = 1.0
+    assert isinstance(Probe.level, control) and Probe.level.name == "level"
+    device.close()
+
+
+def test_a_raw_socket_sends_a_setting_and_its_error_query_in_one_write() -> None:
+    device = probe([("LEV 1", None), (ERROR_QUERY, "+0")], resource="TCPIP0::h::5025::SOCKET")
+    writes: list[str] = []
+    original = device.resource.write
+    device.resource.write = lambda text: (writes.append(text), original(text))[1]
+    device.level = 1
+    assert writes == [f"LEV 1\n{ERROR_QUERY}"]
+    device = probe([("LEV 1", None), (ERROR_QUERY, "+0")], resource="TCPIP0::h::inst0::INSTR")
+    writes.clear()
+    original = device.resource.write
+    device.resource.write = lambda text: (writes.append(text), original(text))[1]
+    device.level = 1
+    assert writes == ["LEV 1", ERROR_QUERY]
+
+
+def test_the_guard_sees_every_message_before_it_leaves() -> None:
+    seen: list[str] = []
+
+    def guard(command: str) -> None:
+        seen.append(command)
+        if command.startswith("LEV 3"):
+            raise LimitError(f"{command} refused by the guard")
+
+    device = probe([("LEV 1", None), (ERROR_QUERY, "+0"), ("READ?", "1"), ("*CLS", None)])
+    device.guard = guard
+    device.level = 1
+    assert device.reading == 1.0
+    device.clear()
+    with pytest.raises(LimitError, match="refused by the guard"):
+        device.level = 3
+    with pytest.raises(LimitError):
+        device.query_list("LEV 3?")
+    with pytest.raises(LimitError):
+        device.query_block("LEV 3?")
+    with pytest.raises(LimitError):
+        device.send("LEV 3")
+    assert seen == ["LEV 1", "READ?", "*CLS", "LEV 3", "LEV 3?", "LEV 3?", "LEV 3"]
+    device.close()
+
+
+class Failing(Replay):
+    """A resource whose first write fails the way pyvisa or the socket would; after a timeout
+    its error queue is empty."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__([(ERROR_QUERY, "+0")])
+        self.error: Exception | None = error
+
+    def write(self, text: str) -> None:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+        super().write(text)
+
+
+@pytest.mark.parametrize(("error", "kind", "text"), [
+    (VisaIOError(StatusCode.error_timeout), InstrumentTimeout,
+     "no reply to 'READ?' within 2000 ms"),
+    (VisaIOError(StatusCode.error_connection_lost), InstrumentLostError,
+     "connection lost during 'READ?'"),
+    (VisaIOError(StatusCode.error_io), InstrumentError, "'READ?' failed: "),
+    (ConnectionResetError(104, "Connection reset by peer"), InstrumentLostError,
+     "connection lost during 'READ?': [Errno 104] Connection reset by peer"),
+])
+def test_transport_failures_become_named_instrument_errors(error, kind, text) -> None:
+    device = Probe(Failing(error))
+    with pytest.raises(kind) as caught:
+        device.reading  # noqa: B018 - the read is the test
+    assert type(caught.value) is kind and str(caught.value).startswith(f"{RESOURCE}: {text}")
+
+
+def test_extra_time_lengthens_the_timeout_and_gives_it_back() -> None:
+    device = probe([])
+    with device.extra_time(1.5):
+        assert device.resource.timeout == 3500
+    assert device.resource.timeout == 2000
+    with pytest.raises(RuntimeError), device.extra_time(2):
+        raise RuntimeError
+    assert device.resource.timeout == 2000
+
+
+def test_a_resource_that_cannot_be_opened_is_named() -> None:
+    with pytest.raises(InstrumentError, match=r"^NOPE::1: cannot open"):
+        open_resource("NOPE::1")
