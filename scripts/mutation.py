@@ -82,6 +82,8 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "size - HEADER_SIZE - CRC_SIZE < MAX_PAYLOAD": FAST_PATH,
     },
     "bench/archive.py": {
+        "fcntl.flock(lock, fcntl.LOCK_UN)":
+            "the with block closes the lock file on the next line, which releases the lock",
         "dirs.sort()": "_files sorts what it found; the order of the walk changes nothing",
         "while chunk := data.read(1 << 20): -> 2": "read size: the digest is of the whole file",
         "while chunk := data.read(1 << 20): -> 21": "read size: the digest is of the whole file",
