@@ -395,10 +395,12 @@ def test_suffix_units_and_multipliers(rig, command: str, amps: float) -> None:
 
 def test_a_limit_admits_a_rounding_hair_and_no_more(rig) -> None:
     """1e-9 of the larger limit's size either side: `20 * 1e-6` passes a 20e-6 limit."""
-    for value, accepted in ((6 + 6e-9, True), (-6e-9, True), (6 + 7e-9, False), (-7e-9, False)):
+    slack = 1e-9 * 6  # of the 0..6 V range
+    for value, accepted in ((6 + slack, True), (0 - slack, True), (6 + 7e-9, False),
+                            (-7e-9, False)):
         rig.execute(f"VOLT {value!r}")
         assert (errors(rig) == []) is accepted, value
-    assert rig.volts == -6e-9
+    assert rig.volts == 0 - slack
 
 
 def test_a_numeric_suffix_of_a_header_node_reaches_the_handler(rig) -> None:
@@ -493,6 +495,13 @@ def test_opc_through_the_status_byte(rig) -> None:
     rig.gate.set()
     rig.wait_pending()
     assert ask(rig, "*STB?") == "+32"  # ESB: OPC under the ESE mask
+
+
+def test_cls_clears_every_event_bit(rig) -> None:
+    assert ask(rig, "*OPC;*CLS;*ESR?") == "+0"
+    for message in ("NOPE", "TEST:ERR -222", "TEST:ERR -350", "TEST:ERR -410", "*OPC"):
+        rig.execute(message)  # CME, EXE, DDE, QYE and OPC
+    assert ask(rig, "*CLS;*ESR?") == "+0"
 
 
 def test_cls_cancels_a_waiting_opc(rig) -> None:
