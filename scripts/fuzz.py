@@ -1,8 +1,8 @@
-"""Long fuzzing, apart from CI: every WS-100 decoder and the SCPI parser, 100,000 examples each.
+"""Long fuzzing, apart from CI: every decoder of every board and SCPI, 100,000 examples each.
 
     scripts/fuzz                          # every target, 100,000 examples each
-    scripts/fuzz --examples 2000 frame-decoder scpi-parser
-    scripts/fuzz --seed 7 --list
+    scripts/fuzz --examples 2000 tracker-frame-decoder scpi-parser
+    scripts/fuzz --list
 
 Each target feeds Hypothesis-generated input to one decoder and checks what must hold whatever
 arrives, beyond "does not raise": a decoded frame re-encodes to exactly the bytes it came from (so
@@ -12,7 +12,8 @@ and files any error under a standard code, never the -200 it uses for its own bu
 examples run and every crash (the minimal input Hypothesis shrank it to, and the traceback) are
 printed; the exit status is 1 when anything crashed.
 
-CI runs the same properties, fewer examples, in tests/test_protocol.py and
+CI runs every target with a few dozen seeded examples (tests/test_fuzz_tool.py), and the same
+kinds of properties in tests/test_protocol.py, tests/test_tracker_codec.py and
 tests/test_scpi_parser.py under the deterministic profile of tests/conftest.py.
 """
 
