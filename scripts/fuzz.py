@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import binascii
 import itertools
+import re
 import sys
 import time
 import traceback
@@ -462,8 +463,7 @@ def target_scpi_replies(tick: Counter) -> Callable[..., None]:
         except InstrumentError as error:
             assert _Replies.resource_name in str(error)
         else:
-            first = replies[0].strip()
-            assert first.lstrip("+").startswith("0"), f"{first!r} taken as no error"
+            assert re.match(r"\s*[+-]?0+\b", replies[0]), f"{replies[0]!r} taken as no error"
 
     return run
 
