@@ -765,3 +765,49 @@ def test_extra_time_lengthens_the_timeout_and_gives_it_back() -> None:
 def test_a_resource_that_cannot_be_opened_is_named() -> None:
     with pytest.raises(InstrumentError, match=r"^NOPE::1: cannot open"):
         open_resource("NOPE::1")
+
+
+@pytest.mark.parametrize(("command", "code"), [
+    ("VOLT\x1f 1", -101), ("VOLT\x7f 1", -101),  # the control characters at either end
+    ("VO~LT 1", -102), ("VO}LT 1", -102), ("VO LT 1", -113),  # printable: a syntax matter
+])
+def test_the_printable_range_ends_exactly_where_ascii_does(meter, command: str, code: int) -> None:
+    assert meter.execute(command) is None and errors(meter) == [code]
+
+
+def test_status_registers_start_clear_and_see_a_condition_high_from_power_on() -> None:
+    device = Rig()
+    device.oper, device.ques = 1 | 16, 1 | 4  # high before the first message
+    assert ask(device, "STAT:OPER:ENAB?;:STAT:QUES:ENAB?;*ESE?;*SRE?") == "+0;+0;+0;+0"
+    assert ask(device, "STAT:OPER?;:STAT:QUES?") == "+17;+5"
+    assert errors(device) == []
+
+
+@pytest.mark.parametrize("mask", ["*ESE", "*SRE", "STAT:OPER:ENAB", "STAT:QUES:ENAB"])
+def test_mask_settings_at_their_limits(rig, mask: str) -> None:
+    common = mask.startswith("*")
+    high, then = (255, ";") if common else (32767, ";:")  # a common command needs no colon
+    assert ask(rig, f"{mask} {high}{then}{mask}?") == f"+{high}"
+    assert ask(rig, f"{mask} DEF{then}{mask}?") == "+0"
+    assert ask(rig, f"{mask} MAX{then}{mask}?") == f"+{high}"
+    assert ask(rig, f"{mask} 0{then}{mask}?") == "+0"
+    rig.execute(f"{mask} -1")
+    rig.execute(f"{mask} {high + 1}")
+    assert errors(rig) == [-222, -222]
+
+
+def test_no_mask_set_means_no_summary(rig) -> None:
+    assert ask(rig, "*OPC;*STB?") == "+0"  # an event bit, but *ESE enables none
+
+
+def test_status_without_the_scpi_99_registers_or_condition_hooks() -> None:
+    class Bare(Ieee4882, ScpiDevice):
+        pass
+
+    bare, meter = Bare(), Meter()
+    assert ask(bare, "*ESR?") == "+128" and ask(bare, "*STB?") == "+0"
+    assert ask(meter, "STAT:OPER:COND?;:STAT:QUES:COND?") == "+0;+0"
+
+
+def test_the_first_numbered_node_gives_the_suffix(rig) -> None:
+    assert rig.execute("CHAN2:LAB3?") == b"CH2"
