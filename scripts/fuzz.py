@@ -374,8 +374,8 @@ def codec_target(board: str) -> Callable[[Counter], Callable[..., None]]:
                         codec.check_reply(request, frame)
                     except DutError:
                         pass
-                    except ProtocolError:  # a NACK whose own payload does not parse
-                        pass
+                    except ProtocolError:  # a WS-100 NACK whose own payload does not parse:
+                        pass  # a PayloadError today, so ERROR where the board is at fault
 
         return run
 

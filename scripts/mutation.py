@@ -93,6 +93,9 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "os.fsync(self._file.fileno())": "durability across a power cut; a test process sees "
                                          "the flushed line either way",
     },
+    "drivers/scpi.py": {
+        'self.name = ""': "__set_name__ names every control declared in a class body",
+    },
     "emulators/scpi.py": {
         "super().__init__(code, detail)": "Exception.__new__ already keeps the arguments",
         "super().__init_subclass__(**kwargs)":
