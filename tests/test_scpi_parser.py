@@ -811,3 +811,28 @@ def test_status_without_the_scpi_99_registers_or_condition_hooks() -> None:
 
 def test_the_first_numbered_node_gives_the_suffix(rig) -> None:
     assert rig.execute("CHAN2:LAB3?") == b"CH2"
+
+
+class Manager:
+    """Where pyvisa's ResourceManager stands: hands out a scripted resource, notes the call."""
+
+    def __init__(self, resource: Replay) -> None:
+        self.resource, self.calls = resource, []
+
+    def open_resource(self, name: str, **settings: object) -> Replay:
+        self.calls.append((name, settings))
+        return self.resource
+
+
+def test_open_wraps_the_resource_and_close_releases_it() -> None:
+    replay = Replay([("LEV?", "+1.0")])
+    closed: list[bool] = []
+    replay.close = lambda: closed.append(True)
+    manager = Manager(replay)
+    with Probe.open(RESOURCE, limits={"max_level": 2.0}, manager=manager) as device:
+        assert isinstance(device, Probe) and device.resource is replay
+        assert device.limits == {"max_level": 2.0} and device.level == 1.0
+        assert closed == []
+    assert closed == [True]
+    assert manager.calls == [(RESOURCE, {"timeout": 5000, "read_termination": "\n",
+                                         "write_termination": "\n"})]
