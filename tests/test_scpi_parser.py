@@ -15,6 +15,7 @@ from pyvisa.errors import VisaIOError
 
 from drivers.scpi import (
     ERROR_QUERY,
+    Channel,
     CommandError,
     Identity,
     Instrument,
@@ -750,6 +751,26 @@ def test_transport_failures_become_named_instrument_errors(error, kind, text) ->
     with pytest.raises(kind) as caught:
         device.reading  # noqa: B018 - the read is the test
     assert type(caught.value) is kind and str(caught.value).startswith(f"{RESOURCE}: {text}")
+    if kind is InstrumentTimeout:  # and the instrument had nothing to say about it
+        assert str(caught.value) == f"{RESOURCE}: {text}"
+
+
+def test_a_timeout_whose_error_query_finds_the_connection_gone_is_a_lost_instrument() -> None:
+    resource = Failing(VisaIOError(StatusCode.error_timeout))
+    resource.script = [(ERROR_QUERY, None)]
+    resource.read = lambda: (_ for _ in ()).throw(ConnectionResetError(104, "reset"))
+    with pytest.raises(InstrumentLostError, match=r"connection lost during 'SYST:ERR\?'"):
+        Probe(resource).reading  # noqa: B018 - the read is the test
+
+
+def test_reset_channels_and_default_timeout() -> None:
+    device = probe([("*RST", None), (ERROR_QUERY, "+0")])
+    device.reset()
+    device.close()
+    assert repr(Channel(device, 2)) == f"<Channel 2 of {RESOURCE}>"
+    manager = Manager(Replay([]))
+    assert open_resource(RESOURCE, manager) is manager.resource
+    assert manager.calls[0][1]["timeout"] == 5000
 
 
 def test_extra_time_lengthens_the_timeout_and_gives_it_back() -> None:
