@@ -95,6 +95,9 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     },
     "drivers/scpi.py": {
         'self.name = ""': "__set_name__ names every control declared in a class body",
+        "code = int(found.group(1)) -> 0": "group 0 adds only leading blanks, which int() skips",
+        "if isinstance(allowed, tuple) and len(allowed) == 2 and not isinstance(allowed[0], "
+        "str): -> -1": "a range holds two numbers, a word list only words: either end tells",
     },
     "emulators/scpi.py": {
         "super().__init__(code, detail)": "Exception.__new__ already keeps the arguments",
