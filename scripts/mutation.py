@@ -344,8 +344,10 @@ def mutate_module(tree: Path, module: str, tests: list[str], timeout_s: float,
     path = tree / module
     original = path.read_text(encoding="utf-8")
     check_copy_is_imported(tree, module)
-    if run_tests(tree, tests, timeout_s) != "passed":
-        raise SystemExit(f"mutation: {' '.join(tests)} fail on the unmutated {module}")
+    outcome = run_tests(tree, tests, timeout_s)
+    if outcome != "passed":  # a busy machine can make the unmutated run time out: say which
+        verb = "time out (raise --timeout)" if outcome == "timeout" else "fail"
+        raise SystemExit(f"mutation: {' '.join(tests)} {verb} on the unmutated {module}")
     score = Score()
     try:
         for mutant, text in mutants(module, original):
