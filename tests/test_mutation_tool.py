@@ -86,3 +86,11 @@ def test_tests_failing_before_any_mutation_stop_the_run(tree: Path) -> None:
     copy = mutation.copy_tree(tree)
     with pytest.raises(SystemExit, match=r"fail on the unmutated calc\.py"):
         mutation.mutate_module(copy, "calc.py", ["tests/test_calc.py"], 60, io.StringIO())
+
+
+def test_an_unmutated_run_that_times_out_says_so(tree: Path) -> None:
+    (tree / "tests" / "test_calc.py").write_text(
+        TESTS + "\n\ndef test_slow():\n    import threading\n    threading.Event().wait(30)\n")
+    copy = mutation.copy_tree(tree)
+    with pytest.raises(SystemExit, match=r"time out \(raise --timeout\) on the unmutated calc"):
+        mutation.mutate_module(copy, "calc.py", ["tests/test_calc.py"], 2, io.StringIO())
