@@ -412,7 +412,7 @@ class Ieee4882:
         if call.query:
             return Pending(self.wait_pending, lambda: "1")
         self.opc_armed = True
-        self._complete_opc()
+        self._complete_opc()  # nothing pending: complete at once
         return None
 
     @scpi("*WAI", "set")
@@ -465,8 +465,7 @@ class Scpi99:
             self.conditions[register] = now
 
     def summary_bits(self) -> int:
-        self._status_init()
-        self.after_message()
+        self.after_message()  # latches what rose since the last message (and initializes)
         return ((STB_OPER if self.events["OPER"] & self.enables["OPER"] else 0)
                 | (STB_QUES if self.events["QUES"] & self.enables["QUES"] else 0))
 
@@ -523,5 +522,4 @@ class Scpi99:
     @scpi("STATus:PRESet", "set")
     def _preset(self, call: Call) -> None:
         call.no_more_than(0)
-        self._status_init()
         self.enables = {"OPER": 0, "QUES": 0}  # SCPI-99 vol. 2, 20.7: enables to 0

@@ -91,9 +91,10 @@ PAYLOADS: dict[int, Construct] = {
                            "satellites" / Int8ul),
 }
 # Fixed layouts parse in one struct.unpack (protocols/flat.py), which refuses a wrong size; the
-# rest (IDENTIFY's Pascal string) through construct's compiled parser, ending in Terminated so
-# that bytes left over are refused too.
-_FAST = {kind: flatten(declaration) or Struct(*declaration.subcons, Terminated).compile()
+# rest (IDENTIFY's Pascal string) through construct's interpreter, ending in Terminated so that
+# bytes left over are refused too. Not its compiled parser: that one reads a string shorter than
+# its length byte claims without complaint, so a truncated firmware version would be accepted.
+_FAST = {kind: flatten(declaration) or Struct(*declaration.subcons, Terminated)
          for kind, declaration in PAYLOADS.items()}
 _EMPTY_FAST = flatten(_EMPTY)
 PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError, struct.error)

@@ -1,8 +1,8 @@
-"""Long fuzzing, apart from CI: every WS-100 decoder and the SCPI parser, 100,000 examples each.
+"""Long fuzzing, apart from CI: every decoder of every board and SCPI, 100,000 examples each.
 
     scripts/fuzz                          # every target, 100,000 examples each
-    scripts/fuzz --examples 2000 frame-decoder scpi-parser
-    scripts/fuzz --seed 7 --list
+    scripts/fuzz --examples 2000 tracker-frame-decoder scpi-parser
+    scripts/fuzz --list
 
 Each target feeds Hypothesis-generated input to one decoder and checks what must hold whatever
 arrives, beyond "does not raise": a decoded frame re-encodes to exactly the bytes it came from (so
@@ -12,14 +12,17 @@ and files any error under a standard code, never the -200 it uses for its own bu
 examples run and every crash (the minimal input Hypothesis shrank it to, and the traceback) are
 printed; the exit status is 1 when anything crashed.
 
-CI runs the same properties, fewer examples, in tests/test_protocol.py and
+CI runs every target with a few dozen seeded examples (tests/test_fuzz_tool.py), and the same
+kinds of properties in tests/test_protocol.py, tests/test_tracker_codec.py and
 tests/test_scpi_parser.py under the deterministic profile of tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import binascii
 import itertools
+import re
 import sys
 import time
 import traceback
@@ -32,7 +35,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.kits import installed_kits
+from drivers.errors import DutError
+from drivers.scpi import CommandError, Identity, Instrument, InstrumentError
 from emulators.scpi import ERRORS, Call, ScpiDevice, fmt_number, scpi
+from protocols import gatt, tracker_frames, tracker_messages
 from protocols.errors import PayloadError, ProtocolError
 from protocols.ws100_frames import (
     CRC_SIZE,
@@ -212,11 +219,267 @@ def target_scpi_parser(tick: Counter) -> Callable[..., None]:
     return run
 
 
+# --- the tracker: COBS frames with CRC-32 ---------------------------------------------------------
+TRACKER_TYPES = sorted({int(t) for t in tracker_messages.MsgType}
+                       | {int(t) | tracker_messages.RESPONSE_BIT for t in tracker_messages.MsgType})
+
+
+def _tracker_frames() -> st.SearchStrategy[bytes]:
+    """Wire bytes of valid tracker frames: any type, a status (refusals carry no payload)."""
+    body = tracker_frames.MAX_FRAME - tracker_frames.HEADER_SIZE - tracker_frames.CRC_SIZE
+    return st.one_of(
+        st.tuples(st.sampled_from([*TRACKER_TYPES, 0x00, 0x3C]),
+                  st.binary(max_size=48) | st.binary(min_size=body - 2, max_size=body))
+        .map(lambda t: tracker_frames.encode_frame(t[0], t[1])),
+        st.tuples(st.sampled_from(TRACKER_TYPES), st.integers(1, 255))
+        .map(lambda t: tracker_frames.encode_frame(t[0], b"", t[1])))
+
+
+def target_tracker_cobs(tick: Counter) -> Callable[..., None]:
+    """cobs_encode/cobs_decode: any bytes round-trip with no zero on the wire; any block decodes
+    or raises CobsError, and what it decodes to round-trips in turn."""
+
+    @given(st.binary(max_size=700) | st.lists(st.sampled_from([b"\x00", b"\x01", b"\xff" * 254,
+                                                               b"x" * 253]), max_size=6)
+           .map(b"".join))
+    def run(data: bytes) -> None:
+        tick()
+        stuffed = tracker_frames.cobs_encode(data)
+        assert 0 not in stuffed, "a zero byte on the wire"
+        assert len(stuffed) <= len(data) + 1 + len(data) // 254, "COBS overhead exceeded"
+        assert tracker_frames.cobs_decode(stuffed) == data
+        try:
+            plain = tracker_frames.cobs_decode(data, 5)
+        except tracker_frames.CobsError as error:
+            assert 5 <= error.offset < 5 + len(data), error
+            return
+        assert tracker_frames.cobs_decode(tracker_frames.cobs_encode(plain)) == plain
+
+    return run
+
+
+def target_tracker_decode_frame(tick: Counter) -> Callable[..., None]:
+    """tracker decode_frame: a Frame or a ProtocolError; an accepted frame holds exactly the
+    unstuffed bytes, CRC-32 included."""
+
+    @given(st.one_of(st.binary(max_size=300),
+                     st.tuples(_tracker_frames(), st.integers(0, 300), st.integers(0, 255))
+                     .map(lambda t: _flip(*t))))
+    def run(wire: bytes) -> None:
+        tick()
+        stuffed = wire.strip(b"\x00") if wire[:1] == b"\x00" else wire
+        try:
+            frame = tracker_frames.decode_frame(stuffed, 3)
+        except ProtocolError as error:
+            assert error.offset >= 3, error
+            return
+        raw = tracker_frames.cobs_decode(stuffed)
+        body = bytes([frame.type, frame.status]) + frame.payload
+        assert raw == body + binascii.crc32(body).to_bytes(4, "little"), "frame is not its bytes"
+        assert frame.offset == 3 and len(raw) <= tracker_frames.MAX_FRAME
+
+    return run
+
+
+def target_tracker_frame_decoder(tick: Counter) -> Callable[..., None]:
+    """tracker FrameDecoder.feed over any chunking, with boot-log lines and garbage between
+    frames: frames come out at their offsets, and none after zero-free garbage is lost."""
+
+    text = st.text("abc XYZ:=.\t", max_size=30).map(lambda t: (t + "\n").encode())
+    garbage = st.binary(max_size=40)
+
+    @given(st.lists(st.one_of(_tracker_frames(), text, garbage.map(bytearray)), max_size=10),
+           st.lists(st.integers(0, 1 << 16), max_size=30))
+    def run(pieces: list, cuts: list[int]) -> None:
+        tick()
+        stream = b"".join(bytes(p) for p in pieces)
+        decoder = tracker_frames.FrameDecoder()
+        events = [e for chunk in _chunked(stream, cuts) for e in decoder.feed(chunk)]
+        events += decoder.drop_partial()
+        assert decoder.pending == 0
+        for event in events:
+            assert isinstance(event, tracker_frames.Frame | ProtocolError | str), type(event)
+            if isinstance(event, tracker_frames.Frame):
+                end = stream.index(b"\x00", event.offset)
+                assert tracker_frames.decode_frame(stream[event.offset:end], event.offset) == \
+                    event, "frame offset points elsewhere"
+        # every frame survives garbage without zeros and text lines before it
+        framed = [p for p in pieces if isinstance(p, bytes) and p[:1] == b"\x00"]
+        noise = b"".join(bytes(p).replace(b"\x00", b"") for p in pieces if p[:1] != b"\x00")
+        decoder = tracker_frames.FrameDecoder()
+        got = [e for chunk in _chunked(noise + b"".join(framed), cuts)
+               for e in decoder.feed(chunk)]
+        want = [tracker_frames.decode_frame(f[1:-1]) for f in framed]
+        assert [(f.type, f.status, f.payload) for f in got
+                if isinstance(f, tracker_frames.Frame)] == \
+            [(f.type, f.status, f.payload) for f in want]
+
+    return run
+
+
+def target_tracker_parse_payload(tick: Counter) -> Callable[..., None]:
+    """tracker parse_payload for every type: a PayloadError, or fields that rebuild the bytes."""
+
+    @given(st.sampled_from([*TRACKER_TYPES, 0x00, 0x0A, 0x7F, 0xE1]),
+           st.one_of(st.binary(max_size=40),
+                     st.builds(lambda head, n, body: head + bytes([n]) + body,
+                               st.binary(min_size=9, max_size=9), st.integers(0, 255),
+                               st.text("ab1.-", max_size=20).map(str.encode))))
+    def run(msg_type: int, payload: bytes) -> None:
+        tick()
+        try:
+            fields = tracker_messages.parse_payload(msg_type, payload)
+        except PayloadError:
+            return
+        values = {k: v for k, v in fields.items() if not k.startswith("_")}
+        assert tracker_messages.build_payload(msg_type, values) == payload, "does not rebuild"
+
+    return run
+
+
+# --- each board's codec, as the serial link drives it ---------------------------------------------
+def _ws100_wire_frames() -> st.SearchStrategy[bytes]:
+    return _frames().map(lambda f: encode_frame(*f))
+
+
+# board -> wire bytes of its valid frames (a kit without an entry is fuzzed with raw bytes only)
+KIT_FRAMES: dict[str, Callable[[], st.SearchStrategy[bytes]]] = {
+    "ws100": _ws100_wire_frames,
+    "tracker": _tracker_frames,
+}
+
+
+def codec_target(board: str) -> Callable[[Counter], Callable[..., None]]:
+    def target(tick: Counter) -> Callable[..., None]:
+        codec_class = installed_kits()[board].load("codec")
+        frames = KIT_FRAMES.get(board, lambda: st.nothing())()
+
+        @given(st.lists(st.one_of(frames, st.binary(max_size=40)), max_size=8),
+               st.lists(st.integers(0, 1 << 16), max_size=20))
+        def run(pieces: list[bytes], cuts: list[int]) -> None:
+            tick()
+            codec = codec_class()
+            decoder = codec.decoder()
+            stream = b"".join(pieces)
+            events = [e for chunk in _chunked(stream, cuts) for e in decoder.feed(chunk)]
+            events += decoder.drop_partial()
+            decoded = [e for e in events if not isinstance(e, ProtocolError | str)]
+            for event in events:
+                assert isinstance(codec.describe(event), str)
+            for frame in decoded:
+                codec.is_unsolicited(frame)
+                hash(codec.key(frame))
+                for request in decoded[:3]:
+                    try:
+                        codec.check_reply(request, frame)
+                    except DutError:
+                        pass
+                    except ProtocolError:  # a WS-100 NACK whose own payload does not parse:
+                        pass  # a PayloadError today, so ERROR where the board is at fault
+
+        return run
+
+    target.__doc__ = (f"the {board} kit's codec: its decoder over any bytes and chunking, then "
+                      "describe, key and check_reply on every frame: a DutError at most")
+    return target
+
+
+# --- the WS-100's radio: GATT value formats and the advertising payload ---------------------------
+def _radio_formats() -> dict[str, object]:
+    """Every construct a kit's radio protocol decodes notifications and adverts with."""
+    found: dict[str, object] = {}
+    for board, kit in sorted(installed_kits().items()):
+        if kit.radio_protocol:
+            module = kit.load("radio_protocol")
+            found |= {f"{board}:{uuid}": fmt for uuid, fmt in module.FORMATS.items()}
+            found[f"{board}:manufacturer"] = module.MANUFACTURER_PAYLOAD
+    # the control service's reply (a plan parses it) and request (the emulator parses it);
+    # ES_TRIGGER_MIN_INTERVAL is only ever built, so it is no decoder
+    found |= {"gatt:control-reply": gatt.CONTROL_REPLY,
+              "gatt:control-request": gatt.CONTROL_REQUEST}
+    return found
+
+
+def target_gatt_formats(tick: Counter) -> Callable[..., None]:
+    """Each GATT value format and advertising payload: a parse error (construct's) or a value
+    that builds back to the bytes it was read from."""
+    formats = _radio_formats()
+
+    @given(st.sampled_from(sorted(formats)), st.binary(max_size=24))
+    def run(name: str, data: bytes) -> None:
+        tick()
+        fmt = formats[name]
+        try:
+            value = fmt.parse(data)
+        except gatt.PARSE_ERRORS:
+            return
+        built = fmt.build(value)
+        assert built == data[:len(built)], f"{name}: {data.hex()} read as {value!r}"
+
+    return run
+
+
+# --- the driver's side of SCPI: replies of *IDN? and SYST:ERR? ------------------------------------
+class _Replies:
+    """A pyvisa resource that answers every query with the next scripted line."""
+
+    resource_name = "TCPIP0::192.0.2.9::5025::SOCKET"
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self.timeout = list(lines), 2000
+
+    def write(self, text: str) -> None:
+        pass
+
+    def read(self) -> str:
+        return self.lines.pop(0) if self.lines else '+0,"No error"'
+
+
+_REPLY_TOKENS = ["+0", "0", "-113", "-222", "+1", "12", ",", " ", '"', "No error", "Undefined",
+                 "header", "\t", ";", "-", "+", "x", "1.5", "e"]
+
+
+def target_scpi_replies(tick: Counter) -> Callable[..., None]:
+    """drivers.scpi: an `*IDN?` answer is an Identity or an InstrumentError; `SYST:ERR?`
+    answers are read until a 0 code, and anything else is a CommandError or InstrumentError
+    naming the resource, never taken as "no error"."""
+
+    @given(st.lists(st.one_of(st.text(max_size=30),
+                              st.lists(st.sampled_from(_REPLY_TOKENS), max_size=8).map("".join)),
+                    min_size=1, max_size=4))
+    def run(replies: list[str]) -> None:
+        tick()
+        try:
+            identity = Identity.parse(replies[0], "psu")
+        except InstrumentError as error:
+            assert str(error).startswith("psu: ")
+        else:
+            assert ",".join(str(v) for v in vars(identity).values()).count(",") >= 3
+        instrument = Instrument(_Replies(replies))
+        try:
+            instrument.check_errors("VOLT 1")
+        except CommandError as error:
+            assert error.errors and all(code != 0 for code, _ in error.errors)
+        except InstrumentError as error:
+            assert _Replies.resource_name in str(error)
+        else:
+            assert re.match(r"\s*[+-]?0+\b", replies[0]), f"{replies[0]!r} taken as no error"
+
+    return run
+
+
 TARGETS: dict[str, Callable[[Counter], Callable[..., None]]] = {
-    "frame-decoder": target_frame_decoder,
-    "decode-frame": target_decode_frame,
-    "parse-payload": target_parse_payload,
+    "ws100-frame-decoder": target_frame_decoder,
+    "ws100-decode-frame": target_decode_frame,
+    "ws100-parse-payload": target_parse_payload,
+    "tracker-cobs": target_tracker_cobs,
+    "tracker-decode-frame": target_tracker_decode_frame,
+    "tracker-frame-decoder": target_tracker_frame_decoder,
+    "tracker-parse-payload": target_tracker_parse_payload,
+    **{f"{board}-codec": codec_target(board) for board in sorted(installed_kits())},
+    "gatt-formats": target_gatt_formats,
     "scpi-parser": target_scpi_parser,
+    "scpi-replies": target_scpi_replies,
 }
 
 
@@ -235,7 +498,7 @@ def fuzz(name: str, examples: int, seed: int, out=sys.stdout) -> tuple[int, str 
     else:
         crash = None
     rate = tick.count / max(time.monotonic() - started, 1e-9)
-    print(f"{name:14} {tick.count:>9,} examples  {rate:>8,.0f}/s  "
+    print(f"{name:22} {tick.count:>9,} examples  {rate:>8,.0f}/s  "
           f"{'CRASH' if crash else 'ok'}", file=out, flush=True)
     return tick.count, crash
 
@@ -251,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for name, factory in TARGETS.items():
-            print(f"{name:14} {factory.__doc__}")
+            print(f"{name:22} {factory.__doc__}")
         return 0
     unknown = set(args.targets) - set(TARGETS)
     if unknown:

@@ -175,3 +175,149 @@ def test_archive_index_drops_a_run_folder_reserved_by_a_killed_store(tmp_path: P
         "unledgered"]
     archive.write_index(tmp_path)
     assert not reserved.exists() and audit.audit(tmp_path).intact
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("CB-1", "CB-1"), ("...hidden", "hidden"), ("..", "unknown"), ("", "unknown"),
+    ("a b/c", "a_b_c"), ("x" * 70, "x" * 64), ("é.tar", "_.tar"),
+])
+def test_safe_name_is_short_plain_and_never_hidden(text: str, name: str) -> None:
+    assert archive.safe_name(text) == name
+
+
+def test_a_long_serial_is_cut_and_keeps_its_hash() -> None:
+    serial = "x" * 70
+    assert archive.board_folder(serial) == _hashed("x" * 55, serial)
+    assert archive.board_folder("y" * 64) == "y" * 64  # safe and within the length: as it is
+
+
+def test_file_digest_is_the_sha256_of_the_whole_file(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4200  # past one read chunk
+    (tmp_path / "big").write_bytes(data)
+    assert archive.file_digest(tmp_path / "big") == hashlib.sha256(data).hexdigest()
+
+
+def test_the_manifest_lists_every_file_but_itself_and_its_signature(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.bin").write_bytes(b"\0")
+    (tmp_path / "a.txt").write_text("a")
+    assert archive.write_manifest(tmp_path) == tmp_path / archive.MANIFEST
+    (tmp_path / "MANIFEST.sha256.sig").write_text("a signature")  # not listed either
+    a, x = (hashlib.sha256(data).hexdigest() for data in (b"a", b"\0"))
+    assert archive.write_manifest(tmp_path).read_text() == f"{a}  a.txt\n{x}  b/x.bin\n"
+    assert archive.verify(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["line\nbreak", "carriage\rreturn"])
+def test_a_file_name_that_would_break_the_manifest_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("x")
+    with pytest.raises(ValueError, match="cannot go in a manifest"):
+        archive.write_manifest(tmp_path)
+
+
+@pytest.mark.parametrize(("line", "number"), [
+    ("0" * 64 + " one-space-only", 2), ("0" * 63 + "  short-digest", 2),
+    ("0" * 64 + "  ok\n" + "A" * 64 + "  upper-case", 3),
+])
+def test_a_malformed_manifest_line_is_named_by_number(tmp_path: Path, line: str,
+                                                       number: int) -> None:
+    (tmp_path / archive.MANIFEST).write_text("0" * 64 + "  first\n" + line + "\n")
+    (problem,) = archive.verify(tmp_path)
+    assert problem.kind == "manifest" and f"line {number} is malformed" in problem.detail
+    assert str(problem).startswith(f"manifest: {tmp_path / archive.MANIFEST} (line {number}")
+
+
+def test_problems_read_as_kind_path_and_detail() -> None:
+    assert str(archive.Problem("added", "x.txt")) == "added: x.txt"
+    assert str(archive.Problem("altered", "r", "sha256 1")) == "altered: r (sha256 1)"
+
+
+def test_a_run_is_sealed_ledgered_and_indexed_as_it_is_archived(tmp_path: Path) -> None:
+    from bench import audit, index_db
+
+    run = archive.store(staged_run(tmp_path, "CB-1", Outcome.FAIL), tmp_path)
+    assert archive.find_runs(tmp_path) == [run] and archive.run_dirs(tmp_path) == [run]
+    assert audit.audit(tmp_path).intact and audit.audit(tmp_path).runs == {
+        "CB-1/20270115T080000Z_FAIL": []}
+    row = index_db.get(index_db.connect(tmp_path), "CB-1/20270115T080000Z_FAIL")
+    assert row is not None and row.verdict == "FAIL" and row.unique_id == "CB-1"
+    assert archive.publish(tmp_path, run) == tmp_path / archive.INDEX
+    assert 'href="CB-1/20270115T080000Z_FAIL/report.html"' in (
+        tmp_path / archive.INDEX).read_text()
+
+
+def test_publishing_a_run_the_index_lacks_is_refused(tmp_path: Path) -> None:
+    stray = tmp_path / "CB-9" / "20270115T080000Z_PASS"
+    stray.mkdir(parents=True)
+    with pytest.raises(ValueError, match="not in the index"):
+        archive.publish(tmp_path, stray)
+
+
+def test_three_runs_in_one_second_get_three_folders(tmp_path: Path) -> None:
+    runs = [archive.store(staged_run(tmp_path, "CB-1", at=1.8e9 + k / 4), tmp_path)
+            for k in range(3)]
+    assert [r.name for r in runs] == ["20270115T080000Z_PASS", "20270115T080000Z_PASS-2",
+                                      "20270115T080000Z_PASS-3"]
+    assert {r.parent for r in runs} == {tmp_path / "CB-1"}  # never inside another run's folder
+
+
+def test_messages_naming_the_staging_folder_are_pointed_at_the_archived_run(
+        tmp_path: Path) -> None:
+    staging = staged_run(tmp_path, "CB-1")
+    (staging / "junit.xml").unlink()  # a view that is missing is skipped
+    with (staging / archive.RECORD).open("a") as record:
+        record.write(f'{{"kind": "note", "log": "{staging}/attachments/x"}}\n')
+    report = (staging / "report.html").read_text()
+    run = archive.store(staging, tmp_path)
+    text = (run / archive.RECORD).read_text()
+    assert str(staging) not in text and f"{run}/attachments/x" in text
+    assert (run / "report.html").read_text() == report  # nothing to point: left as it was
+    assert archive.verify(run) == []
+
+
+def test_a_board_folder_that_leads_outside_the_archive_is_refused(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "reports", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root.mkdir()
+    (root / "CB-1").symlink_to(elsewhere)
+    with pytest.raises(ValueError, match="outside the archive"):
+        archive.store(staged_run(root, "CB-1"), root)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_archive_lock_excludes_another_holder_and_is_released(tmp_path: Path) -> None:
+    import fcntl
+
+    root = tmp_path / "new-archive"  # created by the lock itself
+    with archive.locked(root), (root / archive.LOCK).open("a") as other, \
+            pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with (root / archive.LOCK).open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_run_dirs_are_run_shaped_folders_outside_hidden_ones(tmp_path: Path) -> None:
+    for folder in ("CB-1/20270115T080000Z_PASS", "CB-1/20270115T080000Z_FAIL-2",
+                   ".incoming/20270115T080000Z_PASS", "CB-1/notes", "CB-2/20270115T0800Z_PASS"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "CB-1" / "20270116T080000Z_PASS").write_text("a file, not a run")
+    assert [p.relative_to(tmp_path).as_posix() for p in archive.run_dirs(tmp_path)] == [
+        "CB-1/20270115T080000Z_FAIL-2", "CB-1/20270115T080000Z_PASS"]
+    assert archive.find_runs(tmp_path) == []
+
+
+def test_an_archived_run_without_its_record_is_indexed_as_damaged(tmp_path: Path) -> None:
+    from bench import index_db
+
+    run = archive.store(staged_run(tmp_path, "CB-1"), tmp_path)
+    (run / archive.RECORD).unlink()
+    archive.write_index(tmp_path)
+    (row,) = index_db.runs(index_db.connect(tmp_path))
+    assert row.folder == "CB-1/20270115T080000Z_PASS"
+    assert row.damaged.startswith("line 0: unreadable: ") and "record.jsonl" in row.damaged
+
+
+def test_rebuilding_the_report_of_a_missing_record_says_so(tmp_path: Path) -> None:
+    with pytest.raises(archive.RecordUnreadable, match=r"cannot read record .*nothing\.jsonl"):
+        archive.rebuild_report(tmp_path / "nothing.jsonl", tmp_path / "out.html")
+    assert not (tmp_path / "out.html").exists()

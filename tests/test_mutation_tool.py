@@ -86,3 +86,12 @@ def test_tests_failing_before_any_mutation_stop_the_run(tree: Path) -> None:
     copy = mutation.copy_tree(tree)
     with pytest.raises(SystemExit, match=r"fail on the unmutated calc\.py"):
         mutation.mutate_module(copy, "calc.py", ["tests/test_calc.py"], 60, io.StringIO())
+
+
+def test_an_unmutated_run_that_times_out_says_so(tree: Path) -> None:
+    """Each test stays under its own limit (half the run's); together they pass the run's."""
+    slow = "".join(f"\n\ndef test_slow_{n}():\n    threading.Event().wait(1)\n" for n in range(5))
+    (tree / "tests" / "test_calc.py").write_text("import threading\n" + TESTS + slow)
+    copy = mutation.copy_tree(tree)
+    with pytest.raises(SystemExit, match=r"time out \(raise --timeout\) on the unmutated calc"):
+        mutation.mutate_module(copy, "calc.py", ["tests/test_calc.py"], 4, io.StringIO())

@@ -267,7 +267,11 @@ def test_every_message_round_trips_through_a_frame(kind: int) -> None:
 
 @pytest.mark.parametrize(("kind", "payload", "reason"), [
     (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.0!", "expected end of stream"),
-    (MsgType.IDENTIFY | 0x80, bytes(5), "unpack requires a buffer of 8 bytes"),
+    (MsgType.IDENTIFY | 0x80, bytes(5), "stream read less .* expected 8, found 5"),
+    # a firmware string shorter than its length byte says: truncated, not a shorter version
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.",
+     "stream read less .* expected 5, found 4"),
+    (MsgType.IDENTIFY | 0x80, bytes(9) + b"\x01", "stream read less .* expected 1, found 0"),
     (MsgType.READ_ACCEL | 0x80, bytes(7), "expected 6 bytes, got 7"),
     (MsgType.IDENTIFY, b"\x01", "expected 0 bytes, got 1"),
 ])
