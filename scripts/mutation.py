@@ -9,7 +9,8 @@ comparison flipped (`<` / `<=`, `==` / `!=`, `in` / `not in`), an integer off by
 a `not` dropped, `and` / `or` swapped, a return value replaced (by None, or a boolean by its
 opposite), a `raise` or a statement deleted. The mutant is written into a temporary copy of the
 tree (the real files are never touched), the module's fast tests run against it with
-`pytest -x`, and the mutant is killed when they fail (or hang past the timeout, or exhaust
+`pytest -x -m "not plan_run"` (whole bench runs in a subprocess are left to the suite), and the
+mutant is killed when they fail (or hang past the timeout, or exhaust
 MEMORY_LIMIT), survived when they pass. Every survivor is printed with its line, then the
 score per module and overall.
 
@@ -47,11 +48,13 @@ TARGETS: dict[str, list[str]] = {
     "protocols/ws100_frames.py": ["tests/test_protocol_vectors.py", "tests/test_protocol.py"],
     "protocols/ws100_messages.py": ["tests/test_protocol_vectors.py", "tests/test_protocol.py"],
     "drivers/ws100_codec.py": ["tests/test_link_contract.py", "tests/test_protocol_vectors.py"],
-    "drivers/serial_link.py": ["tests/test_link_contract.py", "tests/test_serial_link.py"],
+    "drivers/serial_link.py": ["tests/test_link_contract.py", "tests/test_serial_link.py",
+                               "tests/test_replug.py"],
     "bench/measure.py": ["tests/test_measure_bounds.py", "tests/test_measure.py"],
     "emulators/scpi.py": ["tests/test_scpi_parser.py"],
     "protocols/scpi.py": ["tests/test_scpi_parser.py"],
-    "drivers/scpi.py": ["tests/test_instrument_replay.py", "tests/test_scpi_parser.py"],
+    "drivers/scpi.py": ["tests/test_instrument_replay.py", "tests/test_scpi_parser.py",
+                        "tests/test_instrument_faults.py"],
     "bench/record.py": ["tests/test_record.py"],
     "bench/archive.py": ["tests/test_archive.py"],
 }
@@ -301,7 +304,8 @@ def run_tests(tree: Path, tests: list[str], timeout_s: float) -> str:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
-                               "no:cacheprovider", f"--timeout={timeout_s / 2:g}", *tests],
+                               "no:cacheprovider", f"--timeout={timeout_s / 2:g}",
+                               "-m", "not plan_run", *tests],
                               cwd=tree, env=env, capture_output=True, timeout=timeout_s,
                               preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:

@@ -15,6 +15,11 @@ settings.register_profile("citebench", derandomize=True, database=None, deadline
 settings.load_profile("citebench")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "plan_run: runs `bench run` or plans in a subprocess "
+                                       "(seconds each); scripts/mutation leaves these out")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _bench_active_in_subprocesses() -> Iterator[None]:
     """Plans the suite runs in a subprocess get the emulated station unless they name one; the

@@ -222,6 +222,7 @@ def _attachments(record: Path) -> str:
 PLAN = "testplans/ws100/test_power_meter.py"
 
 
+@pytest.mark.plan_run
 @pytest.mark.timeout(180)
 def test_a_run_with_drops_and_late_replies_passes_with_the_recovery_in_the_record(tmp_path):
     station = _station(tmp_path, reconnects=2)
@@ -237,6 +238,7 @@ def test_a_run_with_drops_and_late_replies_passes_with_the_recovery_in_the_recor
     assert "resynchronising" in trail
 
 
+@pytest.mark.plan_run
 @pytest.mark.timeout(180)
 def test_a_run_with_a_device_error_ends_in_an_error_naming_it(tmp_path):
     done, record = bench_run(tmp_path, "--plan", PLAN,
@@ -249,6 +251,7 @@ def test_a_run_with_a_device_error_ends_in_an_error_naming_it(tmp_path):
     assert "DeviceError" in messages and "instrument.device_error_after" in messages
 
 
+@pytest.mark.plan_run
 @pytest.mark.timeout(180)
 def test_a_drop_with_no_reconnect_allowed_ends_the_run_as_a_lost_resource(tmp_path):
     done, record = bench_run(tmp_path, "--plan", PLAN, "--fault", "instrument.drop_after=20")

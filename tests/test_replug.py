@@ -121,6 +121,7 @@ def _traffic(record: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in (record.parent / "traffic").iterdir())
 
 
+@pytest.mark.plan_run
 def test_a_replug_between_requests_passes_with_the_reconnect_on_record(tmp_path: Path) -> None:
     done, record = bench_run(tmp_path, "--fault", "serial.replug_after_s=0.1",
                         "--plan", "testplans/ws100/test_link.py",
@@ -129,6 +130,7 @@ def test_a_replug_between_requests_passes_with_the_reconnect_on_record(tmp_path:
     assert "reopened (reconnect 1)" in _traffic(record)
 
 
+@pytest.mark.plan_run
 def test_a_replug_inside_a_telemetry_window_is_an_error_not_a_fail(tmp_path: Path) -> None:
     """Frames lost in the gap were lost by the bench: the steps judging the stream end in ERROR
     naming the re-enumeration, never FAIL."""
