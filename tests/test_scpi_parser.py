@@ -23,6 +23,7 @@ from drivers.scpi import (
     Instrument,
     InstrumentError,
     InstrumentLostError,
+    InstrumentTimeout,
     LimitError,
     control,
     measurement,
@@ -858,3 +859,77 @@ def test_open_wraps_the_resource_and_close_releases_it() -> None:
     assert closed == [True]
     assert manager.calls == [(RESOURCE, {"timeout": 5000, "read_termination": "\n",
                                          "write_termination": "\n"})]
+
+
+# --- after a timeout: the session is put back in step before anything else is asked ---------
+IDN = "ACME,PROBE,SN42,1.0"
+SYNCED = f'+0,"No error";{IDN}'  # the resync's own answer: an error entry, then the identity
+
+
+class PatientReplay(Replay):
+    """A replay that remembers the timeout each read was given (the resync waits longer)."""
+
+    def __init__(self, exchanges: list[tuple[str, str | bytes | None]]) -> None:
+        super().__init__(exchanges)
+        self.timeouts: list[float] = []
+
+    def read_raw(self) -> bytes:
+        self.timeouts.append(self.timeout)
+        return super().read_raw()
+
+
+def test_a_late_reply_is_taken_for_its_own_query_once_the_resync_proves_whose_it_is() -> None:
+    resource = PatientReplay([("READ?", None), (SYNC, f"0.25\n{SYNCED}")])
+    device = Probe(resource)
+    assert device.reading == 0.25
+    recovery = device.recovery
+    assert (recovery.resyncs, recovery.late_replies, recovery.repeats) == (1, 1, 0)
+    assert resource.timeouts == [2000, 6000, 6000]  # the resync waits 3 timeouts, then restores
+    assert resource.timeout == 2000
+    log = device.traffic.text()
+    assert "   >> READ?" in log and "late reply '0.25'" in log and f"   << {SYNCED}" in log
+
+
+def test_a_query_timing_out_again_and_again_gives_up_after_two_repeats() -> None:
+    device = probe([("READ?", None), (SYNC, SYNCED)] * 3)
+    with pytest.raises(InstrumentTimeout, match="so again after 2 repeats"):
+        device.reading  # noqa: B018 - the read is the test
+    assert (device.recovery.resyncs, device.recovery.repeats) == (3, 2)
+
+
+@pytest.mark.parametrize(("stale", "recovered"), [(16, True), (17, False)])
+def test_lines_before_the_resync_answer_are_bounded(stale: int, recovered: bool) -> None:
+    junk = "\n".join(["9.99"] * stale)
+    device = probe([("READ?", None), (SYNC, f"{junk}\n{SYNCED}"), ("READ?", "0.5")])
+    if recovered:  # several lines: none can be told for READ?'s, so it is asked again
+        assert device.reading == 0.5 and device.recovery.late_replies == 0
+    else:
+        with pytest.raises(InstrumentLostError, match="over 16 lines before the resync"):
+            device.reading  # noqa: B018 - the read is the test
+
+
+def test_another_instrument_answering_the_resync_is_refused() -> None:
+    device = probe([("*IDN?", IDN), ("READ?", None), (SYNC, '+0,"No error";ACME,OTHER,SN9,1.0')])
+    assert device.identity.model == "PROBE"
+    with pytest.raises(InstrumentLostError, match="another instrument answers there"):
+        device.reading  # noqa: B018 - the read is the test
+
+
+class IdnOnly(Probe):
+    compound_messages = False  # resyncs with *IDN? alone
+
+
+def test_a_timed_out_identity_query_cannot_be_resynchronised_by_itself() -> None:
+    device = IdnOnly(Replay([("*IDN?", None)]))
+    with pytest.raises(InstrumentLostError, match=r"cannot resync after '\*IDN\?'"):
+        device.identity  # noqa: B018 - the read is the test
+
+
+def test_lists_blocks_and_an_old_error_queue_go_to_the_traffic_log() -> None:
+    device = probe([("LIST?", "1,2.5,3"), (ERROR_QUERY, '-113,"Undefined header"'),
+                    (ERROR_QUERY, "+0"), ("*CLS", None)])
+    assert device.query_list("LIST?") == (1.0, 2.5, 3.0)
+    device.clear()
+    log = device.traffic.text()
+    assert "   >> LIST?" in log and "   << 1,2.5,3" in log
+    assert "error queue held before *CLS: -113 Undefined header" in log
