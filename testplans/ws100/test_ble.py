@@ -23,7 +23,11 @@ AGREE = [(gatt.TEMPERATURE_UUID, gatt.TEMPERATURE, "temperature_c", "degC", 0.5)
          (gatt.HUMIDITY_UUID, gatt.HUMIDITY, "humidity_pct", "%RH", 2.0),
          (gatt.PRESSURE_UUID, gatt.PRESSURE, "pressure_pa", "Pa", 50.0)]
 RATE_TOLERANCE = 0.05  # mean notification interval within 5 % of the configured one
-JITTER_MAX_S = 0.010
+# Jitter is measured where the bench sees it, after the host's own stack: a busy bench PC adds
+# its own (soak N = 100 with both cores loaded: median 2.5 ms, p99 6.6 ms, docs/reliability.md).
+# 10 ms left less than twice that spread; 15 ms keeps it (margin/spread 3.1) and still fails a
+# board whose every other notification slips by more than two 7.5 ms connection events.
+JITTER_MAX_S = 0.015
 WINDOW_S = 3.0
 # A reset drops the link without a word: the central notices after its supervision timeout
 # (BlueZ 420 ms, other centrals up to a few seconds); the driver must see it by then.
