@@ -4,7 +4,6 @@ retry on record, or a named ERROR; never a wrong value, never a FAIL of the boar
 import os
 import random
 import select
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,8 +40,7 @@ def _ping_through_the_replug(transport: UsbPty, driver: Ws100Driver) -> int:
     is compared (a wrong one raises). Returns the pings answered."""
     rng = random.Random(11)
     answered = after = 0
-    deadline = time.monotonic() + 20  # a guard against a hang, not a speed check
-    while after < 20 and time.monotonic() < deadline:
+    while after < 20 and answered < 200_000:  # a bound against a hang (the pytest timeout too)
         driver.ping(rng.randbytes(rng.randint(0, 64)))
         answered += 1
         after += transport.replugs > 0

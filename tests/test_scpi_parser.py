@@ -933,3 +933,21 @@ def test_lists_blocks_and_an_old_error_queue_go_to_the_traffic_log() -> None:
     log = device.traffic.text()
     assert "   >> LIST?" in log and "   << 1,2.5,3" in log
     assert "error queue held before *CLS: -113 Undefined header" in log
+
+
+@pytest.mark.parametrize(("code", "device_error"), [
+    (-299, False), (-300, True), (-399, True), (-400, False)])
+def test_device_errors_are_the_300_block_exactly(code: int, device_error: bool) -> None:
+    """-300..-399 is the instrument's own fault (a bench ERROR); the blocks either side are a
+    refused command or query."""
+    device = probe([(ERROR_QUERY, f'{code},"x"'), (ERROR_QUERY, "+0")])
+    with pytest.raises(CommandError) as caught:
+        device.check_errors("LEV 1")
+    assert isinstance(caught.value, DeviceError) is device_error
+    device = probe([(ERROR_QUERY, f'{code},"x"'), (ERROR_QUERY, "+0"), ("*CLS", None)])
+    if device_error:
+        with pytest.raises(DeviceError, match=f"before \\*CLS -> {code} x"):
+            device.clear()
+    else:
+        device.clear()  # logged, then cleared
+        assert f"error queue held before *CLS: {code} x" in device.traffic.text()
