@@ -376,7 +376,16 @@ class SerialLink:
             self._check_alive(f"waiting for the reply to {key!r}")
             if self._generation != generation:
                 return _REOPENED
-            return _CORRUPT if self._reply_damaged(key, damage) else None
+            if key in self._damaged:
+                self._damaged.discard(key)
+                return _CORRUPT
+            if self._damage == damage:
+                return None
+            # damage of unknown origin (stray text): the reply may be right behind it
+            self._cond.wait_for(lambda: any(k in self._replies for k in keys)
+                                or self._lost is not None, INTERBYTE_TIMEOUT_S)
+            found = self._take_reply(keys)
+            return _CORRUPT if found is None else found
 
     def _take_reply(self, keys: tuple[Hashable, ...]) -> object | None:
         for each in keys:
@@ -399,20 +408,18 @@ class SerialLink:
             self._check_alive(f"waiting for the reply to {keys[0]!r}")
             if self._generation != generation:
                 return _REOPENED
-            if self._reply_damaged(keys[0], damage):
+            if keys[0] in self._damaged:
+                self._damaged.discard(keys[0])
                 return _CORRUPT
+            if self._damage != damage:  # of unknown origin (stray text): the reply may be
+                self._pump(INTERBYTE_TIMEOUT_S)  # right behind it, in the next read
+                found = self._take_reply(keys)
+                return _CORRUPT if found is None else found
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             self._pump(min(remaining, INTERBYTE_TIMEOUT_S))
         return found
-
-    def _reply_damaged(self, key: Hashable, damage: int) -> bool:
-        """A damaged frame that may be the reply to `key` arrived since `damage` was read."""
-        if key in self._damaged:
-            self._damaged.discard(key)
-            return True
-        return self._damage != damage
 
     def request(self, frame: object, timeout: float | None = None,
                 retries: int | None = None) -> object:
