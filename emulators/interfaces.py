@@ -72,3 +72,16 @@ class EmulatedBoard(Protocol):
 
     def shutdown(self) -> None:
         """Stop timers and threads the model owns."""
+
+
+class UnknownKnobError(ValueError):
+    """A knob name the board's emulator does not have (a typo must not set nothing)."""
+
+
+def check_knob_names(knobs: Mapping[str, float], catalogue: Mapping[str, str],
+                     board: str) -> None:
+    """Refuse knob settings a board model was handed directly, naming each unknown one."""
+    unknown = sorted(set(knobs) - set(catalogue))
+    if unknown:
+        raise UnknownKnobError(f"unknown {board} knob(s) {', '.join(unknown)}; known: "
+                               f"{', '.join(sorted(catalogue))}")

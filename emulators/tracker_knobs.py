@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from emulators.interfaces import check_knob_names
+
 KNOBS: dict[str, str] = {
     "accel.offset_x_mg": "added to every x reading of the accelerometer (mg): an offset or a tilt",
     "accel.offset_y_mg": "added to every y reading of the accelerometer (mg)",
@@ -45,9 +47,6 @@ KNOBS: dict[str, str] = {
 
 
 def check_knobs(knobs: Mapping[str, float]) -> dict[str, float]:
-    """`knobs` as a plain dict, once every name is known (a typo must not set nothing)."""
-    unknown = sorted(set(knobs) - set(KNOBS))
-    if unknown:
-        raise ValueError(f"unknown tracker knob(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(KNOBS)}")
+    """`knobs` as a plain dict, once every name is known."""
+    check_knob_names(knobs, KNOBS, "tracker")
     return dict(knobs)

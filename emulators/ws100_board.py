@@ -74,7 +74,7 @@ class BoardModel:
         knobs: Mapping[str, float] | None = None,
     ) -> None:
         self.defects = check_defects(tuple(defects), "board defects")
-        self.knobs = check_knobs(knobs or {}, "board knobs")
+        self.knobs = check_knobs(knobs or {})
         base = identity or Identity()
         if "bad-serial" in self.defects:
             base = replace(base, serial="WS1_123")

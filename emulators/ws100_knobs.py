@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from emulators.interfaces import UnknownKnobError, check_knob_names
+
+__all__ = ["KNOBS", "UnknownKnobError", "check_knobs", "every"]
+
 KNOBS: dict[str, str] = {
     # power: what the supply and the current profiler see
     "power.sleep_current_a": "current drawn asleep between radio bursts, A (healthy 8e-6)",
@@ -71,16 +75,9 @@ KNOBS: dict[str, str] = {
 }
 
 
-class UnknownKnobError(ValueError):
-    """A knob name the WS-100 emulator does not have."""
-
-
-def check_knobs(knobs: Mapping[str, float], where: str) -> dict[str, float]:
-    """The knob settings as floats, naming where they came from when one is unknown."""
-    unknown = sorted(set(knobs) - set(KNOBS))
-    if unknown:
-        raise UnknownKnobError(f"{where}: unknown knob(s) {', '.join(unknown)}; known: "
-                               f"{', '.join(sorted(KNOBS))}")
+def check_knobs(knobs: Mapping[str, float]) -> dict[str, float]:
+    """The knob settings as floats, once every name is known."""
+    check_knob_names(knobs, KNOBS, "WS-100")
     return {name: float(value) for name, value in knobs.items()}
 
 
