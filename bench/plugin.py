@@ -5,9 +5,9 @@
 Registered through the `pytest11` entry point, and inert unless asked: with no `--station`, no
 `$CITEBENCH_STATION` and no `citebench_station` ini key, pytest runs as if citebench were not
 installed (no profile loaded, no record, no `junit.xml` beside an HTML report). Once active it
-loads the role fixtures (`station`, `spec`, `dut`, instruments; the radio's only when the station
-has one), skips at collection the tests whose roles or capabilities the station lacks, refuses
-plans of another board, and turns each test into a step of the run record.
+loads the role fixtures (`station`, `spec`, `dut`, instruments, radio), skips at collection the
+tests whose roles or capabilities the station lacks, refuses plans of another board, and turns
+each test into a step of the run record.
 """
 
 from __future__ import annotations
@@ -76,10 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except StationError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION] = session
-    for name in ("fixtures.station", "fixtures.serial", "fixtures.instruments"):
+    # The radio's fixtures are declared on every station (bleak and Bumble load only when a test
+    # takes the radio), so a test using `ble_link` on a station without [radio] is skipped at
+    # collection for the missing role, never an ERROR for an unknown fixture.
+    for name in ("fixtures.station", "fixtures.serial", "fixtures.instruments", "fixtures.radio"):
         config.pluginmanager.import_plugin(name)
-    if "radio" in session.profile.roles:  # bleak and Bumble only for a station with a radio
-        config.pluginmanager.import_plugin("fixtures.radio")
     endings.install_sigterm()
     hooks = endings.EndingHooks(config, session, _record_aborted)
     config.pluginmanager.register(hooks, "citebench-endings")
