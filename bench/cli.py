@@ -287,12 +287,8 @@ def cmd_defects(args: argparse.Namespace) -> int:
 
 
 def _defect_help() -> str:
-    try:
-        kits = installed_kits()
-    except KitError as error:
-        return f"(board kits unavailable: {error})"
     return "; ".join(f"{kit.name}: {', '.join(sorted(kit.defects))}"
-                     for kit in sorted(kits.values(), key=lambda kit: kit.name))
+                     for kit in sorted(installed_kits().values(), key=lambda kit: kit.name))
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import importlib
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -158,25 +159,51 @@ class BoardKit:
                 "spec": str(self.spec), "emulated_station": str(self.emulated_station)}
 
 
+class KitWarning(UserWarning):
+    """A kit that failed to load, left out: the other boards still run."""
+
+
 @cache
-def installed_kits() -> dict[str, BoardKit]:
-    """Every kit registered under `citebench.boards`, by name."""
+def _discovered() -> tuple[dict[str, BoardKit], dict[str, str]]:
+    """The kits registered under `citebench.boards` that load, by name, and why the others do
+    not. One team's broken package must not stop every board's runs, so its kit is left out
+    with one warning naming the package; asking for that board is then the error."""
     kits: dict[str, BoardKit] = {}
+    broken: dict[str, str] = {}
     for entry in entry_points(group=GROUP):
         try:
-            kit = entry.load()
-        except Exception as error:  # a team's broken kit must not hide the others
-            raise KitError(f"board kit {entry.name!r} ({entry.value}) failed to load: "
-                           f"{error}") from error
-        if not isinstance(kit, BoardKit) or kit.name != entry.name:
-            raise KitError(f"entry point {entry.name!r} ({entry.value}) must be a BoardKit "
-                           f"named {entry.name!r}")
-        kits[kit.name] = kit
-    return kits
+            kits[entry.name] = _load_kit(entry)
+        except KitError as error:
+            broken[entry.name] = str(error)
+            warnings.warn(f"{error}; board {entry.name!r} is left out", KitWarning, stacklevel=3)
+    return kits, broken
+
+
+def _load_kit(entry: EntryPoint) -> BoardKit:
+    dist = getattr(entry, "dist", None)
+    where = f"{entry.value}, package {dist.name} {dist.version}" if dist else entry.value
+    try:
+        kit = entry.load()
+    except Exception as error:  # whatever a team's import does wrong, it is that kit's fault
+        raise KitError(f"board kit {entry.name!r} ({where}) failed to load: "
+                       f"{type(error).__name__}: {error}") from error
+    if not isinstance(kit, BoardKit) or kit.name != entry.name:
+        raise KitError(f"entry point {entry.name!r} ({where}) must be a BoardKit named "
+                       f"{entry.name!r}")
+    return kit
+
+
+def installed_kits() -> dict[str, BoardKit]:
+    """Every kit registered under `citebench.boards` that loads, by name (a broken one is left
+    out with a `KitWarning`)."""
+    return _discovered()[0]
 
 
 def board_kit(name: str) -> BoardKit:
-    kits = installed_kits()
+    """The kit of board `name`; a kit that failed to load is an error here, naming its package."""
+    kits, broken = _discovered()
+    if name in broken:
+        raise KitError(broken[name])
     if name not in kits:
         installed = ", ".join(sorted(kits)) or "(none)"
         raise KitError(f"no board kit named {name!r}; installed: {installed} (kits register "
