@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bench.session import BenchSession
-from drivers.errors import DutError, ResourceLostError
+from drivers.errors import ResourceLostError
 
 
 def install_sigterm() -> None:
@@ -37,20 +37,6 @@ def install_sigterm() -> None:
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
-
-
-def board_fault(excinfo: pytest.ExceptionInfo | None) -> bool:
-    """Whether a failed test body means the board is out of its spec (FAIL): an assertion, a
-    measurement out of limits (no exception), a DutError; anything else is the bench's (ERROR)."""
-    return excinfo is None or excinfo.errisinstance((AssertionError, DutError))
-
-
-def report_bench_error(report: pytest.TestReport, call: pytest.CallInfo) -> None:
-    """Make the console and JUnit count a test body that failed for the bench's reason as an
-    error, as the record does: both count a failed `call` as a failure and anything else as an
-    error, so the report's phase is set to setup (its traceback still shows where it happened)."""
-    if call.when == "call" and report.failed and not board_fault(call.excinfo):
-        report.when = "setup"
 
 
 def lost_resource(phases: dict) -> BaseException | None:

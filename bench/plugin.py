@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import endings
+from bench import endings, verdicts
 from bench.measure import RECORDER, Outcome, StepRecorder
 from bench.record import RunRecord
 from bench.session import BenchSession
 from bench.station import STATION_ENV, StationError, StationProfile
-from drivers.errors import DutError
 
 SESSION = pytest.StashKey[BenchSession]()
 PHASES = pytest.StashKey[dict]()
@@ -154,7 +153,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             f"  {m.name} = {m.value} {m.units} (limits {m.limits_text()})" for m in recorder.failed
         )
     item.stash[PHASES][call.when] = (report, call.excinfo)
-    endings.report_bench_error(report, call)
+    verdicts.report_bench_error(report, call, Path(item.path))
     if call.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from bench.report import measurement_extras
 
@@ -164,37 +163,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def _step_outcome(phases: dict, bench_faults: list[str]) -> tuple[Outcome, str]:
-    worst, message = Outcome.PASS, ""
-    for when in ("setup", "call", "teardown"):
-        if when not in phases:
-            continue
-        report, excinfo = phases[when]
-        if report.skipped:
-            outcome = Outcome.SKIP
-        elif report.passed:
-            continue
-        elif (excinfo is not None and excinfo.errisinstance(DutError)) or (
-                when == "call" and (excinfo is None or excinfo.errisinstance(AssertionError))):
-            outcome = Outcome.FAIL  # the DUT is out of its specification
-        else:
-            outcome = Outcome.ERROR  # the bench could not test: a port, a timeout, a bug
-        if outcome > worst or not message:
-            worst = max(worst, outcome)
-            message = str(report.longrepr)[-2000:] if report.longrepr else ""
-    if worst is Outcome.FAIL and bench_faults:
-        return Outcome.ERROR, ("bench fault during a failed step, so the failure is not the "
-                               "board's: " + "; ".join(bench_faults) + "\n" + message)[-2000:]
-    return worst, message
-
-
 def _record_step(item: pytest.Item, recorder: StepRecorder) -> None:
     session = bench_session(item.config)
     phases = item.stash[PHASES]
     endings.after_step(item, phases)
     if session.record is None:
         return
-    outcome, message = _step_outcome(phases, recorder.bench_faults)
+    outcome, message = verdicts.step_outcome(phases, Path(item.path), recorder.bench_faults)
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
     session.record.step(item.nodeid, doc.strip(), outcome, recorder.measurements,
                         recorder.attachments, phases["start"], time.time(), message)

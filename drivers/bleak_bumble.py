@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -344,11 +344,14 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(f"{self.address}: not connected")
         return self._peer
 
-    async def _att(self, operation) -> Any:
+    async def _att(self, operation: Coroutine[Any, Any, Any]) -> Any:
         """Run one ATT exchange; the peripheral's ATT_ERROR_RSP becomes bleak's exception, a lost
         link fails it at once, and it never outlives the ATT transaction timeout."""
+        if self._lost is None:  # unlike an assert: names the device, survives python -O
+            operation.close()
+            raise BleakError(f"{self.address}: an ATT exchange needs a connection; none was "
+                             f"ever made")
         task = asyncio.ensure_future(operation)
-        assert self._lost is not None, "an ATT exchange needs a connection"
         try:
             await asyncio.wait({task, self._lost}, timeout=ATT_TIMEOUT_S,
                                return_when=asyncio.FIRST_COMPLETED)

@@ -65,7 +65,9 @@ class DP800(PowerSupply):
         return ";".join(f":OUTP CH{n},OFF" for n in self.channels)
 
     def _protect(self, out: SupplyChannel) -> dict[str, object]:
-        assert isinstance(out, DP800Channel)
+        if not isinstance(out, DP800Channel):  # unlike an assert: names the supply, survives -O
+            raise TypeError(f"{self.resource_name}: channel {out.number} is a "
+                            f"{type(out).__name__}, not a DP800Channel")
         out.ovp = self.limits["max_voltage"]
         out.ocp_level = self.limits["max_current"]
         out.ovp_on = out.ocp = True
