@@ -180,7 +180,7 @@ def _discovered() -> tuple[dict[str, BoardKit], dict[str, str]]:
 
 
 def _load_kit(entry: EntryPoint) -> BoardKit:
-    dist = getattr(entry, "dist", None)
+    dist = entry.dist  # the package that registered it: what the operator can fix or remove
     where = f"{entry.value}, package {dist.name} {dist.version}" if dist else entry.value
     try:
         kit = entry.load()
