@@ -56,8 +56,8 @@ class DP800(PowerSupply):
         Rule("OUTPut:OCP:VALue", "max_current", -1),
         Rule("OUTPut:OVP[:STATe]", "max_voltage", -1, arming=True),
         Rule("OUTPut:OCP[:STATe]", "max_current", -1, arming=True),
-        Rule("APPLy", "max_voltage", 1),
-        Rule("APPLy", "max_current", 2),
+        Rule("APPLy", "max_voltage", 0),
+        Rule("APPLy", "max_current", 1),
     )
     channel_class = DP800Channel
 
