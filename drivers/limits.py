@@ -55,13 +55,13 @@ _REFUSED = {
 
 @dataclass(frozen=True)
 class Rule:
-    """A header whose value parameter `arg` (negative counts from the end; channel lists and
-    `CHn` words are not counted) is held under `limit`; `arming` rules instead refuse anything
-    but ON or a non-zero number (switching a protection off)."""
+    """A header whose value parameter `arg` (negative counts from the end, None: every one, as
+    in a list; channel lists and `CHn` words are not counted) is held under `limit`; `arming`
+    rules instead refuse anything but ON or a non-zero number (switching a protection off)."""
 
     header: str
     limit: str
-    arg: int = 0
+    arg: int | None = 0
     arming: bool = False
 
 
@@ -73,6 +73,11 @@ KEYSIGHT_RULES = (  # E36300 and N6700 programming guides
     Rule("[SOURce]:CURRent:PROTection:STATe", "max_current", arming=True),
     Rule("[SOURce]:VOLTage:LIMit[:POSitive][:IMMediate][:AMPLitude]", "max_voltage"),
     Rule("[SOURce]:CURRent:LIMit[:POSitive][:IMMediate][:AMPLitude]", "max_current"),
+    # levels that reach the output later, on a trigger or as a list step
+    Rule("[SOURce]:VOLTage[:LEVel]:TRIGgered[:AMPLitude]", "max_voltage"),
+    Rule("[SOURce]:CURRent[:LEVel]:TRIGgered[:AMPLitude]", "max_current"),
+    Rule("[SOURce]:LIST:VOLTage[:LEVel]", "max_voltage", None),
+    Rule("[SOURce]:LIST:CURRent[:LEVel]", "max_current", None),
     Rule("APPLy", "max_voltage", 0),
     Rule("APPLy", "max_current", 1),
 )
@@ -112,9 +117,13 @@ class LimitGuard:
             return
         values = [a for a in unit.args if not _CHANNEL.fullmatch(a)]
         for rule in self.rules.get(unit.bare, ()):
-            index = rule.arg if rule.arg >= 0 else len(values) + rule.arg
-            if 0 <= index < len(values):
-                self._check(message, at, rule, values[index])
+            if rule.arg is None:
+                picked = values
+            else:
+                index = rule.arg if rule.arg >= 0 else len(values) + rule.arg
+                picked = values[index:index + 1] if 0 <= index < len(values) else []
+            for text in picked:
+                self._check(message, at, rule, text)
 
     def _check(self, message: str, at: int, rule: Rule, text: str) -> None:
         key = rule.limit

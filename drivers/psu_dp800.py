@@ -48,6 +48,8 @@ class DP800(PowerSupply):
     rules = (
         Rule("[SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", "max_voltage"),
         Rule("[SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", "max_current"),
+        Rule("[SOURce]:VOLTage[:LEVel]:TRIGger[:AMPLitude]", "max_voltage"),
+        Rule("[SOURce]:CURRent[:LEVel]:TRIGger[:AMPLitude]", "max_current"),
         Rule("[SOURce]:VOLTage:PROTection[:LEVel]", "max_voltage"),
         Rule("[SOURce]:CURRent:PROTection[:LEVel]", "max_current"),
         Rule("[SOURce]:VOLTage:PROTection:STATe", "max_voltage", arming=True),
