@@ -45,6 +45,7 @@ from protocols.scpi import (
 UNITS = {"max_voltage": "V", "max_current": "A"}
 # parameters that name a channel, not a value: `(@1,2)` (Keysight), `CH1` (Rigol, Siglent)
 _CHANNEL = re.compile(r"\(@.*\)|CH\d+", re.IGNORECASE | re.DOTALL)
+_STRING = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'', re.DOTALL)  # IEEE 488.2 7.7.5
 # common commands that lift the limits whatever their parameters, and why
 _REFUSED = {
     "*RCL": "*RCL recalls stored setpoints the driver cannot check against the station limits",
@@ -57,12 +58,14 @@ _REFUSED = {
 class Rule:
     """A header whose value parameter `arg` (negative counts from the end, None: every one, as
     in a list; channel lists and `CHn` words are not counted) is held under `limit`; `arming`
-    rules instead refuse anything but ON or a non-zero number (switching a protection off)."""
+    rules instead refuse anything but ON or a non-zero number (switching a protection off),
+    `only` rules anything but the words it lists (a mode that adds outputs in series)."""
 
     header: str
     limit: str
     arg: int | None = 0
     arming: bool = False
+    only: tuple[str, ...] = ()
 
 
 KEYSIGHT_RULES = (  # E36300 and N6700 programming guides
@@ -80,6 +83,7 @@ KEYSIGHT_RULES = (  # E36300 and N6700 programming guides
     Rule("[SOURce]:LIST:CURRent[:LEVel]", "max_current", None),
     Rule("APPLy", "max_voltage", 0),
     Rule("APPLy", "max_current", 1),
+    Rule("OUTPut:PAIR", "max_voltage", only=("OFF",)),  # E36312A: outputs 2 and 3 in series
 )
 
 
@@ -115,6 +119,10 @@ class LimitGuard:
             self._refuse(message, at, _REFUSED[unit.bare[0]])
         if unit.query:
             return
+        hidden = [a for a in unit.args if ";" in a and not _STRING.fullmatch(a)]
+        if hidden:  # a parser that stops at the `;` and resumes after it reads another unit
+            self._refuse(message, at, f"the `;` inside {hidden[0]!r} may end a unit for the "
+                                      "instrument; the guard cannot know what follows it")
         values = [a for a in unit.args if not _CHANNEL.fullmatch(a)]
         for rule in self.rules.get(unit.bare, ()):
             if rule.arg is None:
@@ -128,6 +136,11 @@ class LimitGuard:
     def _check(self, message: str, at: int, rule: Rule, text: str) -> None:
         key = rule.limit
         where = f"the station limit {self.section}{key} = {self.limits[key]:g} {UNITS[key]}"
+        if rule.only:
+            if text.upper() not in rule.only:
+                self._refuse(message, at, f"{text!r} couples outputs, which could lift {where}; "
+                                          f"only {'|'.join(rule.only)} passes")
+            return
         if rule.arming:
             if not _armed(text):
                 self._refuse(message, at, f"{text!r} switches that protection off, which "

@@ -43,7 +43,8 @@ class SPD3303X(PowerSupply):
     capabilities = frozenset({"supply", "readback"})
     rules = (Rule("[CH]:VOLTage", "max_voltage"), Rule("[CH]:CURRent", "max_current"),
              # TIMEr:SET CHn,<group>,<volts>,<amps>,<seconds>: a step the timer applies later
-             Rule("TIMEr:SET", "max_voltage", 1), Rule("TIMEr:SET", "max_current", 2))
+             Rule("TIMEr:SET", "max_voltage", 1), Rule("TIMEr:SET", "max_current", 2),
+             Rule("OUTPut:TRACK", "max_voltage", only=("0",)))  # 1: CH1 and CH2 in series
     channel_class = SPD3303XChannel
     compound_messages = False
 

@@ -30,14 +30,16 @@ BYPASSES = {
     "E36312A": ["VOLT\t5", "VOLT 3\nVOLT 5", "VOLT 3\r\nVOLT 5,(@1)", "SOUR1:VOLT\r5",
                 "CURR:PROT:STAT OFF", "curr:prot:stat 0,(@1:3)", "CURR:PROT:STAT 0.3,(@2)",
                 "VOLT 1\n*RST", "*RCL\t1", "VOLT UP", "VOLT #H5,(@1)", "VOLT 5EV",
-                "VOLT 3\n\x0bVOLT 5", "VOLT:TRIG 5,(@1)", "LIST:VOLT 1,2,5,(@1)"],
+                "VOLT 3\n\x0bVOLT 5", "VOLT:TRIG 5,(@1)", "LIST:VOLT 1,2,5,(@1)",
+                "OUTP:PAIR SER", "VOLT 3,(@1;:VOLT 5)"],
     "N6705C": ["VOLT\t5,(@1)", "VOLT 3,(@1)\nVOLT 5,(@1)", "CURR:PROT:STAT OFF,(@1)",
                "SOUR:VOLT:PROT 4;\tLEV\t6", "VOLT 1\n*rst"],
     "DP832": [":SOUR1:VOLT\t5", ":SOUR1:VOLT 3\n:SOUR1:VOLT 5", "INST:NSEL 2\nVOLT 5",
               ":APPL 5,0.1", ":SOUR2:VOLT:PROT:STAT 0.4", "VOLT 1\n*RST", "*RCL\t1",
               ":SOUR1:VOLT:TRIG 5"],
     "SPD3303X": ["CH1:VOLT\t5", "CH1:VOLT 3\nCH1:VOLT 5", "CH1:VOLT\r5", "INST CH2\nVOLT 5",
-                 "*RCL\t1", "CH2:CURR\t1", "TIMEr:SET CH1,2,5,0.1,10"],
+                 "*RCL\t1", "CH2:CURR\t1", "TIMEr:SET CH1,2,5,0.1,10",
+                 "OUTP:TRACK 1"],
 }
 # The same forms within the limits: read as the instrument reads them, and passed.
 WITHIN = {
