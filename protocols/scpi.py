@@ -30,6 +30,7 @@ MULTIPLIERS = {"": 1.0, "K": 1e3, "M": 1e-3, "U": 1e-6, "N": 1e-9, "P": 1e-12}
 # characters are -101 (Invalid character); the line feed ends a message (`program_messages`).
 WHITESPACE = " \t\r"
 TERMINATOR = "\n"
+_BLANK = re.compile(f"[{WHITESPACE}]+")
 _MNEMONIC = re.compile(r"[A-Z][A-Z0-9]*")
 _NUMERIC_SUFFIX = re.compile(r"(?<=[A-Z])\d+$")  # `SOUR2`, `CH1`, `VOLT1` (SCPI-99 6.2.5)
 
@@ -105,8 +106,8 @@ def program_units(message: str) -> Iterator[ProgramUnit]:
         start += len(text) + 1
         if not unit:
             raise ScpiSyntaxError(-102, "empty command", offset)
-        header = re.match(f"[^{WHITESPACE}]*", unit).group()  # type: ignore[union-attr]
-        rest = unit[len(header):].strip(WHITESPACE)
+        header, *params = _BLANK.split(unit, maxsplit=1)
+        rest = params[0] if params else ""
         query = header.endswith("?")
         name = header[:-1] if query else header
         if name.startswith("*"):
