@@ -12,7 +12,8 @@
 A `control` checks the value it formats, but `psu.write("VOLT:PROT 6.18,(@1)")` is text: the
 guard reads it with the lexer the emulated instruments execute with (`protocols.scpi.
 program_units`): every message of the write (each line feed ends one), every unit of a
-compound message with the header path `;` keeps, IEEE 488.2 white space (space, tab, carriage
+compound message with the header path `;` keeps (and, for an instrument that does not
+keep it, from the root too), IEEE 488.2 white space (space, tab, carriage
 return) between header and parameters, short and long forms in any case, numeric header
 suffixes, suffix units. Before anything is sent it refuses any unit that would set a voltage,
 a current or a protection level above the profile's limit, or to a level it cannot read as a
@@ -124,7 +125,8 @@ class LimitGuard:
             self._refuse(message, at, f"the `;` inside {hidden[0]!r} may end a unit for the "
                                       "instrument; the guard cannot know what follows it")
         values = [a for a in unit.args if not _CHANNEL.fullmatch(a)]
-        for rule in self.rules.get(unit.bare, ()):
+        for rule in dict.fromkeys(r for nodes in (unit.bare, unit.rooted)
+                                  for r in self.rules.get(nodes, ())):
             if rule.arg is None:
                 picked = values
             else:

@@ -69,6 +69,13 @@ class ProgramUnit:
         return tuple(_NUMERIC_SUFFIX.sub("", node) for node in self.nodes)
 
     @property
+    def rooted(self) -> tuple[str, ...]:
+        """The bare nodes of the header as written, without the path `;` kept: what a parser
+        that starts every unit at the root reads (not SCPI-99, but some instruments do)."""
+        written = self.header.rstrip("?").lstrip(":").split(":")
+        return self.bare[-len(written):]
+
+    @property
     def suffix(self) -> int | None:
         """The first numeric header suffix (`SOUR2:VOLT` -> 2), a channel on most makes."""
         numbers = [node[len(bare):] for node, bare in zip(self.nodes, self.bare, strict=True)

@@ -39,7 +39,7 @@ BYPASSES = {
               ":SOUR1:VOLT:TRIG 5"],
     "SPD3303X": ["CH1:VOLT\t5", "CH1:VOLT 3\nCH1:VOLT 5", "CH1:VOLT\r5", "INST CH2\nVOLT 5",
                  "*RCL\t1", "CH2:CURR\t1", "TIMEr:SET CH1,2,5,0.1,10",
-                 "OUTP:TRACK 1"],
+                 "OUTP:TRACK 1", "CH1:VOLT 1;CH1:VOLT 5"],
 }
 # The same forms within the limits: read as the instrument reads them, and passed.
 WITHIN = {
