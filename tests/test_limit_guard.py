@@ -4,6 +4,7 @@ emulator's state read after every write and every setpoint it was ever given rec
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,10 +109,10 @@ def assert_within_limits(device: SupplyEmulator, after: str) -> None:
 @pytest.mark.parametrize("model", sorted(SUPPLIES))
 def test_the_issues_bypasses_are_refused_before_anything_is_sent(model: str) -> None:
     with station(model) as (psu, device):
-        for message in BYPASSES[model]:
+        for message, send in itertools.product(BYPASSES[model], (psu.write, psu.query, psu.send)):
             before = device.received  # type: ignore[attr-defined]
             with pytest.raises(LimitError) as refused:
-                psu.write(message)
+                send(message)
             text = str(refused.value)
             assert psu.resource_name in text and repr(message) in text and "offset" in text
             assert device.received == before, f"{message!r} was refused but sent"
