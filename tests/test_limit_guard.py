@@ -24,9 +24,10 @@ from tests.guard_messages import LIMITS, messages
 
 EXAMPLES = 200  # per model: a few seconds each
 
-# The forms and their relatives, each of which reached an output of the emulator (or
-# would of the real instrument: triggered levels, lists and timer steps are not emulated)
-# before the guard read a write as the instrument does; each is refused before anything is sent.
+# The forms and their relatives. Each passed the guard before it read a write as the
+# instrument does, and set a level above a limit (or disarmed a protection) on the emulator, or
+# could on a real instrument (UP, triggered levels, lists, timer steps and series pairs are not
+# emulated); each is now refused before anything is sent.
 BYPASSES = {
     "E36312A": ["VOLT\t5", "VOLT 3\nVOLT 5", "VOLT 3\r\nVOLT 5,(@1)", "SOUR1:VOLT\r5",
                 "CURR:PROT:STAT OFF", "curr:prot:stat 0,(@1:3)", "CURR:PROT:STAT 0.3,(@2)",
