@@ -4,16 +4,25 @@
     >>> guard("VOLT 3.7,(@1)")
     >>> guard("VOLT:PROT 6.18,(@1)")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    drivers.scpi.LimitError: ... refused: 6.18 V exceeds the station limit [psu] max_voltage = 4.4 V
+    drivers.scpi.LimitError: ... refused at offset 0: 6.18 V exceeds ... [psu] max_voltage = 4.4 V
+    >>> guard("VOLT 3.7\\nVOLT\\t5")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    drivers.scpi.LimitError: ... refused at offset 9: 5 V exceeds ... [psu] max_voltage = 4.4 V
 
 A `control` checks the value it formats, but `psu.write("VOLT:PROT 6.18,(@1)")` is text: the
-guard reads it as the instrument would (every unit of a compound message, the header path
-that `;` keeps, short and long forms, numeric header suffixes, suffix units, MIN/MAX/DEF) and
-refuses, before anything is sent, any unit that would set a voltage, a current or a protection
-level above the profile's limit, switch a protection off, recall a stored state (`*RCL`,
-whose setpoints cannot be seen) or reset the protection levels to their maximum (`*RST`: the
-driver's `reset()` sets them again from the profile). Each family lists its rules; headers
-it does not list pass.
+guard reads it with the lexer the emulated instruments execute with (`protocols.scpi.
+program_units`): every message of the write (each line feed ends one), every unit of a
+compound message with the header path `;` keeps (and, for an instrument that does not
+keep it, from the root too), IEEE 488.2 white space (space, tab, carriage
+return) between header and parameters, short and long forms in any case, numeric header
+suffixes, suffix units. Before anything is sent it refuses any unit that would set a voltage,
+a current or a protection level above the profile's limit, or to a level it cannot read as a
+number (MAX, DEF, UP, `#H..`: the instrument's own levels), switch a protection off (anything
+but ON or a non-zero number), recall a stored state (`*RCL`, whose setpoints cannot be seen)
+or reset the protection levels to their maximum (`*RST`: the driver's `reset()` sets them
+again from the profile); and, when the profile sets limits, any message it cannot lex (a
+control character, an unbalanced quote, an empty unit), since it cannot know what a real
+instrument would make of it. Each family lists its rules; headers it does not list pass.
 """
 
 from __future__ import annotations
@@ -21,32 +30,61 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from drivers.scpi import LimitError
-from protocols.scpi import SuffixError, header_forms, scaled, split_outside
+from protocols.scpi import (
+    ProgramUnit,
+    ScpiSyntaxError,
+    SuffixError,
+    header_forms,
+    program_messages,
+    program_units,
+    scaled,
+)
 
 UNITS = {"max_voltage": "V", "max_current": "A"}
+# parameters that name a channel, not a value: `(@1,2)` (Keysight), `CH1` (Rigol, Siglent)
+_CHANNEL = re.compile(r"\(@.*\)|CH\d+", re.IGNORECASE | re.DOTALL)
+_STRING = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'', re.DOTALL)  # IEEE 488.2 7.7.5
+# common commands that lift the limits whatever their parameters, and why
+_REFUSED = {
+    "*RCL": "*RCL recalls stored setpoints the driver cannot check against the station limits",
+    "*RST": "*RST returns the protection levels to the instrument's maximum; the driver's "
+            "reset() sets them again from the profile",
+}
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A header whose parameter `arg` (negative counts from the end) is held under `limit`;
-    `arming` rules instead refuse OFF/0 (switching a protection off)."""
+    """A header whose value parameter `arg` (negative counts from the end, None: every one, as
+    in a list; channel lists and `CHn` words are not counted) is held under `limit`; `arming`
+    rules instead refuse anything but ON or a non-zero number (switching a protection off),
+    `only` rules anything but the words it lists (a mode that adds outputs in series)."""
 
     header: str
     limit: str
-    arg: int = 0
+    arg: int | None = 0
     arming: bool = False
+    only: tuple[str, ...] = ()
 
 
 KEYSIGHT_RULES = (  # E36300 and N6700 programming guides
     Rule("[SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", "max_voltage"),
     Rule("[SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", "max_current"),
     Rule("[SOURce]:VOLTage:PROTection[:LEVel]", "max_voltage"),
+    Rule("[SOURce]:VOLTage:PROTection:STATe", "max_voltage", arming=True),
+    Rule("[SOURce]:CURRent:PROTection:STATe", "max_current", arming=True),
     Rule("[SOURce]:VOLTage:LIMit[:POSitive][:IMMediate][:AMPLitude]", "max_voltage"),
     Rule("[SOURce]:CURRent:LIMit[:POSitive][:IMMediate][:AMPLitude]", "max_current"),
-    Rule("APPLy", "max_voltage", 1),
-    Rule("APPLy", "max_current", 2),
+    # levels that reach the output later, on a trigger or as a list step
+    Rule("[SOURce]:VOLTage[:LEVel]:TRIGgered[:AMPLitude]", "max_voltage"),
+    Rule("[SOURce]:CURRent[:LEVel]:TRIGgered[:AMPLitude]", "max_current"),
+    Rule("[SOURce]:LIST:VOLTage[:LEVel]", "max_voltage", None),
+    Rule("[SOURce]:LIST:CURRent[:LEVel]", "max_current", None),
+    Rule("APPLy", "max_voltage", 0),
+    Rule("APPLy", "max_current", 1),
+    Rule("OUTPut:PAIR", "max_voltage", only=("OFF",)),  # E36312A: outputs 2 and 3 in series
 )
 
 
@@ -64,59 +102,74 @@ class LimitGuard:
         self._passed: set[str] = set()  # messages already checked: the hot path is a set lookup
 
     def __call__(self, message: str) -> None:
-        if message in self._passed:
+        if message in self._passed or not self.limits:
             return
-        try:
-            units = split_outside(message, ";")
-        except ValueError:
-            units = [message]  # unbalanced: the instrument will say -102; nothing to check
-        path: tuple[str, ...] = ()
-        for unit in units:
-            path = self._unit(message, unit.strip(), path)
+        for start, line in program_messages(message):
+            try:
+                for unit in program_units(line):
+                    self._unit(message, unit, start + unit.offset)
+            except ScpiSyntaxError as error:
+                self._refuse(message, start + error.offset,
+                             f"the guard cannot read it ({error}), so it cannot know what the "
+                             "instrument would set")
         if len(self._passed) < 4096:
             self._passed.add(message)
 
-    def _unit(self, message: str, unit: str, path: tuple[str, ...]) -> tuple[str, ...]:
-        header, _, rest = unit.partition(" ")
-        name = header.rstrip("?")
-        if name.upper() == "*RCL" and self.limits:
-            self._refuse(message, "*RCL recalls stored setpoints the driver cannot check "
-                         "against the station limits")
-        if name.upper() == "*RST" and self.limits:
-            self._refuse(message, "*RST returns the protection levels to the instrument's "
-                         "maximum; the driver's reset() sets them again from the profile")
-        if name.startswith("*") or not name:
-            return path
-        if name.startswith(":"):
-            path, name = (), name[1:]
-        tokens = path + tuple(re.sub(r"(?<=[A-Z])\d+$", "", t) for t in name.upper().split(":"))
-        if not header.endswith("?"):
-            args = [a.strip() for a in rest.split(",")] if rest.strip() else []
-            for rule in self.rules.get(tokens, ()):
-                self._check(message, rule, args)
-        return tokens[:-1]
-
-    def _check(self, message: str, rule: Rule, args: list[str]) -> None:
-        plain = [a for a in args if not a.startswith("(@")]  # channel lists are not values
-        index = rule.arg if rule.arg >= 0 else len(plain) + rule.arg
-        if not 0 <= index < len(plain):
+    def _unit(self, message: str, unit: ProgramUnit, at: int) -> None:
+        if unit.bare[0] in _REFUSED:
+            self._refuse(message, at, _REFUSED[unit.bare[0]])
+        if unit.query:
             return
-        text, key = plain[index], rule.limit
+        hidden = [a for a in unit.args if ";" in a and not _STRING.fullmatch(a)]
+        if hidden:  # a parser that stops at the `;` and resumes after it reads another unit
+            self._refuse(message, at, f"the `;` inside {hidden[0]!r} may end a unit for the "
+                                      "instrument; the guard cannot know what follows it")
+        values = [a for a in unit.args if not _CHANNEL.fullmatch(a)]
+        for rule in dict.fromkeys(r for nodes in (unit.bare, unit.rooted)
+                                  for r in self.rules.get(nodes, ())):
+            if rule.arg is None:
+                picked = values
+            else:
+                index = rule.arg if rule.arg >= 0 else len(values) + rule.arg
+                picked = values[index:index + 1] if 0 <= index < len(values) else []
+            for text in picked:
+                self._check(message, at, rule, text)
+
+    def _check(self, message: str, at: int, rule: Rule, text: str) -> None:
+        key = rule.limit
         where = f"the station limit {self.section}{key} = {self.limits[key]:g} {UNITS[key]}"
+        if rule.only:
+            if text.upper() not in rule.only:
+                self._refuse(message, at, f"{text!r} couples outputs, which could lift {where}; "
+                                          f"only {'|'.join(rule.only)} passes")
+            return
         if rule.arming:
-            if text.upper() in ("OFF", "0"):
-                self._refuse(message, f"switching that protection off would lift {where}")
+            if not _armed(text):
+                self._refuse(message, at, f"{text!r} switches that protection off, which "
+                                          f"would lift {where}")
+            return
+        if text.upper() in ("MIN", "MINIMUM"):
             return
         try:
             value = scaled(text, UNITS[key])
-        except SuffixError:
-            return  # the instrument refuses a wrong unit itself (-131)
+        except SuffixError as error:
+            self._refuse(message, at, f"{error}: the guard cannot hold it under {where}")
         if value is None:
-            if text.upper().startswith(("MAX", "DEF")):
-                self._refuse(message, f"{text} is the instrument's own maximum, not {where}")
-            return
-        if value > self.limits[key]:
-            self._refuse(message, f"{value:g} {UNITS[key]} exceeds {where}")
+            self._refuse(message, at, f"{text!r} is not a number the guard can hold under "
+                                      f"{where} (MAX, DEF, UP are the instrument's own levels)")
+        if abs(value) > self.limits[key]:
+            self._refuse(message, at, f"{value:g} {UNITS[key]} exceeds {where}")
 
-    def _refuse(self, message: str, why: str) -> None:
-        raise LimitError(f"{self.resource}: {message!r} refused: {why}")
+    def _refuse(self, message: str, at: int, why: str) -> NoReturn:
+        raise LimitError(f"{self.resource}: {message!r} refused at offset {at}: {why}")
+
+
+def _armed(text: str) -> bool:
+    """Whether a boolean parameter says ON: the word, or a number that rounds to non-zero."""
+    if text.upper() == "ON":
+        return True
+    try:
+        value = scaled(text, "")
+    except SuffixError:
+        return False
+    return value is not None and round(value) != 0

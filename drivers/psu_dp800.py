@@ -48,6 +48,8 @@ class DP800(PowerSupply):
     rules = (
         Rule("[SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", "max_voltage"),
         Rule("[SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", "max_current"),
+        Rule("[SOURce]:VOLTage[:LEVel]:TRIGger[:AMPLitude]", "max_voltage"),
+        Rule("[SOURce]:CURRent[:LEVel]:TRIGger[:AMPLitude]", "max_current"),
         Rule("[SOURce]:VOLTage:PROTection[:LEVel]", "max_voltage"),
         Rule("[SOURce]:CURRent:PROTection[:LEVel]", "max_current"),
         Rule("[SOURce]:VOLTage:PROTection:STATe", "max_voltage", arming=True),
@@ -56,8 +58,8 @@ class DP800(PowerSupply):
         Rule("OUTPut:OCP:VALue", "max_current", -1),
         Rule("OUTPut:OVP[:STATe]", "max_voltage", -1, arming=True),
         Rule("OUTPut:OCP[:STATe]", "max_current", -1, arming=True),
-        Rule("APPLy", "max_voltage", 1),
-        Rule("APPLy", "max_current", 2),
+        Rule("APPLy", "max_voltage", 0),
+        Rule("APPLy", "max_current", 1),
     )
     channel_class = DP800Channel
 

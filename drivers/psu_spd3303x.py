@@ -41,7 +41,10 @@ class SPD3303X(PowerSupply):
         "SPD3303X-E": {1: (32.0, 3.2), 2: (32.0, 3.2)},
     }
     capabilities = frozenset({"supply", "readback"})
-    rules = (Rule("[CH]:VOLTage", "max_voltage"), Rule("[CH]:CURRent", "max_current"))
+    rules = (Rule("[CH]:VOLTage", "max_voltage"), Rule("[CH]:CURRent", "max_current"),
+             # TIMEr:SET CHn,<group>,<volts>,<amps>,<seconds>: a step the timer applies later
+             Rule("TIMEr:SET", "max_voltage", 1), Rule("TIMEr:SET", "max_current", 2),
+             Rule("OUTPut:TRACK", "max_voltage", only=("0",)))  # 1: CH1 and CH2 in series
     channel_class = SPD3303XChannel
     compound_messages = False
 

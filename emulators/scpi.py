@@ -33,7 +33,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from protocols.scpi import SuffixError, header_forms, scaled, short_form, split_outside
+from protocols.scpi import (
+    ProgramUnit,
+    ScpiSyntaxError,
+    SuffixError,
+    header_forms,
+    program_units,
+    scaled,
+    short_form,
+)
 
 ERROR_QUEUE_SIZE = 20
 
@@ -188,13 +196,6 @@ class Call:
             raise ScpiError(-108, f"{self.header} takes {count} parameter(s)")
 
 
-def _split(text: str, separator: str) -> list[str]:
-    try:
-        return split_outside(text, separator)
-    except ValueError as error:
-        raise ScpiError(-102, str(error)) from None
-
-
 def scpi(header: str, forms: str = "set,query") -> Callable[[Callable], Callable]:
     """Mark a method as the handler of `header` in the given forms ("set", "query" or both)."""
 
@@ -242,15 +243,14 @@ class ScpiDevice:
         with self.lock:
             replies: list[bytes] = []
             try:
-                if any((ord(c) < 32 and c not in "\t\r") or ord(c) > 126 for c in message):
-                    raise ScpiError(-101, f"in {message[:40]!r}")
-                path: tuple[str, ...] = ()
-                for unit in _split(message.strip(), ";"):
+                for unit in program_units(message):
                     self.replies_waiting = bool(replies)
-                    path, reply = self._unit(unit.strip(), path)
+                    reply = self._unit(unit)
                     if reply is not None:
                         replies.append(reply)
-            except ScpiError as error:  # the rest of the message is discarded (IEEE 488.2)
+            except ScpiSyntaxError as error:  # the rest of the message is discarded (IEEE 488.2)
+                self.push_error(error.code, f"{ERRORS[error.code]}; {error}")
+            except ScpiError as error:
                 self.push_error(error.code, error.text)
             except Exception as error:  # an emulator bug must show in the queue, not kill a session
                 self.push_error(-200, f"{ERRORS[-200]}; {type(error).__name__}: {error}")
@@ -260,39 +260,16 @@ class ScpiDevice:
     def after_message(self) -> None:
         """Hook run after every message (status registers latch their events here)."""
 
-    def _unit(self, unit: str, path: tuple[str, ...]) -> tuple[tuple[str, ...], bytes | None]:
-        if not unit:
-            raise ScpiError(-102, "empty command")
-        header, _, rest = unit.partition(" ")
-        if "\t" in header:
-            header, _, more = header.partition("\t")
-            rest = f"{more} {rest}"
-        query = header.endswith("?")
-        name = header[:-1] if query else header
-        if name.startswith("*"):
-            tokens: tuple[str, ...] = (name.upper(),)
-            new_path = path  # common commands leave the header path alone
-        else:
-            if name.startswith(":"):
-                path, name = (), name[1:]
-            parts = name.upper().split(":")
-            if not all(re.fullmatch(r"[A-Z][A-Z0-9]*", p) for p in parts):
-                raise ScpiError(-102, f"header {header!r}")
-            tokens = path + tuple(parts)
-            new_path = tokens[:-1]
+    def _unit(self, unit: ProgramUnit) -> bytes | None:
+        tokens, query = unit.nodes, unit.query
         handler, forms = self._table.get(tokens, (None, ""))
         suffix = None
         if handler is None:  # `SOUR2:VOLT`, `CH1:CURR`: the node's numeric suffix is a parameter
-            bare = tuple(re.sub(r"(?<=[A-Z])\d+$", "", t) for t in tokens)
-            numbers = [t[len(b):] for t, b in zip(tokens, bare, strict=True) if t != b]
-            handler, forms = self._table.get(bare, (None, ""))
-            suffix = int(numbers[0]) if numbers else None
+            handler, forms = self._table.get(unit.bare, (None, ""))
+            suffix = unit.suffix
         if handler is None or ("query" if query else "set") not in forms:
             raise ScpiError(-113, f"{':'.join(tokens)}{'?' if query else ''}")
-        args = [a.strip() for a in _split(rest, ",")] if rest.strip() else []
-        if any(not a for a in args):
-            raise ScpiError(-102, f"empty parameter in {unit!r}")
-        reply = handler(self, Call(header, query, args, suffix))
+        reply = handler(self, Call(unit.header, query, list(unit.args), suffix))
         if isinstance(reply, Pending):
             self.lock.release()
             try:
@@ -300,7 +277,7 @@ class ScpiDevice:
             finally:
                 self.lock.acquire()
             reply = reply.result()
-        return new_path, (reply.encode() if isinstance(reply, str) else reply)
+        return reply.encode() if isinstance(reply, str) else reply
 
     def push_error(self, code: int, text: str) -> None:
         # the message goes out as an ASCII string in double quotes, whatever the input held
