@@ -78,8 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = session
     for name in ("fixtures.station", "fixtures.serial", "fixtures.instruments"):
         config.pluginmanager.import_plugin(name)
-    if "radio" in session.profile.roles:  # bleak and Bumble only for a station with a radio
-        config.pluginmanager.import_plugin("fixtures.radio")
+    # bleak and Bumble only for a station with a radio; stand-ins that skip for one without
+    config.pluginmanager.import_plugin("fixtures.radio" if "radio" in session.profile.roles
+                                       else "fixtures.no_radio")
     endings.install_sigterm()
     hooks = endings.EndingHooks(config, session, _record_aborted)
     config.pluginmanager.register(hooks, "citebench-endings")

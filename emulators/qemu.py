@@ -25,7 +25,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from emulators.qemu_mailbox import GUEST_ADDRESS, RAM_SIZE, Mailbox
@@ -116,8 +115,7 @@ class QemuMachine:
         if machine not in MACHINES:
             raise QemuError(f"machine {machine!r}: the QEMU face knows {', '.join(MACHINES)}")
         if not firmware.is_file():
-            raise QemuError(f"firmware {firmware}: no such file (build it: make -C "
-                            f"{firmware.parent.parent if firmware.parent.name == 'build' else firmware.parent})")
+            raise QemuError(f"firmware {firmware}: no such file")
         self.firmware, self.machine = firmware, machine
         self._dir = Path(tempfile.mkdtemp(prefix="citebench-qemu-"))
         self.log = self._dir / "qemu.log"
@@ -205,5 +203,3 @@ class QemuMachine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-Starter = Callable[[], QemuMachine]
