@@ -128,7 +128,7 @@ class StationProfile:
 
     def firmware_path(self) -> Path:
         """The QEMU station's firmware image, its path taken relative to the profile."""
-        return self.path.parent / self.emulator.firmware if self.emulator else Path()
+        return (self.path.parent / self.emulator.firmware).resolve() if self.emulator else Path()
 
     def emulated_roles(self) -> tuple[str, ...]:
         """Roles whose resource is the bench's own emulator."""
