@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from emulators.qemu_ws100 import PHYSICS
 from emulators.serial_transport import open_transport
 from protocols.ws100_frames import crc16, encode_frame
 from protocols.ws100_messages import Mode, MsgType, NackCode, parse_payload
-from tests.plan_runner import ROOT, bench_run
+from tests.plan_runner import ROOT, bench_run, junit_outcomes
 
 FIRMWARE = ROOT / "firmware" / "ws100"
 IMAGE = FIRMWARE / "build" / "ws100.elf"
@@ -210,15 +211,16 @@ def test_qemu_station_passes_the_plans_ble_skipped_naming_the_station(tmp_path: 
     power step run, the BLE steps skipped with the station's name."""
     done, record = bench_run(tmp_path, "--station", str(STATION))
     assert "verdict: PASS" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
-    steps = load_record(record).steps
-    by_plan: dict[str, set[str]] = {}
-    for step in steps:
-        by_plan.setdefault(Path(step["name"].split("::")[0]).name, set()).add(step["outcome"])
-    assert by_plan.pop("test_ble.py") == {"skip"}
-    assert set().union(*by_plan.values()) == {"pass"}, by_plan
-    assert {"test_power_on.py", "test_power_current.py", "test_link.py",
-            "test_robustness.py", "test_telemetry.py"} <= set(by_plan)
-    assert "qemu-ws100-no-radio" in record.read_text()
+    outcomes: dict[str, set[str]] = {}
+    for node, outcome in junit_outcomes(record.parent / "junit.xml").items():
+        outcomes.setdefault(Path(node.split("::")[0]).name, set()).add(outcome)
+    assert outcomes.pop("test_ble.py") == {"skipped"}
+    assert set().union(*outcomes.values()) == {"passed"}, outcomes
+    assert {"test_power_on.py", "test_power_current.py", "test_power_meter.py", "test_link.py",
+            "test_robustness.py", "test_telemetry.py", "test_sensors.py"} <= set(outcomes)
+    reasons = {skipped.get("message") for skipped in
+               ET.parse(record.parent / "junit.xml").getroot().iter("skipped")}
+    assert reasons and all("station qemu-ws100-no-radio" in reason for reason in reasons), reasons
 
 
 @pytest.mark.parametrize("defect", sorted(firmware_defects(IMAGE)))
