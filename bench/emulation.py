@@ -31,7 +31,7 @@ def emulate(profile: StationProfile) -> EmulatedStation:
         from emulators.qemu_board import QemuBoard
 
         board = QemuBoard(settings, profile.firmware_path(), config.machine,
-                          load_object(config.physics))
+                          load_object(config.physics), config.qemu_args)
     else:
         board = profile.kit.load("emulator")(settings)
     return EmulatedStation(

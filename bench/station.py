@@ -60,6 +60,7 @@ class EmulatorConfig:
     firmware: str = ""  # qemu: the ELF, relative to the profile; its defects are builds of it
     machine: str = "mps2-an385"  # qemu: the -M machine
     physics: str = ""  # qemu: "module:attribute" of the kit's BoardPhysics
+    qemu_args: tuple[str, ...] = ()  # qemu: more arguments, e.g. ["-icount", "shift=auto"]
 
 
 @dataclass(frozen=True)

@@ -198,10 +198,10 @@ class QemuBoard:
     """emulators.interfaces.EmulatedBoard for a firmware image under QEMU."""
 
     def __init__(self, settings: BoardSettings, firmware: Path, machine: str,
-                 physics: BoardPhysics) -> None:
+                 physics: BoardPhysics, qemu_args: tuple[str, ...] = ()) -> None:
         serial = (settings.unique_id or physics.default_serial) if settings.provisioned else ""
         self.vm = QemuMachine(firmware_image(firmware, settings.defects), machine,
-                              seed=settings.seed, serial=serial)
+                              seed=settings.seed, serial=serial, extra_args=qemu_args)
         try:
             self.vm.mailbox.set_environment(*physics.environment)
             self.power = QemuPower(self.vm, physics, settings.powered)
