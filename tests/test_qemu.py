@@ -110,6 +110,25 @@ def test_every_nack_code(dut: Ws100Driver) -> None:
     assert _nack(dut, too_long, seq) == NackCode.BAD_LENGTH
 
 
+def test_a_cut_frame_is_given_up_after_the_interbyte_timeout(dut: Ws100Driver) -> None:
+    """A header promising 10 payload bytes, 3 sent: NACK BAD_LENGTH once the line stays quiet,
+    then the next frame is answered (docs/protocol.md, Resynchronization)."""
+    seq = dut.link.next_seq()
+    cut = encode_frame(MsgType.PING, seq, bytes(10))[:10]
+    assert _nack(dut, cut, seq) == NackCode.BAD_LENGTH
+    assert dut.ping(b"after") < 1.0
+
+
+@pytest.mark.parametrize("rate_hz", [1, 200])
+def test_telemetry_at_the_ends_of_its_range(dut: Ws100Driver, rate_hz: int) -> None:
+    """SET_STREAM 1 and 200 Hz: the counter has no gap and the rate is within 10 %."""
+    window = dut.collect_telemetry(3.0 if rate_hz == 1 else 1.0, rate_hz)
+    counters = [frame.counter for frame in window]
+    assert counters == list(range(counters[0], counters[0] + len(counters)))
+    rate = (len(window) - 1) / (window[-1].received_at - window[0].received_at)
+    assert abs(rate - rate_hz) <= 0.1 * rate_hz, rate
+
+
 def test_output_off_pauses_and_resets_the_guest(board: QemuBoard, dut: Ws100Driver) -> None:
     """Off: the guest stops and draws nothing; on: it boots again from its reset vector."""
     power = board.power
