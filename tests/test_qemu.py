@@ -1,7 +1,8 @@
 """The WS-100 firmware under QEMU: built from source, served like the Python model, torn down.
 
 Every test here needs `qemu-system-arm` and `gcc-arm-none-eabi` (scripts/test installs them);
-where they are missing the whole module is skipped with one line saying so. The plan runs are
+where they are missing the whole module is skipped with one line saying so
+(tests/test_qemu_mailbox.py and tests/test_qemu_profile.py need neither). The plan runs are
 kept few (about a minute in all on two cores): one full run of the serial and power plans, and
 one plan per firmware defect build.
 """
@@ -9,7 +10,6 @@ one plan per firmware defect build.
 from __future__ import annotations
 
 import os
-import re
 import select
 import shutil
 import signal
@@ -23,7 +23,7 @@ import pytest
 
 from bench.emulation import emulate
 from bench.record import load_record
-from bench.station import StationError, load_station
+from bench.station import load_station
 from drivers.serial_link import SerialLink
 from drivers.ws100 import Ws100Driver
 from drivers.ws100_codec import Ws100Codec
@@ -43,8 +43,9 @@ STATION = ROOT / "fixtures" / "ws100-qemu.toml"
 MISSING = qemu_available() or (None if shutil.which("arm-none-eabi-gcc") else
                                "arm-none-eabi-gcc is not installed (Debian: apt install "
                                "gcc-arm-none-eabi)")
-pytestmark = [pytest.mark.skipif(bool(MISSING), reason=f"firmware in the loop: {MISSING}"),
-              pytest.mark.plan_run]
+if MISSING:  # one line in the summary, not one per test
+    pytest.skip(f"firmware in the loop: {MISSING}", allow_module_level=True)
+pytestmark = pytest.mark.plan_run
 
 
 def test_firmware_builds_from_source_with_warnings_as_errors(tmp_path: Path) -> None:
@@ -168,16 +169,6 @@ def test_qmp_memory_read_sees_the_mailbox(board: QemuBoard, dut: Ws100Driver) ->
     assert seen[0x24] == FwState.RUNNING
 
 
-def test_mailbox_layout_matches_the_firmware_header() -> None:
-    """emulators/qemu_mailbox.Layout and firmware/ws100/mailbox.h: same fields, same offsets."""
-    from emulators.qemu_mailbox import Layout
-
-    header = (FIRMWARE / "mailbox.h").read_text()
-    declared = {name: int(offset, 16) for name, offset in
-                re.findall(r"^\s+\w+ (\w+)(?:\[\d+\])?;\s+/\* (0x[0-9A-F]+)", header, re.M)}
-    assert declared == {name: getattr(Layout, name).offset for name, _ in Layout._fields_}
-
-
 def _wait_gone(pid: int, timeout: float) -> bool:
     """Await the exit of a process that is not our child (pidfd: an event, not a poll)."""
     try:
@@ -252,16 +243,3 @@ def test_firmware_defect_build_fails_its_measurement(defect: str, tmp_path: Path
     failed = {m["name"] for step in load_record(record).steps
               for m in step.get("measurements", []) if m.get("outcome") == "fail"}
     assert build["caught_by"] in failed
-
-
-def test_station_errors_name_the_key(tmp_path: Path) -> None:
-    text = STATION.read_text()
-    broken = tmp_path / "broken.toml"
-    broken.write_text(text.replace('firmware = "../firmware/ws100/build/ws100.elf"\n', ""))
-    with pytest.raises(StationError, match=r"\[emulator\]: kind \"qemu\" needs firmware"):
-        load_station(broken)
-    wrong = tmp_path / "wrong.toml"
-    wrong.write_text(text.replace("defects = []", 'defects = ["stuck-sensr"]').replace(
-        "../firmware/ws100/build/ws100.elf", str(IMAGE)))
-    with pytest.raises(StationError, match=r"unknown firmware defect.*stuck-sensr.*known: crc8"):
-        load_station(wrong)
