@@ -62,9 +62,12 @@ def test_firmware_builds_from_source_with_warnings_as_errors(tmp_path: Path) -> 
 
 
 @pytest.fixture
-def board() -> Iterator[QemuBoard]:
-    """The healthy firmware behind an unpowered supply (the station's psu decides)."""
-    board = QemuBoard(BoardSettings(seed=3, powered=False), IMAGE, "mps2-an385", PHYSICS)
+def board(request: pytest.FixtureRequest) -> Iterator[QemuBoard]:
+    """The healthy firmware behind an unpowered supply (the station's psu decides); provisioned
+    unless parametrized indirectly with False (no serial number in its flash)."""
+    provisioned = getattr(request, "param", True)
+    board = QemuBoard(BoardSettings(seed=3, powered=False, provisioned=provisioned), IMAGE,
+                      "mps2-an385", PHYSICS)
     yield board
     board.shutdown()
 
@@ -109,6 +112,19 @@ def test_every_nack_code(dut: Ws100Driver) -> None:
     seq = link.next_seq()
     too_long = b"\xa5\x5a\x01\x01" + bytes([seq]) + (513).to_bytes(2, "little")
     assert _nack(dut, too_long, seq) == NackCode.BAD_LENGTH
+
+
+@pytest.mark.parametrize("board", [False], indirect=True, ids=["blank"])
+def test_factory_write_serial_is_write_once_and_survives_reset(dut: Ws100Driver) -> None:
+    """A blank board takes its serial number once; it is in flash, so a reset keeps it."""
+    assert dut.get_info().serial == ""
+    reply = dut.request(MsgType.FACTORY_WRITE_SERIAL, {"serial": "CB-WS1-000777"})
+    assert reply.serial == "CB-WS1-000777"
+    dut.reset()
+    assert dut.get_info().serial == "CB-WS1-000777"
+    seq = dut.link.next_seq()
+    again = encode_frame(MsgType.FACTORY_WRITE_SERIAL, seq, b"\x03ABC")
+    assert _nack(dut, again, seq) == NackCode.ALREADY_PROVISIONED
 
 
 def test_a_cut_frame_is_given_up_after_the_interbyte_timeout(dut: Ws100Driver) -> None:
