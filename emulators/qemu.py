@@ -5,8 +5,9 @@
     ...     vm.uart.recv(64)               # its UART0, over a socket chardev
     b'\\r\\ncitebench-fw 1.4.2 ...'
 
-The UART is a socket chardev: a `-serial pty` ignores host input for up to a second after it is
-opened (QEMU 7.2's char-pty re-arm timer). Control is QMP on a unix socket: reset, pause/resume,
+The UART is a socket chardev on a unix socket (no TCP port to collide with another bench's): a
+`-serial pty` ignores host input for up to a second after it is opened (QEMU 7.2's char-pty
+re-arm timer). Control is QMP on a unix socket: reset, pause/resume,
 memory reads. The guest's RAM at the mailbox address is a file both sides map (qemu_mailbox.py).
 
 QEMU never outlives the bench: it is started with PR_SET_PDEATHSIG (the kernel kills it when the
@@ -120,15 +121,12 @@ class QemuMachine:
         self._dir = Path(tempfile.mkdtemp(prefix="citebench-qemu-"))
         self.log = self._dir / "qemu.log"
         self.mailbox = Mailbox.create(self._dir / "psram", seed=seed, serial=serial)
-        with socket.create_server(("127.0.0.1", 0)) as probe:
-            uart_port = probe.getsockname()[1]
         command = [
             QEMU, "-M", f"{machine},memory-backend=ram", "-m", f"{RAM_SIZE // 2**20}M",
             "-object", f"memory-backend-file,id=ram,size={RAM_SIZE},"
                        f"mem-path={self._dir / 'psram'},share=on",
             "-kernel", str(firmware), "-nodefaults", "-display", "none", "-S",
-            "-chardev", f"socket,id=uart0,host=127.0.0.1,port={uart_port},server=on,wait=off,"
-                        "nodelay=on",
+            "-chardev", f"socket,id=uart0,path={self._dir / 'uart0.sock'},server=on,wait=off",
             "-serial", "chardev:uart0",
             "-qmp", f"unix:{self._dir / 'qmp.sock'},server=on,wait=off", *extra_args,
         ]
@@ -140,8 +138,7 @@ class QemuMachine:
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             self.qmp = Qmp(self._dir / "qmp.sock", deadline)
-            self.uart = socket.create_connection(("127.0.0.1", uart_port))
-            self.uart.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.uart = _connect_unix(self._dir / "uart0.sock", deadline)
         except (QemuError, OSError) as error:
             self.close()
             raise QemuError(f"{' '.join(command)}: {error}; log {self.log}: "
