@@ -8,6 +8,9 @@ Each defect is switched on in its kit's emulated station and the kit's whole pla
 it (`pytest <plans> --station <emulated> --defect NAME`); the run record says which steps and
 which named measurements failed. The healthy board runs the same way: anything it fails is a false
 failure, and the matrix is only trusted when there is none. Runs go two at a time (one per core).
+A kit's QEMU stations (fixtures/<board>-*.toml with `[emulator] kind = "qemu"`) add rows of their
+own, labelled by the profile's name: the healthy firmware, then each defect build of it
+(firmware/<board>/defects.toml); they are left out where qemu-system-arm is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -22,6 +26,9 @@ from pathlib import Path
 
 from bench.kits import BoardKit
 from bench.record import load_record
+from bench.station import load_station
+from emulators.qemu import qemu_available
+from emulators.qemu_board import firmware_defects
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,21 +45,32 @@ class Row:
     failed_steps: list[str] = field(default_factory=list)  # node ids of failed/errored steps
     plans: list[str] = field(default_factory=list)  # plan files those steps belong to
     error: str = ""  # the run could not be judged (no record): the matrix is not valid
+    station: str = ""  # the station profile run, when not the kit's emulated station
 
     def as_json(self) -> dict:
         return asdict(self)
 
 
-def run_one(kit: BoardKit, defect: str, workdir: Path, timeout: float = 600) -> Row:
-    """Run the kit's plans against its emulated station with `defect` (or none)."""
-    record = workdir / f"{kit.name}-{defect or 'healthy'}" / "record.jsonl"
+def firmware_stations(kit: BoardKit) -> list[Path]:
+    """The kit's QEMU station profiles, when QEMU can run here."""
+    if qemu_available():
+        return []
+    candidates = sorted(kit.emulated_station.parent.glob(f"{kit.name}-*.toml"))
+    return [path for path in candidates  # a spec or desk profile has no [emulator] kind
+            if tomllib.loads(path.read_text()).get("emulator", {}).get("kind") == "qemu"]
+
+
+def run_one(kit: BoardKit, defect: str, workdir: Path, timeout: float = 600,
+            station: Path | None = None) -> Row:
+    """Run the kit's plans against its emulated station (or `station`) with `defect` (or none)."""
+    label = station.stem if station else kit.name
+    record = workdir / f"{label}-{defect or 'healthy'}" / "record.jsonl"
     command = [sys.executable, "-m", "pytest", str(kit.plans), "--station",
-               str(kit.emulated_station), "--record", str(record), "-q", "-p", "no:cacheprovider",
-               "--rootdir", str(ROOT)] + (["--defect", defect] if defect else [])
+               str(station or kit.emulated_station), "--record", str(record), "-q", "-p",
+               "no:cacheprovider", "--rootdir", str(ROOT)] + (["--defect", defect] if defect
+                                                              else [])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    info = kit.defects.get(defect)
-    row = Row(kit.name, defect, info.face if info else "", info.description if info else
-              "healthy board")
+    row = _describe(kit, defect, station)
     if not record.exists():
         return Row(**{**asdict(row), "error": f"no record (pytest exit {done.returncode}): "
                                                f"{done.stdout[-500:]}{done.stderr[-500:]}"})
@@ -64,14 +82,35 @@ def run_one(kit: BoardKit, defect: str, workdir: Path, timeout: float = 600) -> 
         plans.append(step["name"].split("::")[0])
         caught += [m["name"] for m in step.get("measurements", []) if m.get("outcome") == "fail"]
     return Row(row.board, row.defect, row.face, row.description, sorted(set(caught)), steps,
-               sorted(set(plans)))
+               sorted(set(plans)), station=row.station)
+
+
+def _describe(kit: BoardKit, defect: str, station: Path | None) -> Row:
+    """The row's identity: a kit defect, or a firmware defect build of a QEMU station."""
+    if station is None:
+        info = kit.defects.get(defect)
+        return Row(kit.name, defect, info.face if info else "", info.description if info else
+                   "healthy board")
+    build = _firmware_builds(station).get(defect, {})
+    return Row(station.stem, defect, "firmware",
+               build.get("description", "healthy firmware"), station=str(station))
+
+
+def _firmware_builds(station: Path) -> dict[str, dict[str, str]]:
+    return firmware_defects(load_station(station).firmware_path())
 
 
 def matrix(kits: Iterable[BoardKit], jobs: int = 2) -> list[Row]:
-    """Every defect of every kit, and each healthy board, in kit then defect order."""
-    work = [(kit, defect) for kit in kits for defect in ["", *sorted(kit.defects)]]
+    """Every defect of every kit, and each healthy board, in kit then defect order; then each
+    QEMU station's healthy firmware and its defect builds."""
+    work: list[tuple[BoardKit, str, Path | None]] = []
+    for kit in kits:
+        work += [(kit, defect, None) for defect in ["", *sorted(kit.defects)]]
+        for station in firmware_stations(kit):
+            work += [(kit, defect, station) for defect in ["", *sorted(_firmware_builds(station))]]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
-        return list(pool.map(lambda job: run_one(*job, Path(tmp)), work))
+        return list(pool.map(lambda job: run_one(job[0], job[1], Path(tmp), station=job[2]),
+                             work))
 
 
 def render_markdown(rows: list[Row]) -> str:

@@ -11,6 +11,7 @@ fixture, `bench emulate` and `bench list` all come through here.
 
 from __future__ import annotations
 
+from bench.kits import _load as load_object  # the kits' own "module:attribute" loader
 from bench.station import StationProfile
 from emulators.host import EmulatedStation
 from emulators.interfaces import BoardSettings
@@ -22,10 +23,17 @@ def emulate(profile: StationProfile) -> EmulatedStation:
     if config is None:
         raise ValueError(f"{profile.path}: emulated roles need an [emulator] section")
     roles = profile.emulated_roles()
-    board = profile.kit.load("emulator")(BoardSettings(
+    settings = BoardSettings(
         seed=config.seed, defects=config.defects, powered="psu" not in roles,
         unique_id=config.board_serial, provisioned=config.provisioned,
-        spec=profile.kit.product_spec().data, knobs=config.knobs))
+        spec=profile.kit.product_spec().data, knobs=config.knobs)
+    if config.kind == "qemu":
+        from emulators.qemu_board import QemuBoard
+
+        board = QemuBoard(settings, profile.firmware_path(), config.machine,
+                          load_object(config.physics), config.qemu_args)
+    else:
+        board = profile.kit.load("emulator")(settings)
     return EmulatedStation(
         board, roles, serial=config.serial, seed=config.seed,
         psu_channel=profile.psu.channel if profile.psu else 1,

@@ -56,6 +56,11 @@ class EmulatorConfig:
     psu_model: str = "E36312A"  # which supply family the emulator serves (its *IDN? and commands)
     faults: dict[str, float] = field(default_factory=dict)  # bench faults (emulators/faults.py)
     knobs: dict[str, float] = field(default_factory=dict)  # the board kit's knobs (BoardKit.knobs)
+    kind: str = "python"  # "python": the kit's board model; "qemu": its firmware (qemu_board.py)
+    firmware: str = ""  # qemu: the ELF, relative to the profile; its defects are builds of it
+    machine: str = "mps2-an385"  # qemu: the -M machine
+    physics: str = ""  # qemu: "module:attribute" of the kit's BoardPhysics
+    qemu_args: tuple[str, ...] = ()  # qemu: more arguments, e.g. ["-icount", "shift=auto"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,10 @@ class StationProfile:
     def kit(self) -> BoardKit:
         """The board kit of `[dut] board` (checked when the profile loaded)."""
         return board_kit(self.dut.board)
+
+    def firmware_path(self) -> Path:
+        """The QEMU station's firmware image, its path taken relative to the profile."""
+        return (self.path.parent / self.emulator.firmware).resolve() if self.emulator else Path()
 
     def emulated_roles(self) -> tuple[str, ...]:
         """Roles whose resource is the bench's own emulator."""
@@ -236,7 +245,9 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
             "no [emulator] section"
         )
     if profile.emulator is not None:
-        _check_defect_names(kit, profile.emulator.defects, f"{profile.path}: [emulator].defects")
+        _check_kind(profile)
+        _check_defect_names(profile, profile.emulator.defects,
+                            f"{profile.path}: [emulator].defects")
         _check_fault_names(profile.emulator.faults, f"{profile.path}: [emulator].faults")
         _check_knob_names(kit, profile.emulator.knobs, f"{profile.path}: [emulator].knobs")
         _check_unique_id(kit, profile.emulator.board_serial,
@@ -251,9 +262,34 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
                            f"(\"bumble\" when resource is \"{EMULATOR}\"), got {radio.backend!r}")
 
 
-def _check_defect_names(kit: BoardKit, names: tuple[str, ...] | list[str], where: str) -> None:
+def _check_kind(profile: StationProfile) -> None:
+    config = profile.emulator
+    where = f"{profile.path}: [emulator]"
+    if config.kind not in ("python", "qemu"):
+        raise StationError(f"{where}.kind must be \"python\" or \"qemu\", got {config.kind!r}")
+    if config.kind == "qemu":
+        missing = [key for key in ("firmware", "physics") if not getattr(config, key)]
+        if missing:
+            raise StationError(f"{where}: kind \"qemu\" needs {' and '.join(missing)}")
+        if profile.radio is not None and profile.radio.resource == EMULATOR:
+            raise StationError(f"{where}: kind \"qemu\" has no radio (QEMU models none for a "
+                               "Cortex-M): remove [radio] or give it a real resource")
+
+
+def _check_defect_names(profile: StationProfile, names: tuple[str, ...] | list[str],
+                        where: str) -> None:
+    """A QEMU station's defects are builds of its firmware; a Python model's, its kit's."""
+    if profile.emulator is not None and profile.emulator.kind == "qemu":
+        from emulators.qemu_board import firmware_defects
+
+        known = firmware_defects(profile.firmware_path())
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise StationError(f"{where}: unknown firmware defect(s) {', '.join(unknown)} for "
+                               f"{profile.firmware_path()}; known: {', '.join(sorted(known))}")
+        return
     try:
-        check_defects(kit, names, where)
+        check_defects(profile.kit, names, where)
     except KitError as error:
         raise StationError(str(error)) from None
 
@@ -313,7 +349,7 @@ def with_defects(profile: StationProfile, defects: list[str], where: str) -> Sta
         return profile
     if profile.emulator is None:
         raise StationError(f"{profile.path}: {where} needs a profile with an [emulator] section")
-    _check_defect_names(profile.kit, defects, where)
+    _check_defect_names(profile, defects, where)
     merged = tuple(sorted({*profile.emulator.defects, *defects}))
     return dataclasses.replace(profile,
                                emulator=dataclasses.replace(profile.emulator, defects=merged))

@@ -73,7 +73,8 @@ def test_every_defect_is_caught_by_its_measurement(rows: list[dict]) -> None:
 
 def test_healthy_boards_fail_nothing(rows: list[dict]) -> None:
     healthy = [row for row in rows if not row["defect"]]
-    assert {row["board"] for row in healthy} == set(installed_kits())
+    # a QEMU station's rows are labelled by its profile (tests/test_qemu.py checks its builds)
+    assert {row["board"] for row in healthy if not row["station"]} == set(installed_kits())
     assert [(row["board"], row["failed_steps"], row["error"]) for row in healthy
             if row["failed_steps"] or row["error"]] == []
 
