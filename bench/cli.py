@@ -30,6 +30,7 @@ from pathlib import Path
 
 from bench.exitcodes import ExitCode
 from bench.kits import KitError, installed_kits
+from bench.record import load_record
 from bench.station import (
     StationError,
     StationProfile,
@@ -101,11 +102,16 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_index(args: argparse.Namespace) -> int:
-    from bench import archive, archiving, stats
+    from bench import archive, archiving, index_db, stats
 
     root = Path(args.dir)
     archiving.recover(root)
     print(f"index: {archive.write_index(root)}\nstatistics: {stats.write_statistics(root)}")
+    for row in index_db.damaged(index_db.connect(root), limit=-1):
+        record = root / row.folder / archive.RECORD
+        with contextlib.suppress(OSError):  # a missing record is listed on the index page
+            for damage in load_record(record).unreadable:
+                print(f"bench: warning: record {record} {damage}", file=sys.stderr)
     return 0
 
 
@@ -167,7 +173,13 @@ def cmd_report_rebuild(args: argparse.Namespace) -> int:
 
     record = Path(args.record)
     target = Path(args.output or f"{record.parent.name}-report.html")
-    return archiving.rebuild_report(record, target)
+    code = archiving.rebuild_report(record, target)
+    if code != ExitCode.PASS:
+        return code
+    unreadable = load_record(record).unreadable
+    for damage in unreadable:  # skipped: the report holds every other line
+        print(f"bench: record {record} {damage}", file=sys.stderr)
+    return ExitCode.USAGE if unreadable else ExitCode.PASS
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
