@@ -145,6 +145,11 @@ class RecordView:
     damaged: list[Damage] = field(default_factory=list)  # lines skipped, the cut one included
 
     @property
+    def empty(self) -> bool:
+        """Nothing of the run could be read: no event at all (a disk full before the first)."""
+        return not (self.start or self.dut or self.instruments or self.steps or self.end)
+
+    @property
     def unreadable(self) -> list[Damage]:
         """The damaged lines that are bad input: all but the line a kill cut short."""
         return [damage for damage in self.damaged if not damage.cut_short]

@@ -3,17 +3,22 @@ bench cannot write, DUT text that would drive a terminal, a refused plan's lefto
 in one line that names what is wrong and where, never a traceback, and loses nothing measured."""
 
 import json
+import resource
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import archive
+from bench import archive, folders
 from bench.cli import main
 from bench.exitcodes import ExitCode
 from bench.pages import render_report
 from bench.record import load_record
+from tests.plan_runner import ROOT
 from tests.test_archive import staged_run
 
 STEP = {"kind": "step", "name": "t2", "outcome": "pass", "measurements": [],
@@ -164,3 +169,114 @@ def test_any_json_line_is_read_or_listed_never_a_crash(tmp_path: Path, event: ob
     render_report(view)
     index_db.row_of("CB-1/20270115T080000Z_PASS", view)
     archive.run_folder(view)
+
+
+def _bench(*args: str, limit_file_size: int | None = None) -> subprocess.CompletedProcess:
+    """`bench ARGS` as a user runs it; `limit_file_size` caps every file it writes (RLIMIT_FSIZE:
+    a write past it fails with EFBIG, as one on a full disk fails with ENOSPC)."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, preexec_fn=limit if limit_file_size else None)
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """A reports folder not even root can write into: immutable (chattr +i)."""
+    folder = tmp_path / "reports"
+    archive.store(staged_run(folder, "CB-1"), folder)  # an archive already there
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here (needs CAP_LINUX_IMMUTABLE and ext4/xfs)")
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+IDENTIFICATION = str(ROOT / "testplans" / "ws100" / "test_identification.py")
+COMMANDS = {"run": ["run", "--plan", IDENTIFICATION, "--reports"],
+            "archive index": ["archive", "index"], "archive query": ["archive", "query"]}
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_a_read_only_reports_folder_is_one_line_and_exit_3(read_only: Path,
+                                                            command: list[str]) -> None:
+    done = _bench(*command, str(read_only))
+    assert done.returncode == ExitCode.ERROR and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr == (f"bench: reports folder {read_only} is not writable: "
+                           "Operation not permitted\n")
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_a_file_in_place_of_the_reports_folder_is_one_line_and_exit_3(
+        tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "reports").write_text("not a folder")
+    done = _bench(*command, str(tmp_path / "reports"))
+    assert done.returncode == ExitCode.ERROR and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr == f"bench: reports folder {tmp_path / 'reports'} is a file, not a folder\n"
+
+
+def test_a_full_reports_folder_stops_a_run_before_anything_is_powered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    reports = tmp_path / "reports"
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(folders, "MIN_FREE", free + 2**30)  # more than this disk has
+    assert main(["run", "--plan", IDENTIFICATION, "--reports", str(reports)]) == ExitCode.ERROR
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"bench: reports folder {reports} has ")
+    assert err.endswith(f" MiB free; the bench needs {(free + 2**30) / 2**20:.0f} MiB to write "
+                        "into it\n") and len(err.splitlines()) == 1
+    assert list(reports.iterdir()) == []  # no staging folder, no record
+
+
+def test_an_index_that_fills_its_disk_half_way_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    for n in range(3):
+        archive.store(staged_run(tmp_path, f"CB-{n}", at=1.8e9 + n), tmp_path)
+    for page in tmp_path.glob("index.*"):
+        page.unlink()  # the database and pages are rebuilt, past the size a file may grow to
+    done = _bench("archive", "index", str(tmp_path), limit_file_size=8192)
+    assert done.returncode == ExitCode.ERROR and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"bench: reports folder {tmp_path}: ")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_empty_record_is_never_archived(tmp_path: Path) -> None:
+    """A run whose disk was full before its first line leaves an empty record: nothing was
+    measured, so nothing is archived (it used to become a run of 1970 with no DUT)."""
+    staging = staged_run(tmp_path, "CB-1")
+    (staging / archive.RECORD).write_bytes(b"")
+    shutil.rmtree(staging / "attachments")  # written with the first step, never reached
+    done = _bench("archive", "index", str(tmp_path))
+    assert done.returncode == 0 and "recovered run" not in done.stdout, done.stdout + done.stderr
+    assert archive.find_runs(tmp_path) == [] and archive.run_dirs(tmp_path) == []
+    assert list((tmp_path / archive.INCOMING).iterdir()) == []
+
+
+def test_a_refused_plan_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Another board's plan is refused before anything is powered; pytest has still written its
+    report and JUnit file, views of no run: they go with the staging folder."""
+    reports = tmp_path / "reports"
+    tracker = str(ROOT / "testplans" / "tracker" / "test_identify.py")
+    for _ in range(2):
+        done = _bench("run", "--plan", tracker, "--reports", str(reports))
+        assert done.returncode == ExitCode.USAGE and "is a plan of board 'tracker'" in done.stderr
+        assert "recovered run" not in done.stdout, done.stdout
+        assert list((reports / archive.INCOMING).iterdir()) == []
+
+
+def test_recovery_clears_the_leftovers_of_refused_runs_but_keeps_unknown_files(
+        tmp_path: Path) -> None:
+    """Folders earlier versions left behind (a report and JUnit file, no record) go; a folder
+    holding anything else is left in place and said so."""
+    incoming = tmp_path / archive.INCOMING
+    for name, files in (("20261206T100000Z-1", ["report.html", "junit.xml"]),
+                        ("20261206T100001Z-2", ["report.html", "notes.txt"])):
+        (incoming / name).mkdir(parents=True)
+        (incoming / f"{name}.lock").touch()
+        for file in files:
+            (incoming / name / file).write_text("x")
+    done = _bench("archive", "index", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("recovered run") == 1
+    assert "recovered run 20261206T100001Z-2: files but no record: left in place" in done.stdout
+    assert sorted(p.name for p in incoming.rglob("*")) == [
+        "20261206T100001Z-2", "20261206T100001Z-2.lock", "notes.txt"]
