@@ -152,8 +152,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = "measurement(s) out of limits:\n" + "\n".join(
             f"  {m.name} = {m.value} {m.units} (limits {m.limits_text()})" for m in recorder.failed
         )
-    item.stash[PHASES][call.when] = (report, call.excinfo)
+    item.stash[PHASES][call.when] = (report, call.excinfo, str(report.longrepr or ""))
     endings.report_bench_error(report, call)
+    from bench.report import visible_report
+
+    visible_report(report)  # after the record's copy: the record keeps the text as it was
     if call.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from bench.report import measurement_extras
 
@@ -168,7 +171,7 @@ def _step_outcome(phases: dict, bench_faults: list[str]) -> tuple[Outcome, str]:
     for when in ("setup", "call", "teardown"):
         if when not in phases:
             continue
-        report, excinfo = phases[when]
+        report, excinfo, text = phases[when]
         if report.skipped:
             outcome = Outcome.SKIP
         elif report.passed:
@@ -180,7 +183,7 @@ def _step_outcome(phases: dict, bench_faults: list[str]) -> tuple[Outcome, str]:
             outcome = Outcome.ERROR  # the bench could not test: a port, a timeout, a bug
         if outcome > worst or not message:
             worst = max(worst, outcome)
-            message = str(report.longrepr)[-2000:] if report.longrepr else ""
+            message = text[-2000:]
     if worst is Outcome.FAIL and bench_faults:
         return Outcome.ERROR, ("bench fault during a failed step, so the failure is not the "
                                "board's: " + "; ".join(bench_faults) + "\n" + message)[-2000:]

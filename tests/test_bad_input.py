@@ -2,7 +2,9 @@
 bench cannot write, DUT text that would drive a terminal, a refused plan's leftovers. Each ends
 in one line that names what is wrong and where, never a traceback, and loses nothing measured."""
 
+import html
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ from bench.cli import main
 from bench.exitcodes import ExitCode
 from bench.pages import render_report
 from bench.record import load_record
+from bench.visible import visible
 from tests.plan_runner import ROOT
 from tests.test_archive import staged_run
 
@@ -280,3 +283,47 @@ def test_recovery_clears_the_leftovers_of_refused_runs_but_keeps_unknown_files(
     assert "recovered run 20261206T100001Z-2: files but no record: left in place" in done.stdout
     assert sorted(p.name for p in incoming.rglob("*")) == [
         "20261206T100001Z-2", "20261206T100001Z-2.lock", "notes.txt"]
+
+
+HOSTILE_PLAN = '''
+SERIAL = "CB-\\x1b[31mRED\\x00-1\\u202eLIAF"  # as a board may send it: ESC, NUL, RLO
+
+
+def test_label(measure):
+    print("board says", SERIAL)
+    measure("serial number", SERIAL, nominal="CB-WS1-000123")
+
+
+def test_assert(run_record):
+    assert SERIAL == "CB-WS1-000123", f"label says CB-WS1-000123, board says {SERIAL}"
+'''
+SERIAL = "CB-\x1b[31mRED\x00-1\u202eLIAF"
+RAW = ("\x1b", "\x00", "\u202e")
+
+
+def test_dut_text_reads_on_the_console_as_on_the_pages(tmp_path: Path) -> None:
+    """An ESC from a board would drive the operator's terminal; pytest-html's log drops a NUL
+    and shows an RLO raw. The console, the log and JUnit show what the pages show
+    (bench.visible), and the record keeps the text as it came."""
+    (tmp_path / "test_plan.py").write_text(HOSTILE_PLAN)
+    done = _bench("run", "--plan", str(tmp_path / "test_plan.py"),
+                  "--reports", str(tmp_path / "reports"))
+    assert done.returncode == ExitCode.FAIL, done.stdout + done.stderr
+    shown = visible(SERIAL)  # CB-\x1b[31mRED\x00-1\u202eLIAF, as text
+    assert not any(char in done.stdout + done.stderr for char in RAW)
+    assert f"board says {shown}\n" in done.stdout
+    assert f"serial number = {shown}  (limits" in done.stdout
+    assert f"AssertionError: label says CB-WS1-000123, board says {shown}" in done.stdout
+    (run,) = archive.find_runs(tmp_path / "reports")
+    page = (run / "report.html").read_text()
+    blob = json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', page).group(1)))
+    logs = {test_id.rpartition("::")[2]: runs[0]["log"] for test_id, runs in blob["tests"].items()}
+    assert f"board says {shown}" in logs["test_label"] and shown in logs["test_assert"]
+    assert not any(char in log for log in logs.values() for char in RAW)
+    junit = (run / "junit.xml").read_text()
+    assert f"serial number = {shown}" in junit and f"board says {shown}" in junit
+    messages = {s["name"].rpartition("::")[2]: s["message"] for s in load_record(
+        run / archive.RECORD).steps}
+    assert f"serial number = {SERIAL} " in messages["test_label"]  # as it came, escaped once
+    assert f"board says {SERIAL}" in messages["test_assert"]      # by each page
+    assert f"serial number = {shown} " in page.split("data-jsonblob")[0]
