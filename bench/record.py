@@ -186,29 +186,40 @@ class RecordView:
         return (self.path.parent / "attachments" / ref["sha256"]).read_text(encoding="utf-8")
 
 
-NUMBER = (int, float)
+@dataclass(frozen=True)
+class _Range:
+    """A shape: a number from `low` to `high` (NaN and the infinities are not)."""
+
+    low: float
+    high: float
+    text: str
+
+
+_NUMBER = (int, float)
+_NULL = type(None)
+_TIME = _Range(0, 253402300799, "a time from 1970 to 9999 in seconds")  # what a page can show
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_MEASUREMENT = {"name": str, "value": (str, *NUMBER, bool, type(None)), "units": str,
-                "low": (*NUMBER, type(None)), "high": (*NUMBER, type(None)),
-                "nominal": (str, *NUMBER, bool, type(None)), "comparison": str, "outcome": str,
-                "margin": (*NUMBER, type(None))}
+_MEASUREMENT = {"name": str, "value": (str, *_NUMBER, bool, _NULL), "units": str,
+                "low": (*_NUMBER, _NULL), "high": (*_NUMBER, _NULL),
+                "nominal": (str, *_NUMBER, bool, _NULL), "comparison": str, "outcome": str,
+                "margin": (*_NUMBER, _NULL)}
 _ATTACHMENT = {"name": str, "media_type": str, "sha256": _SHA256, "size": int}
 # What the readers of a record (pages, index, statistics, archive) rely on, checked once here so
 # that none of them meets a list where it reads an object. A shape is a type (or a tuple of
 # them), `[shape]` for a list of it, a dict for an object whose fields, when present, have
-# those shapes, or a pattern a string must match. Fields not listed are shown as text.
+# those shapes, a pattern a string must match or a _Range. Fields not listed are shown as text.
 SHAPES: dict[str, dict] = {
-    "start": {"time": NUMBER, "station": dict, "software": {"packages": dict}, "operator": str,
+    "start": {"time": _TIME, "station": dict, "software": {"packages": dict}, "operator": str,
               "planned": [str]},
     "instrument": {"role": str, "calibration_due": str, "calibration_expired": bool},
-    "step": {"name": str, "doc": str, "outcome": str, "start": NUMBER, "end": NUMBER,
+    "step": {"name": str, "doc": str, "outcome": str, "start": _TIME, "end": _TIME,
              "message": str, "measurements": [_MEASUREMENT], "attachments": [_ATTACHMENT]},
-    "end": {"time": NUMBER, "verdict": str, "problems": [str],
+    "end": {"time": _TIME, "verdict": str, "problems": [str],
             "ending": {"cause": str, "detail": str, "step": str, "planned": int,
                        "not_run": [str], "not_run_reason": str}},
 }
 _JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
-               float: "a number", bool: "true or false", type(None): "null"}
+               float: "a number", bool: "true or false", _NULL: "null"}
 
 
 def _json_name(value: object) -> str:
@@ -217,6 +228,10 @@ def _json_name(value: object) -> str:
 
 def _shape_problem(value: object, shape: object, where: str) -> str:
     """What is wrong with `value` against `shape` (see SHAPES), naming the field; "" if nothing."""
+    if isinstance(shape, _Range):
+        number = isinstance(value, _NUMBER) and not isinstance(value, bool)
+        return "" if number and shape.low <= value <= shape.high else (
+            f"{where} is {value!r:.40}, not {shape.text}")
     if isinstance(shape, re.Pattern):
         ok = isinstance(value, str) and shape.fullmatch(value)
         return "" if ok else f"{where} is not {shape.pattern}: {value!r:.40}"
