@@ -62,8 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     reports = Path(args.reports)
     station = resolve_profile_path(args.station)
     plans = args.plan or [str(_profile(args).kit.plans)]  # also checks the profile and defects
-    folders.check(reports)  # before anything is powered
-    out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
+    with folders.writing_into(reports):  # before anything is powered
+        out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
     pytest_args = [*plans, "--station", str(station),
                    "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",

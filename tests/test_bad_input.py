@@ -228,6 +228,14 @@ def test_a_file_in_place_of_the_reports_folder_is_one_line_and_exit_3(
     assert done.stderr == f"bench: reports folder {tmp_path / 'reports'} is a file, not a folder\n"
 
 
+def test_a_file_in_place_of_the_staging_folder_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    (tmp_path / archive.INCOMING).write_text("not a folder")
+    done = _bench("run", "--plan", IDENTIFICATION, "--reports", str(tmp_path))
+    assert done.returncode == ExitCode.ERROR and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.startswith(f"bench: reports folder {tmp_path}: [Errno 17] File exists")
+    assert len(done.stderr.splitlines()) == 1
+
+
 def test_a_full_reports_folder_stops_a_run_before_anything_is_powered(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     reports = tmp_path / "reports"
