@@ -199,11 +199,12 @@ _NUMBER = (int, float)
 _NULL = type(None)
 _TIME = _Range(0, 253402300799, "a time from 1970 to 9999 in seconds")  # what a page can show
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_MEASUREMENT = {"name": str, "value": (str, *_NUMBER, bool, _NULL), "units": str,
-                "low": (*_NUMBER, _NULL), "high": (*_NUMBER, _NULL),
-                "nominal": (str, *_NUMBER, bool, _NULL), "comparison": str, "outcome": str,
-                "margin": (*_NUMBER, _NULL)}
-_ATTACHMENT = {"name": str, "media_type": str, "sha256": _SHA256, "size": int}
+# Limits, margin, comparison and outcome come from Measurement.judge; what a plan hands over
+# (name, value, nominal, units, an attachment's name and type) is shown as text, whatever it is,
+# so an odd value never costs the step its other measurements.
+_MEASUREMENT = {"low": (*_NUMBER, _NULL), "high": (*_NUMBER, _NULL),
+                "margin": (*_NUMBER, _NULL), "comparison": str, "outcome": str}
+_ATTACHMENT = {"sha256": _SHA256, "size": int}  # a file name beside the record, never a path
 # What the readers of a record (pages, index, statistics, archive) rely on, checked once here so
 # that none of them meets a list where it reads an object. A shape is a type (or a tuple of
 # them), `[shape]` for a list of it, a dict for an object whose fields, when present, have

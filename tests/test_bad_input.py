@@ -136,6 +136,17 @@ def test_archive_index_lists_a_wrong_shape_and_goes_on(tmp_path: Path, capsys, e
     assert f"line 3: {reason}" in (tmp_path / archive.INDEX).read_text().replace("&#39;", "'")
 
 
+def test_what_a_plan_hands_over_is_kept_whatever_its_type(tmp_path: Path) -> None:
+    """A plan may measure a tuple or name a measurement with a number: shown as text, never a
+    reason to drop the step and its other measurements."""
+    odd = {"name": 5, "value": [0.1, 0.2], "nominal": {"x": 1}, "units": None}
+    step = {**STEP, "measurements": [odd, MEASUREMENT],
+            "attachments": [{"name": 7, "media_type": None, "sha256": "0" * 64, "size": 3}]}
+    view = load_record(_archived_with(tmp_path, step))
+    assert view.damaged == [] and view.steps[0]["measurements"] == [odd, MEASUREMENT]
+    assert "[0.1, 0.2]" in render_report(view)
+
+
 def test_a_killed_runs_cut_line_is_no_bad_input(tmp_path: Path, capsys) -> None:
     record = _archived_with(tmp_path, STEP)
     with record.open("a") as file:
