@@ -28,8 +28,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+from bench import folders
 from bench.exitcodes import ExitCode
 from bench.kits import KitError, installed_kits
+from bench.record import load_record
 from bench.station import (
     StationError,
     StationProfile,
@@ -54,13 +56,14 @@ def _profile(args: argparse.Namespace) -> StationProfile:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from bench import archive, archiving, incoming
+    from bench import archiving, incoming
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
     station = resolve_profile_path(args.station)
     plans = args.plan or [str(_profile(args).kit.plans)]  # also checks the profile and defects
-    out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
+    with folders.writing_into(reports):  # before anything is powered
+        out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
     pytest_args = [*plans, "--station", str(station),
                    "--record", str(out / "record.jsonl"),
                    f"--html={out / 'report.html'}", "--self-contained-html",
@@ -75,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.operator:
         pytest_args += ["--operator", args.operator]
     code = pytest.main(pytest_args)
-    if not (out / archive.RECORD).exists():
+    if incoming.nothing_recorded(out):
         archiving.abandon(out, reports)
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
         return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
@@ -101,11 +104,18 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_index(args: argparse.Namespace) -> int:
-    from bench import archive, archiving, stats
+    from bench import archive, archiving, index_db, stats
 
     root = Path(args.dir)
-    archiving.recover(root)
-    print(f"index: {archive.write_index(root)}\nstatistics: {stats.write_statistics(root)}")
+    with folders.writing_into(root):
+        archiving.recover(root)
+        print(f"index: {archive.write_index(root)}\nstatistics: {stats.write_statistics(root)}")
+        damaged = index_db.damaged(index_db.connect(root), limit=-1)
+    for row in damaged:
+        record = root / row.folder / archive.RECORD
+        with contextlib.suppress(OSError):  # a missing record is listed on the index page
+            for damage in load_record(record).unreadable:
+                print(f"bench: warning: record {record} {damage}", file=sys.stderr)
     return 0
 
 
@@ -116,8 +126,9 @@ def cmd_archive_query(args: argparse.Namespace) -> int:
     filters = index_db.Filters(args.board or "", args.verdict or "", args.since or "",
                                args.until or "", args.plan or "", args.firmware or "")
     target = Path(args.output) if args.output else root / "query.html"
-    page = index_pages.write_query(root, index_db.connect(root), filters, target)
-    print(f"{index_db.count(index_db.connect(root), filters)} run(s): {page}")
+    with folders.writing_into(root):
+        page = index_pages.write_query(root, index_db.connect(root), filters, target)
+        print(f"{index_db.count(index_db.connect(root), filters)} run(s): {page}")
     return 0
 
 
@@ -167,7 +178,13 @@ def cmd_report_rebuild(args: argparse.Namespace) -> int:
 
     record = Path(args.record)
     target = Path(args.output or f"{record.parent.name}-report.html")
-    return archiving.rebuild_report(record, target)
+    code = archiving.rebuild_report(record, target)
+    if code != ExitCode.PASS:
+        return code
+    unreadable = load_record(record).unreadable
+    for damage in unreadable:  # skipped: the report holds every other line
+        print(f"bench: record {record} {damage}", file=sys.stderr)
+    return ExitCode.USAGE if unreadable else ExitCode.PASS
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -447,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StationError, KitError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    except folders.FolderError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return ExitCode.ERROR
 
 
 if __name__ == "__main__":

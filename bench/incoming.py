@@ -21,6 +21,7 @@ from pathlib import Path
 from bench import archive
 from bench.record import load_record
 
+VIEWS = ("report.html", "junit.xml")  # what pytest writes even for a run refused at collection
 _CLAIMS: dict[Path, object] = {}  # staging folder -> its lock file, open while the run lives
 
 
@@ -44,6 +45,13 @@ def release(staging: Path) -> None:
     (staging.parent / f"{staging.name}.lock").unlink(missing_ok=True)
     if lock is not None:
         lock.close()
+
+
+def nothing_recorded(staging: Path) -> bool:
+    """Whether the run staged here recorded nothing: no record, or not one event in it (the
+    station was never touched, or the disk was full before the first line)."""
+    record = staging / archive.RECORD
+    return not record.exists() or load_record(record).empty
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,14 @@ def recover(root: Path) -> list[Recovered]:
                 continue  # its run is still going
             if not folder.exists():
                 continue  # archived by its own process a moment ago
-            if not (folder / archive.RECORD).exists():
-                if not any(folder.iterdir()):  # the run touched no station: nothing to keep
-                    folder.rmdir()
-                    (incoming / f"{folder.name}.lock").unlink(missing_ok=True)
+            if nothing_recorded(folder):
+                for name in (archive.RECORD, *VIEWS):  # views of a run that measured nothing
+                    (folder / name).unlink(missing_ok=True)
+                if any(folder.iterdir()):
+                    found.append(Recovered(folder, None, "files but no record: left in place"))
                     continue
-                found.append(Recovered(folder, None, "files but no record: left in place"))
+                folder.rmdir()
+                (incoming / f"{folder.name}.lock").unlink(missing_ok=True)
                 continue
             archive.rebuild_report(folder / archive.RECORD, folder / "report.html")
             archived = archive.store(folder, root)

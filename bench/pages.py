@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 
 from bench.measure import Measurement
 from bench.record import RecordView
-from bench.visible import visible
+from bench.visible import visible, visible_lines
 
 INSTRUMENT_COLUMNS = ("role", "vendor", "model", "serial", "firmware", "resource",
                       "calibration_due")
@@ -37,8 +37,7 @@ def _shown(value: object) -> object:
 
 def _pre(text: object) -> Markup:
     """Multi-line text for a <pre>: each line visibly escaped, the line breaks kept."""
-    lines = ("" if text is None else str(text)).split("\n")
-    return Markup("\n".join(str(escape(visible(line))) for line in lines))
+    return Markup(escape(visible_lines(text)))
 
 
 def fmt(value: object) -> str:

@@ -152,8 +152,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = "measurement(s) out of limits:\n" + "\n".join(
             f"  {m.name} = {m.value} {m.units} (limits {m.limits_text()})" for m in recorder.failed
         )
-    item.stash[PHASES][call.when] = (report, call.excinfo)
+    item.stash[PHASES][call.when] = (report, call.excinfo, str(report.longrepr or ""))
     verdicts.report_bench_error(report, call, Path(item.path))
+    from bench.report import visible_report
+
+    visible_report(report)  # after the record's copy: the record keeps the text as it was
     if call.when == "call" and item.config.pluginmanager.hasplugin("html"):
         from bench.report import measurement_extras
 

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Damage:
 
     line: int
     reason: str
+    cut_short: bool = False  # the last line of a run killed mid-write, not bad input
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
@@ -141,6 +143,16 @@ class RecordView:
     end: dict | None = None
     truncated: bool = False  # the last line was cut short (a run killed mid-write)
     damaged: list[Damage] = field(default_factory=list)  # lines skipped, the cut one included
+
+    @property
+    def empty(self) -> bool:
+        """Nothing of the run could be read: no event at all (a disk full before the first)."""
+        return not (self.start or self.dut or self.instruments or self.steps or self.end)
+
+    @property
+    def unreadable(self) -> list[Damage]:
+        """The damaged lines that are bad input: all but the line a kill cut short."""
+        return [damage for damage in self.damaged if not damage.cut_short]
 
     @property
     def step_outcomes(self) -> list[Outcome]:
@@ -174,6 +186,74 @@ class RecordView:
         return (self.path.parent / "attachments" / ref["sha256"]).read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class _Range:
+    """A shape: a number from `low` to `high` (NaN and the infinities are not)."""
+
+    low: float
+    high: float
+    text: str
+
+
+_NUMBER = (int, float)
+_NULL = type(None)
+_TIME = _Range(0, 253402300799, "a time from 1970 to 9999 in seconds")  # what a page can show
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# Limits, margin, comparison and outcome come from Measurement.judge; what a plan hands over
+# (name, value, nominal, units, an attachment's name and type) is shown as text, whatever it is,
+# so an odd value never costs the step its other measurements.
+_MEASUREMENT = {"low": (*_NUMBER, _NULL), "high": (*_NUMBER, _NULL),
+                "margin": (*_NUMBER, _NULL), "comparison": str, "outcome": str}
+_ATTACHMENT = {"sha256": _SHA256, "size": int}  # a file name beside the record, never a path
+# What the readers of a record (pages, index, statistics, archive) rely on, checked once here so
+# that none of them meets a list where it reads an object. A shape is a type (or a tuple of
+# them), `[shape]` for a list of it, a dict for an object whose fields, when present, have
+# those shapes, a pattern a string must match or a _Range. Fields not listed are shown as text.
+SHAPES: dict[str, dict] = {
+    "start": {"time": _TIME, "station": dict, "software": {"packages": dict}, "operator": str,
+              "planned": [str]},
+    "instrument": {"role": str, "calibration_due": str, "calibration_expired": bool},
+    "step": {"name": str, "doc": str, "outcome": str, "start": _TIME, "end": _TIME,
+             "message": str, "measurements": [_MEASUREMENT], "attachments": [_ATTACHMENT]},
+    "end": {"time": _TIME, "verdict": str, "problems": [str],
+            "ending": {"cause": str, "detail": str, "step": str, "planned": int,
+                       "not_run": [str], "not_run_reason": str}},
+}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+               float: "a number", bool: "true or false", _NULL: "null"}
+
+
+def _json_name(value: object) -> str:
+    return next(name for kind, name in reversed(_JSON_NAMES.items()) if isinstance(value, kind))
+
+
+def _shape_problem(value: object, shape: object, where: str) -> str:
+    """What is wrong with `value` against `shape` (see SHAPES), naming the field; "" if nothing."""
+    if isinstance(shape, _Range):
+        number = isinstance(value, _NUMBER) and not isinstance(value, bool)
+        return "" if number and shape.low <= value <= shape.high else (
+            f"{where} is {value!r:.40}, not {shape.text}")
+    if isinstance(shape, re.Pattern):
+        ok = isinstance(value, str) and shape.fullmatch(value)
+        return "" if ok else f"{where} is not {shape.pattern}: {value!r:.40}"
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where} is {_json_name(value)}, not a list"
+        return next((problem for n, item in enumerate(value)
+                     if (problem := _shape_problem(item, shape[0], f"{where}[{n}]"))), "")
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where} is {_json_name(value)}, not an object"
+        return next((problem for key, inner in shape.items() if key in value
+                     if (problem := _shape_problem(value[key], inner, f"{where}.{key}"))), "")
+    kinds = shape if isinstance(shape, tuple) else (shape,)
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return ""
+    expected = " or ".join(name for kind, name in _JSON_NAMES.items()
+                           if kind in kinds and not (kind is int and float in kinds))
+    return f"{where} is {_json_name(value)}, not {expected}"
+
+
 def _event(raw: bytes) -> dict:
     """One record line as an event, or ValueError saying what is wrong with it."""
     try:
@@ -183,7 +263,7 @@ def _event(raw: bytes) -> dict:
     except json.JSONDecodeError as error:
         raise ValueError(f"not JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(event, dict):
-        raise ValueError(f"not a JSON object but {type(event).__name__}")
+        raise ValueError(f"not a JSON object but {_json_name(event)}")
     kind = event.get("kind")
     if kind == "step":
         missing = [key for key in STEP_KEYS if key not in event]
@@ -193,6 +273,9 @@ def _event(raw: bytes) -> dict:
             raise ValueError(f"step outcome {event['outcome']!r} unknown")
     if kind == "end" and str(event.get("verdict", "")).upper() not in Outcome.__members__:
         raise ValueError(f"end verdict {event.get('verdict')!r} unknown")
+    problem = _shape_problem(event, SHAPES.get(str(kind), {}), str(kind))
+    if problem:
+        raise ValueError(problem)
     return event
 
 
@@ -208,7 +291,7 @@ def load_record(path: Path) -> RecordView:
             except ValueError as error:
                 if not line.endswith(b"\n"):
                     view.truncated = True
-                    view.damaged.append(Damage(number, f"cut short ({len(line)} bytes)"))
+                    view.damaged.append(Damage(number, f"cut short ({len(line)} bytes)", True))
                 else:
                     view.damaged.append(Damage(number, str(error)))
                 continue

@@ -43,13 +43,13 @@ def board_fault(when: str, excinfo: pytest.ExceptionInfo | None, plan: Path) -> 
 
 
 def step_outcome(phases: dict, plan: Path, bench_faults: list[str]) -> tuple[Outcome, str]:
-    """The step's outcome and message from its phases' (report, excinfo): the worst phase wins;
-    a FAIL during a fault of the bench itself is the bench's ERROR."""
+    """The step's outcome and message from its phases' (report, excinfo, text as raised): the
+    worst phase wins; a FAIL during a fault of the bench itself is the bench's ERROR."""
     worst, message = Outcome.PASS, ""
     for when in ("setup", "call", "teardown"):
         if when not in phases:
             continue
-        report, excinfo = phases[when]
+        report, excinfo, text = phases[when]
         if report.skipped:
             outcome = Outcome.SKIP
         elif report.passed:
@@ -58,7 +58,7 @@ def step_outcome(phases: dict, plan: Path, bench_faults: list[str]) -> tuple[Out
             outcome = Outcome.FAIL if board_fault(when, excinfo, plan) else Outcome.ERROR
         if outcome > worst or not message:
             worst = max(worst, outcome)
-            message = str(report.longrepr)[-2000:] if report.longrepr else ""
+            message = text[-2000:]
     if worst is Outcome.FAIL and bench_faults:
         return Outcome.ERROR, ("bench fault during a failed step, so the failure is not the "
                                "board's: " + "; ".join(bench_faults) + "\n" + message)[-2000:]

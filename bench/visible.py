@@ -30,3 +30,8 @@ def visible(value: object) -> str:
     if text.isprintable() and "\\" not in text:
         return text
     return "".join(c if c.isprintable() and c != "\\" else _escape(c) for c in text)
+
+
+def visible_lines(text: object) -> str:
+    """Multi-line text (a traceback, a log) with each line `visible` and its line breaks kept."""
+    return "\n".join(visible(line) for line in ("" if text is None else str(text)).split("\n"))

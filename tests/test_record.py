@@ -148,7 +148,7 @@ def test_a_broken_line_in_the_middle_is_listed_by_number_and_skipped(tmp_path: P
                      b' "attachments": []}\n{"kind": "end", "verdict": "pass"}\n')
     view = load_record(path)
     assert [str(d) for d in view.damaged] == [
-        "line 2: not JSON (Expecting value at column 1)", "line 3: not a JSON object but list",
+        "line 2: not JSON (Expecting value at column 1)", "line 3: not a JSON object but a list",
         "line 4: step without outcome, measurements, attachments",
         "line 5: not UTF-8 at byte 27"]
     assert not view.truncated and [s["name"] for s in view.steps] == ["t"]
@@ -285,7 +285,7 @@ def test_dut_id_prefers_unique_id_then_serial(dut: dict, unique_id: str) -> None
      "step without attachments"),
     (b'{"kind": "end", "verdict": "meh"}', "end verdict 'meh' unknown"),
     (b'{"kind": "end"}', "end verdict None unknown"),
-    (b'"text"', "not a JSON object but str"),
+    (b'"text"', "not a JSON object but a string"),
     (b'{"kind": "start", "time": 1,}', "not JSON (Expecting property name enclosed in double "
      "quotes at column 29)"),
 ])
