@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -15,8 +16,11 @@ KEY_PACKAGES = ("pytest", "pytest-html", "pyserial", "construct", "pyvisa", "pyv
 
 def _git(plan_dir: Path, *args: str) -> str | None:
     try:
+        # no optional lock: `git status` refreshing the index must never leave an index.lock
+        # behind in the lab's repository when the run is killed or its disk is full
         done = subprocess.run(["git", "-C", str(plan_dir), *args], capture_output=True,
-                              text=True, timeout=10, check=True)
+                              text=True, timeout=10, check=True,
+                              env=os.environ | {"GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip()
