@@ -1,0 +1,149 @@
+"""What guards a run's supply outputs, and a run that loses a guard or an output stops at once.
+
+The emulated station lives in this process and `bench run` in a subprocess against a desk
+profile bound to it (so the run starts its watchdog, as on a desk). The plan tells the test
+when it has reached a step through a FIFO and waits on another before going on: the test acts
+on the bench (`bench safe`, `kill -9` of the watchdog) at a known instant, without sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import archive
+from bench.emulation import emulate
+from bench.exitcodes import ExitCode
+from bench.record import RecordView, load_record
+from bench.station import load_station
+from emulators.host import EmulatedStation
+from tests.plan_runner import ROOT, write_profile
+from tests.test_safety_interrupt import desk_profile, with_psu_model
+
+PLAN = '''
+import os
+
+
+def test_powered(dut, psu, measure):
+    measure("ping rtt", dut.ping(), units="s", high=1.0)
+
+
+def test_interrupted(dut):
+    with open(os.environ["NOTES"], "w") as fifo:  # blocks until the test reads: an event
+        fifo.write("waiting")
+    with open(os.environ["GATE"]) as gate:  # held open until the test has acted on the bench
+        gate.read()
+    dut.ping()
+
+
+def test_serial_only(dut):
+    dut.ping()
+
+
+def test_powers_the_board_again(psu, dut):
+    psu.output = True
+    dut.ping()
+'''
+STEPS = ["test_powered", "test_interrupted", "test_serial_only", "test_powers_the_board_again"]
+
+
+@pytest.fixture
+def station(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmulatedStation]:
+    profile = with_psu_model(write_profile(tmp_path, []), getattr(request, "param", "E36312A"))
+    with emulate(load_station(profile)) as emulated:
+        yield emulated
+
+
+class Run:
+    """`bench run` of PLAN on a desk profile of `station`, held at test_interrupted's gate."""
+
+    def __init__(self, tmp: Path, station: EmulatedStation) -> None:
+        self.tmp, self.station = tmp, station
+        self.profile = desk_profile(tmp, station)
+        (tmp / "test_guarding_plan.py").write_text(PLAN)
+        self.notes, self.gate = tmp / "notes", tmp / "gate"
+        for fifo in (self.notes, self.gate):
+            os.mkfifo(fifo)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench", "run", "--station", str(self.profile), "--plan",
+             str(tmp / "test_guarding_plan.py"), "--reports", str(tmp / "reports"),
+             "--no-index"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, env={**os.environ, "NOTES": str(self.notes), "GATE": str(self.gate)})
+
+    def held(self) -> None:
+        with self.notes.open() as fifo:
+            assert fifo.read() == "waiting"
+
+    def release(self) -> str:
+        with self.gate.open("w"):
+            pass
+        output, _ = self.process.communicate(timeout=120)
+        return output
+
+    def record(self) -> RecordView:
+        (run,) = archive.find_runs(self.tmp / "reports")
+        return load_record(run / archive.RECORD)
+
+    def staged_record(self) -> RecordView:
+        return load_record(next((self.tmp / "reports" / archive.INCOMING).glob("*/record.jsonl")))
+
+
+def outcomes(view: RecordView) -> list[tuple[str, str]]:
+    return [(step["name"].rpartition("::")[2], step["outcome"]) for step in view.steps]
+
+
+def test_bench_safe_during_a_step_stops_the_run_with_one_error_naming_the_supply(
+        tmp_path: Path, station: EmulatedStation) -> None:
+    supply = station.instruments["psu"]
+    run = Run(tmp_path, station)
+    try:
+        run.held()
+        done = subprocess.run([sys.executable, "-m", "bench", "safe", "--station",
+                               str(run.profile)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == ExitCode.PASS, done.stdout + done.stderr
+        switched_off = len(supply.device.commands)
+        output = run.release()
+    finally:
+        run.process.kill()
+    assert run.process.returncode == ExitCode.ERROR, output
+    assert "1 passed, 2 skipped, 1 error" in output, output
+    view = run.record()
+    assert outcomes(view) == [("test_powered", "pass"), ("test_interrupted", "error")]
+    assert view.steps[0]["measurements"][0]["name"] == "ping rtt"  # kept
+    message = view.steps[1]["message"]
+    assert f"{supply.resource} (E36312A) channel 1: output found off" in message, message
+    assert view.ending["cause"] == "resource_lost" and len(view.ending["not_run"]) == 2
+    later = list(supply.device.commands)[switched_off:]
+    assert not any(c.upper().startswith(("OUTP ON", "OUTP 1")) for c in later), later
+    assert not station.board.power.powered
+
+
+def test_a_killed_watchdog_stops_the_run_and_the_record_says_so(
+        tmp_path: Path, station: EmulatedStation) -> None:
+    run = Run(tmp_path, station)
+    try:
+        run.held()
+        pid = run.staged_record().guards["psu"]["watchdog_pid"]
+        watched = os.pidfd_open(pid)  # readable once the process has ended: the event
+        os.kill(pid, signal.SIGKILL)
+        assert select.select([watched], [], [], 30)[0], "the watchdog outlived SIGKILL"
+        os.close(watched)
+        output = run.release()
+    finally:
+        run.process.kill()
+    assert run.process.returncode == ExitCode.ERROR, output
+    view = run.record()
+    assert outcomes(view) == [("test_powered", "pass"), ("test_interrupted", "error")]
+    expected = f"watchdog process {pid} is gone (killed by SIGKILL)"
+    assert expected in view.steps[1]["message"]
+    assert view.guards["psu"]["watchdog"] == f"LOST: {expected}; the run stopped"
+    assert view.ending["cause"] == "resource_lost"
+    assert not station.board.power.powered
