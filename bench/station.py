@@ -81,6 +81,7 @@ class PsuConfig:
     calibration_due: dt.date | None = None
     timeout_ms: int = 5000  # a reply later than this puts the session out of step
     reconnects: int = 0  # new sessions the driver may open in a run after a drop (0: the run stops)
+    io_watchdog_s: int = 60  # N6700: outputs held off after this long without a message; 0: off
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class PowerSupply(Instrument):
         self.guard = LimitGuard(self.rules, self.limits, self.resource_name, section)
         self.protected: set[int] = set()  # channels whose protection `reset` sets again
         self.switched: dict[int, bool] = {}  # channel -> the state the bench last switched it to
+        self.io_timeout_s = 0  # the instrument's own I/O watchdog delay, where it has one
 
     def channel(self, number: int) -> SupplyChannel:
         try:
@@ -108,10 +109,13 @@ class PowerSupply(Instrument):
         output off while its programmed state stays on says so here."""
         return bool(self.channel(number).output)
 
-    def protect(self, number: int) -> dict[str, object]:
+    def protect(self, number: int, io_timeout_s: int = 0) -> dict[str, object]:
         """Set the instrument's own OVP/OCP from the station limits and read them back; a make
-        without them returns {} (the driver's limits are then the only ones)."""
+        without them returns {} (the driver's limits are then the only ones). `io_timeout_s`:
+        where the make has an I/O watchdog (N6700), it holds every output off after that long
+        without a message, so a run killed with its watchdog still ends with the outputs off."""
         self.protected.add(number)
+        self.io_timeout_s = io_timeout_s or self.io_timeout_s
         return self._protect(self.channel(number))
 
     def _protect(self, out: SupplyChannel) -> dict[str, object]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pyvisa
 
 from bench import archive
 from bench.emulation import emulate
@@ -64,9 +65,10 @@ def station(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Emulated
 class Run:
     """`bench run` of PLAN on a desk profile of `station`, held at test_interrupted's gate."""
 
-    def __init__(self, tmp: Path, station: EmulatedStation) -> None:
+    def __init__(self, tmp: Path, station: EmulatedStation, psu_keys: str = "") -> None:
         self.tmp, self.station = tmp, station
         self.profile = desk_profile(tmp, station)
+        self.profile.write_text(self.profile.read_text().replace("[psu]\n", f"[psu]\n{psu_keys}"))
         (tmp / "test_guarding_plan.py").write_text(PLAN)
         self.notes, self.gate = tmp / "notes", tmp / "gate"
         for fifo in (self.notes, self.gate):
@@ -93,6 +95,14 @@ class Run:
 
     def staged_record(self) -> RecordView:
         return load_record(next((self.tmp / "reports" / archive.INCOMING).glob("*/record.jsonl")))
+
+
+def kill_9(pid: int) -> None:
+    """SIGKILL `pid` and return once it has ended (its pidfd turns readable: an event)."""
+    ended = os.pidfd_open(pid)
+    os.kill(pid, signal.SIGKILL)
+    assert select.select([ended], [], [], 30)[0], f"process {pid} outlived SIGKILL"
+    os.close(ended)
 
 
 def outcomes(view: RecordView) -> list[tuple[str, str]]:
@@ -124,6 +134,11 @@ def test_bench_safe_during_a_step_stops_the_run_with_one_error_naming_the_supply
     later = list(supply.device.commands)[switched_off:]
     assert not any(c.upper().startswith(("OUTP ON", "OUTP 1")) for c in later), later
     assert not station.board.power.powered
+    guard = view.guards["psu"]
+    assert guard["instrument_timeout"] == "none"  # the E36312A has no I/O watchdog
+    assert guard["not_covered"].startswith("run and watchdog both killed: the outputs stay on")
+    assert "bounded by OVP 4.4 V, OCP on" in guard["not_covered"]
+    assert f"bench safe --station {run.profile}" in guard["not_covered"]
 
 
 def test_a_killed_watchdog_stops_the_run_and_the_record_says_so(
@@ -132,10 +147,7 @@ def test_a_killed_watchdog_stops_the_run_and_the_record_says_so(
     try:
         run.held()
         pid = run.staged_record().guards["psu"]["watchdog_pid"]
-        watched = os.pidfd_open(pid)  # readable once the process has ended: the event
-        os.kill(pid, signal.SIGKILL)
-        assert select.select([watched], [], [], 30)[0], "the watchdog outlived SIGKILL"
-        os.close(watched)
+        kill_9(pid)
         output = run.release()
     finally:
         run.process.kill()
@@ -147,3 +159,30 @@ def test_a_killed_watchdog_stops_the_run_and_the_record_says_so(
     assert view.guards["psu"]["watchdog"] == f"LOST: {expected}; the run stopped"
     assert view.ending["cause"] == "resource_lost"
     assert not station.board.power.powered
+
+
+@pytest.mark.parametrize("station", ["N6705C"], indirect=True)
+def test_run_and_watchdog_both_killed_the_n6705c_holds_its_outputs_off_itself(
+        tmp_path: Path, station: EmulatedStation) -> None:
+    supply = station.instruments["psu"]
+    run = Run(tmp_path, station, psu_keys="io_watchdog_s = 1\n")
+    try:
+        run.held()
+        guard = run.staged_record().guards["psu"]
+        assert station.board.power.powered, "the board should be powered mid-step"
+        kill_9(guard["watchdog_pid"])
+        kill_9(run.process.pid)  # as a crash of the PC or an OOM kill of the group does
+    finally:
+        run.process.kill()
+        run.process.communicate()
+    power = station.board.power
+    with supply.device.changed:  # notified when the supply holds its outputs off
+        assert supply.device.changed.wait_for(lambda: not power.powered, 30), "still powered"
+    manager = pyvisa.ResourceManager("@py")  # a lab script's own session, no citebench driver
+    with manager.open_resource(supply.resource, read_termination="\n",
+                               write_termination="\n", timeout=2000) as psu:
+        # programmed on, held off by the PROT protection, as the N6700 guide describes
+        assert psu.query("OUTP? (@1);:STAT:QUES:COND? (@1)") == "1;+2048"
+    assert guard["instrument_timeout"] == (
+        "OUTP:PROT:WDOG: every output held off after 1 s without a message")
+    assert "for up to 1 s, until the supply's own watchdog holds them off" in guard["not_covered"]
