@@ -121,6 +121,10 @@ class PowerSupply(Instrument):
     def _protect(self, out: SupplyChannel) -> dict[str, object]:
         return {}
 
+    def release(self) -> None:
+        """The run is over and the outputs off: the instrument's own I/O watchdog stops, so it
+        does not hold them off under the next user's hand an idle minute later."""
+
     def reset(self) -> None:
         """*RST returns protection levels to the instrument's maximum, so the guard refuses a
         raw `*RST`; this one sets the protection of every protected channel again at once."""

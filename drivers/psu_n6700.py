@@ -77,6 +77,9 @@ class N6700(KeysightSupply):
                             values=(1, 3600), kind=int)
 
     def _protect(self, out: SupplyChannel) -> dict[str, object]:
+        # a hold that a killed run's watchdog left (outputs programmed off, as `psu` and *RST
+        # leave them before this) would keep this run's outputs off
+        self.write(f"OUTP:PROT:CLE (@{','.join(map(str, self.channels))})")
         readback = super()._protect(out)
         if self.io_timeout_s:
             self.io_watchdog_s = self.io_timeout_s
@@ -86,6 +89,10 @@ class N6700(KeysightSupply):
                                 readback["io_watchdog_s"])
             self.check_readback("OUTP:PROT:WDOG", True, readback["io_watchdog"])
         return readback
+
+    def release(self) -> None:
+        if self.io_timeout_s:
+            self.io_watchdog = False
 
     def delivering(self, number: int) -> bool:
         """`OUTP?` is the programmed state: a watchdog hold shows only in the PROT bit."""

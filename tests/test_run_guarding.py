@@ -66,6 +66,7 @@ class Run:
     """`bench run` of PLAN on a desk profile of `station`, held at test_interrupted's gate."""
 
     def __init__(self, tmp: Path, station: EmulatedStation, psu_keys: str = "") -> None:
+        tmp.mkdir(exist_ok=True)
         self.tmp, self.station = tmp, station
         self.profile = desk_profile(tmp, station)
         self.profile.write_text(self.profile.read_text().replace("[psu]\n", f"[psu]\n{psu_keys}"))
@@ -186,3 +187,13 @@ def test_run_and_watchdog_both_killed_the_n6705c_holds_its_outputs_off_itself(
     assert guard["instrument_timeout"] == (
         "OUTP:PROT:WDOG: every output held off after 1 s without a message")
     assert "for up to 1 s, until the supply's own watchdog holds them off" in guard["not_covered"]
+    again = Run(tmp_path / "again", station, psu_keys="io_watchdog_s = 1\n")
+    try:  # the next run clears the hold, and disarms the supply's watchdog when it is done
+        again.held()
+        output = again.release()
+    finally:
+        again.process.kill()
+    assert again.process.returncode == ExitCode.PASS, output
+    with manager.open_resource(supply.resource, read_termination="\n",
+                               write_termination="\n", timeout=2000) as psu:
+        assert psu.query("OUTP:PROT:WDOG?;:OUTP? (@1);:STAT:QUES:COND? (@1)") == "0;0;+0"
