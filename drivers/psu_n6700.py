@@ -91,8 +91,8 @@ class N6700(KeysightSupply):
         return readback
 
     def release(self) -> None:
-        if self.io_timeout_s:
-            self.io_watchdog = False
+        if self.io_timeout_s:  # written only, as `all_off`: a signal may have cut a reply short
+            self.send("OUTP:PROT:WDOG OFF")
 
     def delivering(self, number: int) -> bool:
         """`OUTP?` is the programmed state: a watchdog hold shows only in the PROT bit."""

@@ -81,8 +81,18 @@ class Run:
             text=True, env={**os.environ, "NOTES": str(self.notes), "GATE": str(self.gate)})
 
     def held(self) -> None:
-        with self.notes.open() as fifo:
-            assert fifo.read() == "waiting"
+        """Return once the plan waits at the gate; fail with the run's output if it ended first."""
+        notes = os.open(self.notes, os.O_RDONLY | os.O_NONBLOCK)  # lets the plan's open return
+        ended = os.pidfd_open(self.process.pid)
+        try:
+            ready = select.select([notes, ended], [], [], 120)[0]
+            if notes not in ready:
+                self.process.kill()
+                pytest.fail(f"the run never reached the gate:\n{self.process.communicate()[0]}")
+            assert os.read(notes, 64) == b"waiting"
+        finally:
+            os.close(notes)
+            os.close(ended)
 
     def release(self) -> str:
         with self.gate.open("w"):
