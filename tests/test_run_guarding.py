@@ -150,6 +150,9 @@ def test_bench_safe_during_a_step_stops_the_run_with_one_error_naming_the_supply
     assert guard["not_covered"].startswith("run and watchdog both killed: the outputs stay on")
     assert "bounded by OVP 4.4 V, OCP on" in guard["not_covered"]
     assert f"bench safe --station {run.profile}" in guard["not_covered"]
+    (archived,) = archive.find_runs(tmp_path / "reports")
+    page = (archived / "report.html").read_text()
+    assert "Output guards (psu)" in page and f"bench safe --station {run.profile}" in page
 
 
 def test_a_killed_watchdog_stops_the_run_and_the_record_says_so(
