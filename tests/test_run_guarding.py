@@ -9,6 +9,7 @@ on the bench (`bench safe`, `kill -9` of the watchdog) at a known instant, witho
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -120,9 +121,22 @@ def outcomes(view: RecordView) -> list[tuple[str, str]]:
     return [(step["name"].rpartition("::")[2], step["outcome"]) for step in view.steps]
 
 
+# an output switched on in any of the makes' syntax: `OUTP 1,(@1)`, `:OUTP CH1,1`, `OUTP CH1,ON`
+OUTPUT_ON = re.compile(r"OUTP(UT)?(:STAT(E)?)?\s+(CH\d,)?(1|ON)\b", re.IGNORECASE)
+NOT_COVERED = {  # what the record and report say stays on when run and watchdog both die
+    "E36312A": "at the last setting, bounded by OVP 4.4 V, OCP on; switch",
+    "DP832": "at the last setting, bounded by OVP 4.4 V, OCP on; switch",
+    "SPD3303X": "at the last setting; switch",  # no OVP/OCP on this model
+    "N6705C": "at the last setting for up to 60 s, until the supply's own watchdog holds them "
+              "off, bounded by OVP 4.4 V, OCP on; switch",
+}
+
+
+@pytest.mark.parametrize("station", list(NOT_COVERED), indirect=True)
 def test_bench_safe_during_a_step_stops_the_run_with_one_error_naming_the_supply(
         tmp_path: Path, station: EmulatedStation) -> None:
     supply = station.instruments["psu"]
+    model = type(supply.device).__name__
     run = Run(tmp_path, station)
     try:
         run.held()
@@ -140,16 +154,16 @@ def test_bench_safe_during_a_step_stops_the_run_with_one_error_naming_the_supply
     assert outcomes(view) == [("test_powered", "pass"), ("test_interrupted", "error")]
     assert view.steps[0]["measurements"][0]["name"] == "ping rtt"  # kept
     message = view.steps[1]["message"]
-    assert f"{supply.resource} (E36312A) channel 1: output found off" in message, message
+    assert f"{supply.resource} ({model}) channel 1: output found off" in message, message
     assert view.ending["cause"] == "resource_lost" and len(view.ending["not_run"]) == 2
     later = list(supply.device.commands)[switched_off:]
-    assert not any(c.upper().startswith(("OUTP ON", "OUTP 1")) for c in later), later
+    assert not [c for c in later if OUTPUT_ON.search(c)], later  # never powered again
     assert not station.board.power.powered
     guard = view.guards["psu"]
-    assert guard["instrument_timeout"] == "none"  # the E36312A has no I/O watchdog
-    assert guard["not_covered"].startswith("run and watchdog both killed: the outputs stay on")
-    assert "bounded by OVP 4.4 V, OCP on" in guard["not_covered"]
-    assert f"bench safe --station {run.profile}" in guard["not_covered"]
+    assert guard["not_covered"] == ("run and watchdog both killed: the outputs stay on "
+                                    f"{NOT_COVERED[model]} them off with `bench safe --station "
+                                    f"{run.profile}`")
+    assert (guard["instrument_timeout"] != "none") == (model == "N6705C")  # only it has WDOG
     (archived,) = archive.find_runs(tmp_path / "reports")
     page = (archived / "report.html").read_text()
     assert "Output guards (psu)" in page and f"bench safe --station {run.profile}" in page
