@@ -24,7 +24,7 @@ from bench import archive
 from bench.emulation import emulate
 from bench.exitcodes import ExitCode
 from bench.record import RecordView, load_record
-from bench.station import load_station
+from bench.station import StationError, load_station
 from emulators.host import EmulatedStation
 from tests.plan_runner import ROOT, write_profile
 from tests.test_safety_interrupt import desk_profile, with_psu_model
@@ -224,3 +224,11 @@ def test_run_and_watchdog_both_killed_the_n6705c_holds_its_outputs_off_itself(
     with manager.open_resource(supply.resource, read_termination="\n",
                                write_termination="\n", timeout=2000) as psu:
         assert psu.query("OUTP:PROT:WDOG?;:OUTP? (@1);:STAT:QUES:COND? (@1)") == "0;0;+0"
+
+
+def test_an_io_watchdog_delay_the_n6700_cannot_take_is_refused_at_load(tmp_path: Path) -> None:
+    profile = write_profile(tmp_path, [])
+    profile.write_text(profile.read_text().replace("[psu]\n", "[psu]\nio_watchdog_s = 5000\n"))
+    with pytest.raises(StationError, match=r"\[psu\]\.io_watchdog_s must be 0 \(off\) or "
+                                           r"1\.\.3600 s, got 5000"):
+        load_station(profile)
