@@ -156,8 +156,11 @@ def test_bench_safe_during_a_step_stops_the_run_with_one_error_naming_the_supply
     message = view.steps[1]["message"]
     assert f"{supply.resource} ({model}) channel 1: output found off" in message, message
     assert view.ending["cause"] == "resource_lost" and len(view.ending["not_run"]) == 2
-    later = list(supply.device.commands)[switched_off:]
-    assert not [c for c in later if OUTPUT_ON.search(c)], later  # never powered again
+    commands = list(supply.device.commands)
+    assert not [c for c in commands[switched_off:] if OUTPUT_ON.search(c)]  # never powered again
+    before_power = commands[:next(i for i, c in enumerate(commands) if OUTPUT_ON.search(c))]
+    protected = any("VOLT:PROT" in c.upper() for c in before_power)
+    assert protected == (model != "SPD3303X"), before_power  # OVP set before the first output on
     assert not station.board.power.powered
     guard = view.guards["psu"]
     assert guard["not_covered"] == ("run and watchdog both killed: the outputs stay on "
