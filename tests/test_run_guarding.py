@@ -53,7 +53,6 @@ def test_powers_the_board_again(psu, dut):
     psu.output = True
     dut.ping()
 '''
-STEPS = ["test_powered", "test_interrupted", "test_serial_only", "test_powers_the_board_again"]
 
 
 @pytest.fixture
@@ -68,7 +67,7 @@ class Run:
 
     def __init__(self, tmp: Path, station: EmulatedStation, psu_keys: str = "") -> None:
         tmp.mkdir(exist_ok=True)
-        self.tmp, self.station = tmp, station
+        self.tmp = tmp
         self.profile = desk_profile(tmp, station)
         self.profile.write_text(self.profile.read_text().replace("[psu]\n", f"[psu]\n{psu_keys}"))
         (tmp / "test_guarding_plan.py").write_text(PLAN)
