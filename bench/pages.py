@@ -139,6 +139,8 @@ def certification_context(view: RecordView, embedded: bool = False) -> dict:
         or {"identity": "not read"},
         "station": {**start.get("station", {}), "operator": start.get("operator", "")},
         "instruments": view.instruments, "instrument_columns": INSTRUMENT_COLUMNS,
+        "guards": {role: {k: v for k, v in guard.items() if k not in ("kind", "time", "role")}
+                   for role, guard in view.guards.items()},
         "software": {**software, **packages},
         "failed": [measurement_view(m, f"{s['name']} :: {m.get('name', '')}")
                    for s in view.steps for m in s["measurements"] if m.get("outcome") != "pass"],

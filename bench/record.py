@@ -70,6 +70,12 @@ class RunRecord:
         }
         self._write({"kind": "instrument", "time": now, "role": role, **identity, **calibration})
 
+    def guard(self, role: str, guards: dict) -> None:
+        """What guards the outputs of the instrument in `role` against each way the run can end
+        (bench/endings.py, docs/instruments.md); a later event for the same role updates the
+        earlier one (a watchdog found dead), so the record never claims a guard it lost."""
+        self._write({"kind": "guard", "time": time.time(), "role": role, **guards})
+
     def attach(self, name: str, media_type: str, content: str | bytes) -> dict:
         data = content if isinstance(content, bytes) else content.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
@@ -139,6 +145,7 @@ class RecordView:
     start: dict = field(default_factory=dict)
     dut: dict = field(default_factory=dict)
     instruments: list[dict] = field(default_factory=list)
+    guards: dict[str, dict] = field(default_factory=dict)  # role -> its guards, updates merged
     steps: list[dict] = field(default_factory=list)
     end: dict | None = None
     truncated: bool = False  # the last line was cut short (a run killed mid-write)
@@ -302,6 +309,9 @@ def load_record(path: Path) -> RecordView:
                 view.dut = event
             elif kind == "instrument":
                 view.instruments.append(event)
+            elif kind == "guard":
+                role = event.get("role", "")
+                view.guards[role] = view.guards.get(role, {}) | event
             elif kind == "step":
                 view.steps.append(event)
             elif kind == "end":

@@ -86,6 +86,7 @@ class PsuConfig:
     calibration_due: dt.date | None = None
     timeout_ms: int = 5000  # a reply later than this puts the session out of step
     reconnects: int = 0  # new sessions the driver may open in a run after a drop (0: the run stops)
+    io_watchdog_s: int = 60  # N6700: outputs held off after this long without a message; 0: off
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,10 @@ def _check_instrument_recovery(profile: StationProfile) -> None:
             raise StationError(f"{profile.path}: [{role}].reconnects must be >= 0 and "
                                f"[{role}].timeout_ms > 0, got {section.reconnects} and "
                                f"{section.timeout_ms}")
+    wdog = profile.psu.io_watchdog_s if profile.psu else 0
+    if wdog != 0 and not 1 <= wdog <= 3600:  # the N6700's range; 0 leaves it off
+        raise StationError(f"{profile.path}: [psu].io_watchdog_s must be 0 (off) or 1..3600 s, "
+                           f"got {wdog}")
 
 
 def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:

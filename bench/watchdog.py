@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from drivers.errors import ResourceLostError
 
 DISARM = b"disarm\n"
 CONNECT_TIMEOUT_MS = 800  # the promise is one second from the run's death to outputs off
@@ -32,6 +35,11 @@ CONNECT_TIMEOUT_MS = 800  # the promise is one second from the run's death to ou
 
 def log_path(run_pid: int) -> Path:
     return Path(tempfile.gettempdir()) / f"citebench-watchdog-{run_pid}.log"
+
+
+class WatchdogLostError(ResourceLostError):
+    """The watchdog process is gone while the run goes on: a kill of the run would now leave
+    the outputs on, so the run stops rather than go on unguarded."""
 
 
 class Watchdog:
@@ -53,6 +61,15 @@ class Watchdog:
                 stdout=log, stderr=log, cwd=Path(__file__).resolve().parent.parent)
         os.close(read_fd)
         return cls(process, write_fd)
+
+    def gone(self) -> str:
+        """"" while the watchdog process runs; else what became of it (one `poll()`: cheap
+        enough for every step)."""
+        code = self.process.poll()
+        if code is None:
+            return ""
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return f"watchdog process {self.process.pid} is gone ({how})"
 
     def disarm(self) -> None:
         """The run switched its outputs off itself: let the watchdog go without acting."""

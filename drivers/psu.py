@@ -25,16 +25,27 @@ from typing import Any, ClassVar
 
 import pyvisa
 
+from drivers.errors import ResourceLostError
 from drivers.limits import LimitGuard, Rule
 from drivers.scpi import Channel, Instrument, InstrumentError, open_resource
 
 OVP_TOLERANCE_V = 0.011  # readback of a protection level within the instruments' 10 mV step
 
 
+class OutputLostError(ResourceLostError):
+    """An output the bench switched on is found off (`bench safe`, a hand on the front panel, a
+    protection trip): whatever the board did afterwards, it did unpowered."""
+
+
 class SupplyChannel(Channel):
     """One output; each family's subclass carries its command text as `control` lines."""
 
     instrument: PowerSupply
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "output":  # once sent and accepted: what the bench expects the output to be
+            self.instrument.switched[self.number] = bool(value)
 
     @property
     def voltage_range(self) -> tuple[float, float]:
@@ -63,6 +74,8 @@ class PowerSupply(Instrument):
         self.channels = {n: self.channel_class(self, n) for n in self.ratings}
         self.guard = LimitGuard(self.rules, self.limits, self.resource_name, section)
         self.protected: set[int] = set()  # channels whose protection `reset` sets again
+        self.switched: dict[int, bool] = {}  # channel -> the state the bench last switched it to
+        self.io_timeout_s = 0  # the instrument's own I/O watchdog delay, where it has one
 
     def channel(self, number: int) -> SupplyChannel:
         try:
@@ -77,16 +90,40 @@ class PowerSupply(Instrument):
 
     def all_off(self) -> None:
         """Every output off, without waiting for any reply: safe from a signal handler."""
+        self.switched = dict.fromkeys(self.channels, False)
         self.send(self.off_message())
 
-    def protect(self, number: int) -> dict[str, object]:
+    def check_outputs(self) -> None:
+        """Raise OutputLostError, naming the resource and the channel, for an output the bench
+        switched on that the supply reports off (one query per channel switched on)."""
+        for number in sorted(n for n, on in self.switched.items() if on):
+            if not self.delivering(number):
+                raise OutputLostError(
+                    f"{self.resource_name} ({self.model}) channel {number}: output found off "
+                    "although the bench had switched it on (switched off from outside the run: "
+                    "`bench safe`, the front panel, another session, or a protection trip); "
+                    "the run stops and does not power the board again")
+
+    def delivering(self, number: int) -> bool:
+        """Whether the output is on at its terminals; a family whose protection can hold an
+        output off while its programmed state stays on says so here."""
+        return bool(self.channel(number).output)
+
+    def protect(self, number: int, io_timeout_s: int = 0) -> dict[str, object]:
         """Set the instrument's own OVP/OCP from the station limits and read them back; a make
-        without them returns {} (the driver's limits are then the only ones)."""
+        without them returns {} (the driver's limits are then the only ones). `io_timeout_s`:
+        where the make has an I/O watchdog (N6700), it holds every output off after that long
+        without a message, so a run killed with its watchdog still ends with the outputs off."""
         self.protected.add(number)
+        self.io_timeout_s = io_timeout_s or self.io_timeout_s
         return self._protect(self.channel(number))
 
     def _protect(self, out: SupplyChannel) -> dict[str, object]:
         return {}
+
+    def release(self) -> None:
+        """The run is over and the outputs off: the instrument's own I/O watchdog stops, so it
+        does not hold them off under the next user's hand an idle minute later."""
 
     def reset(self) -> None:
         """*RST returns protection levels to the instrument's maximum, so the guard refuses a

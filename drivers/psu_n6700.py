@@ -6,6 +6,11 @@ CURRent?", "INITiate:ACQuire", "FETCh:ARRay:CURRent?" and "FORMat[:DATA] REAL / 
 An N6781A source-measure module in the board's slot samples at up to 200 kS/s (5.12 µs), so
 a channel is a `current_profiler`. Ratings assume the N6781A in slot 1 and N6762A modules
 beside it; pin another layout by subclassing with its own `models` entry.
+
+`protect(n, io_timeout_s=T)` also arms the I/O watchdog ("Watchdog Timer Protection" in the
+N6700 Operating and Service Guide: `OUTP:PROT:WDOG:DEL T`, `OUTP:PROT:WDOG ON`, read back):
+with no message from any session for T s the instrument holds every output off itself, its
+programmed state still on, and sets the PROT bit (2048) of `STAT:QUES:COND? (@n)`.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from drivers.profiler import Capture
+from drivers.psu import SupplyChannel
 from drivers.psu_e36300 import KeysightChannel, KeysightSupply
 from drivers.scpi import control
+
+QUES_PROT = 2048  # questionable condition bit 11: held off by a protection (the watchdog's)
 
 
 class N6700Channel(KeysightChannel):
@@ -64,6 +72,32 @@ class N6700(KeysightSupply):
     capabilities = KeysightSupply.capabilities | {"current_profiler"}
     readback_resolution_a = 10e-9  # N6781A, 10 mA range
     channel_class = N6700Channel
+    io_watchdog = control("OUTP:PROT:WDOG?", "OUTP:PROT:WDOG {value:d}", kind=bool)
+    io_watchdog_s = control("OUTP:PROT:WDOG:DEL?", "OUTP:PROT:WDOG:DEL {value:d}", "s",
+                            values=(1, 3600), kind=int)
+
+    def _protect(self, out: SupplyChannel) -> dict[str, object]:
+        # a hold that a killed run's watchdog left (outputs programmed off, as `psu` and *RST
+        # leave them before this) would keep this run's outputs off
+        self.write(f"OUTP:PROT:CLE (@{','.join(map(str, self.channels))})")
+        readback = super()._protect(out)
+        if self.io_timeout_s:
+            self.io_watchdog_s = self.io_timeout_s
+            self.io_watchdog = True
+            readback |= {"io_watchdog_s": self.io_watchdog_s, "io_watchdog": self.io_watchdog}
+            self.check_readback("OUTP:PROT:WDOG:DEL", self.io_timeout_s,
+                                readback["io_watchdog_s"])
+            self.check_readback("OUTP:PROT:WDOG", True, readback["io_watchdog"])
+        return readback
+
+    def release(self) -> None:
+        if self.io_timeout_s:  # written only, as `all_off`: a signal may have cut a reply short
+            self.send("OUTP:PROT:WDOG OFF")
+
+    def delivering(self, number: int) -> bool:
+        """`OUTP?` is the programmed state: a watchdog hold shows only in the PROT bit."""
+        held = int(float(self.query(f"STAT:QUES:COND? (@{number})"))) & QUES_PROT
+        return super().delivering(number) and not held
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

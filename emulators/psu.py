@@ -45,6 +45,12 @@ class Output:
     on: bool = False
     tripped: bool = False  # over-voltage protection latched
     oc_tripped: bool = False
+    held_off: bool = False  # latched off by a protection that leaves `on` as programmed (WDOG)
+
+    @property
+    def live(self) -> bool:
+        """Whether the terminals carry the setting (`on` is only the programmed state)."""
+        return self.on and not self.held_off
 
 
 class SupplyEmulator(ScpiDevice):
@@ -84,7 +90,7 @@ class SupplyEmulator(ScpiDevice):
 
     def _wire(self) -> None:
         out = self.outputs[self.board_channel]
-        self.power.supply(out.volts if out.on else 0.0)
+        self.power.supply(out.volts if out.live else 0.0)
 
     def questionable_condition(self) -> int:
         outs = self.outputs.values()
@@ -95,7 +101,7 @@ class SupplyEmulator(ScpiDevice):
     def amps(self, ch: int, at: float) -> float:
         """The channel's current at `at`, with noise, before readback quantisation."""
         out = self.outputs[ch]
-        load = self.power.current_a(at) if ch == self.board_channel and out.on else 0.0
+        load = self.power.current_a(at) if ch == self.board_channel and out.live else 0.0
         if out.ocp and load > (out.ocp_level or out.amps_limit):
             out.on, out.oc_tripped = False, True
             self._wire()
@@ -109,7 +115,7 @@ class SupplyEmulator(ScpiDevice):
 
     def measured_volts(self, ch: int) -> float:
         out = self.outputs[ch]
-        return (out.volts if out.on else 0.0) + self.rng.gauss(0.0, 50e-6)
+        return (out.volts if out.live else 0.0) + self.rng.gauss(0.0, 50e-6)
 
     def acquire(self, ch: int, points: int, interval: float) -> list[float]:
         """Sample the channel's current over a real-time window, `points` samples apart."""
@@ -145,7 +151,9 @@ class SupplyEmulator(ScpiDevice):
             self.switch(self.board_channel, True)
 
     def clear_protection(self, ch: int) -> None:
-        self.outputs[ch].tripped = self.outputs[ch].oc_tripped = False
+        out = self.outputs[ch]
+        out.tripped = out.oc_tripped = out.held_off = False
+        self._wire()  # an output held off comes back to its programmed state
 
     def _trip(self, ch: int) -> None:
         self.outputs[ch].on = False

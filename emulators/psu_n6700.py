@@ -11,14 +11,21 @@ Commands follow the Keysight N6700 Programming Guide (N6705-90901), "SENSe:SWEep
 "MEASure:ARRay", "INITiate:ACQuire", "FETCh:ARRay" and "FORMat". Channel 1 is an N6781A
 source-measure unit (20 V / 3 A, 200 kS/s digitiser, 5.12 µs); channels 2-4 are N6762A
 precision modules (50 V / 3 A, 50 kS/s, 20.48 µs).
+
+The I/O watchdog as the N6700 Operating and Service Guide describes it ("Watchdog Timer
+Protection", `OUTPut:PROTection:WDOG[:STATe]`, `:DELay` 1-3600 s in 1 s steps, *RST OFF and
+60 s): once no SCPI message has arrived on any session for the delay, every output is held off
+in protection (`OUTP?` still answers the programmed state), the PROT bit (11) of the
+questionable condition is set, and `OUTP:PROT:CLE` restores the outputs.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import ClassVar
 
-from emulators.psu import KeysightSupply
+from emulators.psu import QUES_OC, QUES_OV, KeysightSupply
 from emulators.scpi import (
     ByteOrder,
     Call,
@@ -32,6 +39,8 @@ from emulators.scpi import (
 
 MAX_POINTS = 512 * 1024  # the N6705C's 512 k-point measurement buffer
 MIN_INTERVAL_S = {1: 5.12e-6, 2: 20.48e-6, 3: 20.48e-6, 4: 20.48e-6}
+QUES_PROT = 2048  # bit 11: output disabled by a protection (the watchdog's among them)
+WDOG_DELAY_S = (1, 3600, 60)  # min, max, *RST
 
 
 class N6705C(ByteOrder, KeysightSupply):
@@ -46,6 +55,67 @@ class N6705C(ByteOrder, KeysightSupply):
         self.captures: dict[int, tuple[threading.Thread, list[float]]] = {}
         self.binary = False
         self.byte_order = ">"
+        self.wdog_on = False
+        self.wdog_delay_s = WDOG_DELAY_S[2]
+
+    def execute(self, message: str) -> bytes | None:
+        self.last_io = time.monotonic()  # any message on any session restarts the watchdog
+        return super().execute(message)
+
+    def questionable_condition(self, ch: int | None = None) -> int:
+        outs = [self.outputs[ch]] if ch else list(self.outputs.values())
+        return ((QUES_OV if any(o.tripped for o in outs) else 0)
+                | (QUES_OC if any(o.oc_tripped for o in outs) else 0)
+                | (QUES_PROT if any(o.held_off for o in outs) else 0))
+
+    @scpi("STATus:QUEStionable:CONDition", "query")
+    def _ques_condition(self, call: Call) -> str:
+        """Per channel on the N6700 (`STAT:QUES:COND? (@1)`); without a list, channel 1."""
+        return f"{self.questionable_condition(self._channel(call, 0)):+d}"
+
+    @scpi("OUTPut:PROTection:WDOG[:STATe]")
+    def _wdog(self, call: Call) -> str | None:
+        if call.query:
+            call.no_more_than(0)
+            return str(int(self.wdog_on))
+        call.no_more_than(1)
+        self.wdog_on = call.boolean(0)
+        self.last_io = time.monotonic()
+        if self.wdog_on and getattr(self, "_watcher", None) is None:
+            self._watcher = threading.Thread(target=self._watch, daemon=True, name="psu wdog")
+            self._watcher.start()
+        return None
+
+    @scpi("OUTPut:PROTection:WDOG:DELay")
+    def _wdog_delay(self, call: Call) -> str | None:
+        low, high, default = WDOG_DELAY_S
+        if call.query:
+            call.no_more_than(1)
+            bound = call.choice(0, ("MINimum", "MAXimum")) if call.args else ""
+            value = {"MIN": low, "MAX": high}.get(bound, self.wdog_delay_s)
+            return f"{value:+d}"
+        call.no_more_than(1)
+        self.wdog_delay_s = round(call.number(0, low=low, high=high, default=default, unit="S"))
+        return None
+
+    def _watch(self) -> None:
+        """Hold every output off once the bus has been silent for the delay; once per silence."""
+        held_for = None
+        while True:
+            with self.lock:  # the lock the commands run under: *RST and WDOG OFF end this
+                if not self.wdog_on:
+                    self._watcher = None
+                    return
+                left = self.last_io + self.wdog_delay_s - time.monotonic()
+                if left <= 0 and held_for != self.last_io:
+                    held_for = self.last_io
+                    for out in self.outputs.values():
+                        out.held_off = True
+                    self._wire()
+                    with self.changed:
+                        self.changed.notify_all()  # tests await the hold as they await commands
+            with self.changed:  # notified after every message; bounded, so none is missed
+                self.changed.wait(left if left > 0 else self.wdog_delay_s)
 
     def operation_condition(self) -> int:
         """N6700 STAT:OPER bit 3 (WTG-meas) and 4 (MEAS active) while a capture runs."""
