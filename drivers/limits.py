@@ -157,12 +157,6 @@ class LimitGuard:
         if hidden:  # a parser that stops at the `;` and resumes after it reads another unit
             self._refuse(message, at, f"the `;` inside {hidden[0]!r} may end a unit for the "
                                       "instrument; the guard cannot know what follows it")
-        for nodes, how in ((unit.bare, ""), (unit.rooted, ", as an instrument that starts each "
-                                                           "unit at the root reads it,")):
-            if nodes not in self.allowed:
-                self._refuse(message, at, f"the setting {':'.join(nodes)}{how} is not on "
-                                          f"{self.listed_in}; add it there if it can set no "
-                                          "level, or a Rule if it can")
         values = [a for a in unit.args if not _CHANNEL.fullmatch(a)]
         for rule in dict.fromkeys(r for nodes in (unit.bare, unit.rooted)
                                   for r in self.rules.get(nodes, ())):
@@ -173,6 +167,13 @@ class LimitGuard:
                 picked = values[index:index + 1] if 0 <= index < len(values) else []
             for text in picked:
                 self._check(message, at, rule, text)
+        # after the rules, so a level above a limit is named as such
+        for nodes, how in ((unit.bare, ""), (unit.rooted, ", as an instrument that starts each "
+                                                           "unit at the root reads it,")):
+            if nodes not in self.allowed:
+                self._refuse(message, at, f"the setting {':'.join(nodes)}{how} is not on "
+                                          f"{self.listed_in}; add it there if it can set no "
+                                          "level, or a Rule if it can")
 
     def _check(self, message: str, at: int, rule: Rule, text: str) -> None:
         key = rule.limit
