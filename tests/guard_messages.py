@@ -1,5 +1,5 @@
 """Raw supply messages in every header and separator form the instruments take, for fuzzing the
-limit guard (tests/test_limit_guard.py, and `scripts/fuzz limit-guard` for long runs).
+limit guard (tests/test_limit_guard.py; raise its EXAMPLES for a longer run).
 
 Each model gets the settings its command set has (and a few its real relatives have that the
 emulator does not, such as `APPLy` on the E36312A): short, long and mixed-case headers with
