@@ -15,22 +15,21 @@
 
 A `control` checks the value it formats, but `psu.write("VOLT:PROT 6.18,(@1)")` is text: the
 guard reads it with the lexer the emulated instruments execute with (`protocols.scpi.
-program_units`): every message of the write (each line feed ends one), every unit of a
-compound message with the header path `;` keeps (and, for an instrument that does not
-keep it, from the root too), IEEE 488.2 white space (space, tab) between header and
-parameters, short and long forms in any case, numeric header
-suffixes, suffix units. Before anything is sent it refuses any unit that would set a voltage,
-a current or a protection level above the profile's limit, or to a level it cannot read as a
-number (MAX, DEF, UP, `#H..`: the instrument's own levels), switch a protection off (anything
-but ON or a non-zero number), recall a stored state (`*RCL`, whose setpoints cannot be seen)
-or reset the protection levels to their maximum (`*RST`: the driver's `reset()` sets them
-again from the profile); and, when the profile sets limits, any message it cannot lex (a
-control character, an unbalanced quote, an empty unit), since it cannot know what a real
-instrument would make of it, a carriage return no line feed follows (an instrument that ends
-a message at CR would read what follows as another message), and any setting whose header,
-read either way, is neither ruled nor on the family's allow-list (`allowed` next to `rules`
-in the family's class): a command nobody listed (a preset, a timer, an arbitrary waveform)
-may apply a level no rule reads. Queries pass: they set nothing.
+program_units`): every message of the write (each line feed ends one), every unit of a compound
+message with the header path `;` keeps (and, for an instrument that does not keep it, from the
+root too), space or tab between header and parameters, short and long forms in any case, numeric
+header suffixes, suffix units. Before anything is sent it refuses any unit that would set a
+voltage, a current or a protection level above the profile's limit, or to a level it cannot read
+as a number (MAX, DEF, UP, `#H..`: the instrument's own levels), switch a protection off
+(anything but ON or a non-zero number), recall a stored state (`*RCL`, whose setpoints cannot be
+seen) or reset the protection levels to their maximum (`*RST`: the driver's `reset()` sets them
+again from the profile); and, when the profile sets limits, any message it cannot lex (a control
+character, an unbalanced quote, an empty unit), since it cannot know what a real instrument
+would make of it, a carriage return no line feed follows (an instrument that ends a message at
+CR would read what follows as another message), and any setting whose header, read either way,
+is neither ruled nor on the family's allow-list (`allowed` next to `rules` in the family's
+class): a command nobody listed (a preset, a timer, an arbitrary waveform) may apply a level no
+rule reads. Queries pass: they set nothing.
 """
 
 from __future__ import annotations
