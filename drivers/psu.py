@@ -14,8 +14,8 @@ drives it: Keysight E36300 (`psu_e36300.py`), Keysight N6700 (`psu_n6700.py`, ar
 Rigol DP800 (`psu_dp800.py`), Siglent SPD3303X (`psu_spd3303x.py`). Every family gives the same
 channel API (`voltage`, `current_limit`, `output`, `measured_voltage`, `current`), `protect()`
 (the instrument's own OVP and OCP from the station limits, read back), `all_off()`, and a
-declared `capabilities` set. A `LimitGuard` built from the family's rules checks every message
-the driver sends, raw `write` included, against the station limits.
+declared `capabilities` set. A `LimitGuard` built from the family's `rules` and `allowed`
+settings checks every message the driver sends, raw `write` included, against the station limits.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class PowerSupply(Instrument):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     readback_resolution_a: ClassVar[float] = 1e-3  # MEAS:CURR? step, as the family states it
     rules: ClassVar[tuple[Rule, ...]] = ()
+    allowed: ClassVar[tuple[str, ...]] = ()  # settings that set no level (drivers/limits.py)
     channel_class: ClassVar[type[SupplyChannel]] = SupplyChannel
 
     def __init__(self, resource: Any, limits: Mapping[str, float] | None = None,
@@ -72,10 +73,19 @@ class PowerSupply(Instrument):
         self.model = model or next(iter(self.models))
         self.ratings = self.models.get(self.model) or next(iter(self.models.values()))
         self.channels = {n: self.channel_class(self, n) for n in self.ratings}
-        self.guard = LimitGuard(self.rules, self.limits, self.resource_name, section)
+        self.guard = self.limit_guard(self.limits, self.resource_name, section)
         self.protected: set[int] = set()  # channels whose protection `reset` sets again
         self.switched: dict[int, bool] = {}  # channel -> the state the bench last switched it to
         self.io_timeout_s = 0  # the instrument's own I/O watchdog delay, where it has one
+
+    @classmethod
+    def limit_guard(cls, limits: Mapping[str, float], resource: str,
+                    section: str = "") -> LimitGuard:
+        """The guard of this family's messages; a refusal names where its `allowed` lives."""
+        owner = next(c for c in cls.__mro__ if "allowed" in vars(c))
+        return LimitGuard(cls.rules, limits, resource, section, allowed=cls.allowed,
+                          listed_in=f"the {cls.family} allow-list ({owner.__module__}."
+                                    f"{owner.__qualname__}.allowed)")
 
     def channel(self, number: int) -> SupplyChannel:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from drivers.limits import Rule
+from drivers.limits import COMMON_SETTINGS, Rule
 from drivers.psu import PowerSupply, SupplyChannel
 from drivers.scpi import control, measurement
 
@@ -61,6 +61,11 @@ class DP800(PowerSupply):
         Rule("APPLy", "max_voltage", 0),
         Rule("APPLy", "max_current", 1),
     )
+    allowed = (*COMMON_SETTINGS, "OUTPut[:STATe]", "[SOURce]:VOLTage:PROTection:CLEar",
+               "[SOURce]:CURRent:PROTection:CLEar", "OUTPut:OVP:CLEar", "OUTPut:OCP:CLEar",
+               "INSTrument[:SELect]", "INSTrument:NSELect", "DISPlay[:STATe]",
+               "DISPlay:TEXT[:DATA]", "DISPlay:TEXT:CLEar", "SYSTem:BEEPer[:IMMediate]",
+               "SYSTem:BEEPer[:STATe]", "SYSTem:LOCal", "SYSTem:REMote", "SYSTem:RWLock")
     channel_class = DP800Channel
 
     def off_message(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from drivers.limits import KEYSIGHT_RULES
+from drivers.limits import COMMON_SETTINGS, KEYSIGHT_RULES
 from drivers.psu import PowerSupply, SupplyChannel
 from drivers.scpi import control, measurement
 
@@ -37,6 +37,11 @@ class KeysightSupply(PowerSupply):
 
     capabilities = frozenset({"supply", "readback", "ovp", "ocp"})
     rules = KEYSIGHT_RULES
+    allowed = (*COMMON_SETTINGS, "OUTPut[:STATe]", "OUTPut:PROTection:CLEar",
+               "INSTrument[:SELect]", "INSTrument:NSELect", "DISPlay[:WINDow][:STATe]",
+               "DISPlay[:WINDow]:TEXT[:DATA]", "DISPlay[:WINDow]:TEXT:CLEar",
+               "SYSTem:BEEPer[:IMMediate]", "SYSTem:BEEPer:STATe", "SYSTem:LOCal",
+               "SYSTem:REMote", "SYSTem:RWLock")
     channel_class = KeysightChannel
 
     def off_message(self) -> str:

@@ -70,6 +70,12 @@ class N6700(KeysightSupply):
         model: {1: (20.4, 3.06), 2: (51.0, 3.06), 3: (51.0, 3.06), 4: (51.0, 3.06)}
         for model in ("N6705C", "N6705B", "N6700C", "N6701C", "N6702C")}
     capabilities = KeysightSupply.capabilities | {"current_profiler"}
+    allowed = (*KeysightSupply.allowed, "SENSe:SWEep:POINts", "SENSe:SWEep:TINTerval",
+               "SENSe:SWEep:OFFSet:POINts", "SENSe:FUNCtion", "SENSe:CURRent[:DC]:RANGe[:UPPer]",
+               "SENSe:VOLTage[:DC]:RANGe[:UPPer]", "INITiate[:IMMediate]:ACQuire",
+               "TRIGger:ACQuire[:IMMediate]", "TRIGger:ACQuire:SOURce", "ABORt:ACQuire",
+               "FORMat[:DATA]", "FORMat:BORDer",
+               "OUTPut:PROTection:WDOG[:STATe]", "OUTPut:PROTection:WDOG:DELay")
     readback_resolution_a = 10e-9  # N6781A, 10 mA range
     channel_class = N6700Channel
     io_watchdog = control("OUTP:PROT:WDOG?", "OUTP:PROT:WDOG {value:d}", kind=bool)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from drivers.limits import Rule
+from drivers.limits import COMMON_SETTINGS, Rule
 from drivers.psu import PowerSupply, SupplyChannel
 from drivers.scpi import control, measurement
 
@@ -45,6 +45,8 @@ class SPD3303X(PowerSupply):
              # TIMEr:SET CHn,<group>,<volts>,<amps>,<seconds>: a step the timer applies later
              Rule("TIMEr:SET", "max_voltage", 1), Rule("TIMEr:SET", "max_current", 2),
              Rule("OUTPut:TRACK", "max_voltage", only=("0",)))  # 1: CH1 and CH2 in series
+    # the make takes only *SAV of the common commands; the others get its own -113
+    allowed = (*COMMON_SETTINGS, "INSTrument[:SELEct]", "OUTPut", "OUTPut:WAVE")
     channel_class = SPD3303XChannel
     compound_messages = False
 

@@ -1,13 +1,15 @@
 """Raw supply messages in every header and separator form the instruments take, for fuzzing the
-limit guard (tests/test_limit_guard.py, and `scripts/fuzz limit-guard` for long runs).
+limit guard (tests/test_limit_guard.py; raise its EXAMPLES for a longer run).
 
 Each model gets the settings its command set has (and a few its real relatives have that the
 emulator does not, such as `APPLy` on the E36312A): short, long and mixed-case headers with
 their optional nodes in or out, numeric header suffixes, relative headers that only mean
 something after `;` kept the path, values as plain numbers, exponents, suffix units with
-multipliers, MIN/MAX/DEF/UP, booleans as words and numbers, channel lists and `CHn` words;
-units joined by `;`, `;:`, line feeds or CR LF, with IEEE 488.2 white space (and control
-characters that are not) between header and parameters. Values reach 1.5 times the limits.
+multipliers, MIN/MAX/DEF/UP, booleans as words and numbers, channel lists and `CHn` words,
+and settings its real instruments take that are on no allow-list (a timer, a preset, an
+arbitrary waveform); units joined by `;`, `;:`, line feeds or CR LF, with IEEE 488.2 white space
+(and control characters that are not, and a CR that no LF follows) between header and
+parameters. Values reach 1.5 times the limits.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ def _maybe(draw: st.DrawFn, options: list[str]) -> str:
     return draw(st.sampled_from(["", *options]))
 
 
+def unlisted(settings: dict[str, list[str]]) -> Unit:
+    """One of `settings` (header pattern: parameters), which the family's allow-list lacks."""
+    def unit(draw: st.DrawFn) -> str:
+        pattern = draw(st.sampled_from(sorted(settings)))
+        return _join(draw, draw(spelled(pattern)), draw(st.sampled_from(settings[pattern])))
+    return unit
+
+
 def keysight(channels: int) -> list[Unit]:
     lists = ["(@1)", "(@2)", f"(@1:{channels})", "(@1,3)", "( @ 2 )"]
     volts = "[SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]"
@@ -83,6 +93,8 @@ def keysight(channels: int) -> list[Unit]:
         lambda draw: _join(draw, draw(spelled("APPLy")), _maybe(draw, ["CH1", "ch2"]),
                            draw(level("max_voltage")), draw(level("max_current")),
                            _maybe(draw, lists)),
+        unlisted({"[SOURce]:VOLTage:MODE": ["LIST,(@1)", "ARB,(@2)", "FIX"],
+                  "INITiate[:IMMediate]:TRANsient": ["(@1)", ""]}),
     ]
 
 
@@ -111,6 +123,7 @@ def rigol() -> list[Unit]:
                            draw(level("max_voltage"))),
         lambda draw: _join(draw, draw(spelled("OUTPut:OVP[:STATe]")), _maybe(draw, names),
                            draw(st.sampled_from(BOOLEANS))),
+        unlisted({"TIMEr[:STATe]": ["ON", "OFF"], "PRESet[:APPLy]": [""]}),
     ]
 
 
@@ -126,6 +139,7 @@ def siglent() -> list[Unit]:
         lambda draw: _join(draw, draw(spelled("OUTPut")), draw(st.sampled_from(names)),
                            draw(st.sampled_from(BOOLEANS))),
         lambda draw: _join(draw, "*SAV", draw(st.sampled_from(["1", "2"]))),
+        unlisted({"TIMEr": ["CH1,ON", "CH2,OFF"]}),
     ]
 
 

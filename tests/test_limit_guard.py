@@ -12,8 +12,9 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from drivers.limits import KEYSIGHT_RULES, LimitGuard
 from drivers.psu import PowerSupply, open_supply
+from drivers.psu_dp800 import DP800
+from drivers.psu_e36300 import E36300
 from drivers.scpi import CommandError, LimitError
 from emulators.psu import SupplyEmulator
 from emulators.scpi_server import ScpiServer
@@ -47,9 +48,37 @@ BYPASSES = {
 WITHIN = {
     "E36312A": (["VOLT\t3.3", "VOLT 1\r\nVOLT 3.3,(@1)", "CURR:PROT:STAT ON,(@1)"], 3.3),
     "N6705C": (["VOLT 1,(@1)\nSOUR:VOLT\t3.3,(@1)"], 3.3),
-    "DP832": ([":SOUR1:VOLT\t1", "INST:NSEL 1\nVOLT\r3.3"], 3.3),
+    "DP832": ([":SOUR1:VOLT\t1", "INST:NSEL 1\nVOLT\t3.3"], 3.3),
     "SPD3303X": (["CH1:VOLT\t1\nCH1:VOLT 3300mV"], 3.3),
 }
+
+# Settings the family's real instruments take and no rule reads, each able to set or later apply
+# a level (a preset, Rigol's timer, N6700 ARB, a list or trigger run): with the header the
+# refusal names. Refused when the profile sets limits, since they are not on the allow-list.
+UNLISTED = {
+    "E36312A": [("INIT:TRAN (@1)", "INIT:TRAN"), ("VOLT:MODE LIST,(@1)", "VOLT:MODE"),
+                ("OUTP ON,(@1);:TRIG:TRAN:SOUR IMM,(@1)", "TRIG:TRAN:SOUR")],
+    "N6705C": [("ARB:FUNC:TYPE VOLT,(@1)", "ARB:FUNC:TYPE"),
+               ("ARB:VOLT:STEP:END 20,(@1)", "ARB:VOLT:STEP:END"),
+               ("VOLT:MODE ARB,(@1)", "VOLT:MODE")],
+    "DP832": [(":PRES:APPL", "PRES:APPL"), (":TIM:PAR 1,5,0.1,1", "TIM:PAR"),
+              (":OUTP CH1,ON;:TIM ON", "TIM")],
+    "SPD3303X": [("TIMEr CH1,ON", "TIMER"), ("OUTP CH1,ON;TIMEr CH1,ON", "TIMER")],
+}
+# Harmless settings a plan may send raw (output, status, common commands, channel selection):
+# on the allow-list, so they reach the instrument.
+LISTED = {
+    "E36312A": ["*CLS;*ESE 32;*SRE 0", "STAT:QUES:ENAB 3;:STAT:PRES", "OUTP ON,(@1)",
+                "OUTP:PROT:CLE (@1)", "*OPC;*WAI"],
+    "N6705C": ["OUTP ON,(@1)", "SENS:SWE:POIN 10,(@1);:SENS:SWE:TINT 20us,(@1)",
+               "FORM ASC;*CLS"],
+    "DP832": [":INST:NSEL 2", ":OUTP CH1,ON", "*CLS;:STAT:PRES", ":SOUR1:VOLT:PROT:CLE"],
+    "SPD3303X": ["INST CH2", "OUTP CH1,ON", "*SAV 1"],
+}
+# A carriage return that no line feed follows: white space to IEEE 488.2, the end of the
+# message to an instrument that terminates on CR, which would then read a second unit.
+BARE_CR = {"E36312A": "OUTP ON,(@1)\rVOLT 5,(@1)", "N6705C": "OUTP ON,(@1)\rVOLT 5,(@1)",
+           "DP832": ":OUTP CH1,ON\r:SOUR1:VOLT 5", "SPD3303X": "OUTP CH1,ON\rCH1:VOLT 5"}
 
 
 class Watched:
@@ -130,8 +159,52 @@ def test_the_same_forms_within_the_limits_pass_and_set_what_they_say(model: str)
         assert_within_limits(device, written[-1])
 
 
+@pytest.mark.parametrize("model", sorted(SUPPLIES))
+def test_a_setting_off_the_familys_allow_list_is_refused_before_it_is_sent(model: str) -> None:
+    with station(model) as (psu, device):
+        for (message, header), send in itertools.product(UNLISTED[model], (psu.write, psu.send)):
+            before = device.received  # type: ignore[attr-defined]
+            with pytest.raises(LimitError) as refused:
+                send(message)
+            text = str(refused.value)
+            assert psu.resource_name in text and repr(message) in text, text
+            assert f"{header} is not on the {psu.family} allow-list" in text, text
+            assert "drivers.psu_" in text and ".allowed" in text, text  # where to extend it
+            assert device.received == before, f"{message!r} was refused but sent"
+        for message, _ in UNLISTED[model]:  # queries pass: they set nothing
+            header, _, parameters = message.split(";")[-1].partition(" ")
+            psu.guard(f"{header}? {parameters}")
+
+
+@pytest.mark.parametrize("model", sorted(SUPPLIES))
+def test_the_harmless_settings_a_plan_sends_raw_reach_the_instrument(model: str) -> None:
+    with station(model) as (psu, device):
+        for message in LISTED[model]:
+            before = device.received  # type: ignore[attr-defined]
+            psu.write(message)
+            assert device.received > before, message
+            assert_within_limits(device, message)
+
+
+@pytest.mark.parametrize("model", sorted(SUPPLIES))
+def test_a_carriage_return_without_a_line_feed_is_refused_at_its_offset(model: str) -> None:
+    message = BARE_CR[model]
+    with station(model) as (psu, device):
+        for send in (psu.write, psu.query, psu.send):
+            before = device.received  # type: ignore[attr-defined]
+            with pytest.raises(LimitError) as refused:
+                send(message)
+            text = str(refused.value)
+            assert f"at offset {message.index(chr(13))}: " in text and "terminat" in text, text
+            assert psu.resource_name in text and device.received == before, text
+        first = message.split("\r")[0]
+        psu.write(f"{first}\r\n{first}")  # CR LF ends a message for every instrument
+        psu.write(f"{first}\r")  # the line feed every write ends with follows this CR
+        assert_within_limits(device, message)
+
+
 def test_a_refusal_names_the_offset_of_the_offending_unit() -> None:
-    guard = LimitGuard(KEYSIGHT_RULES, LIMITS, "R", "[psu] ")
+    guard = E36300.limit_guard(LIMITS, "R", "[psu] ")
     with pytest.raises(LimitError, match=r"at offset 15: 5 V exceeds .* max_voltage = 4\.4 V"):
         guard("VOLT 3;:OUTP 1\nVOLT\t5")
     with pytest.raises(LimitError, match=r"at offset 7: the guard cannot read it \('\\x0b'"):
@@ -141,8 +214,19 @@ def test_a_refusal_names_the_offset_of_the_offending_unit() -> None:
     guard("VOLT 3\n\n  \r\nVOLT? MAX")  # blank lines are skipped, as the instrument's input does
 
 
+def test_a_relative_setting_must_be_allowed_from_the_root_too() -> None:
+    """`STAT:PRES;PRES` is STATus:PRESet twice to SCPI-99, but a parser that starts each unit at
+    the root reads the second as the DP800's :PRESet (a stored preset's levels applied)."""
+    guard = DP800.limit_guard(LIMITS, "R", "[psu] ")
+    guard("STAT:PRES;:STAT:PRES")
+    with pytest.raises(LimitError, match=r"offset 10: the setting PRES, as an instrument that "
+                                         r"starts each unit at the root reads it, is not on the "
+                                         r"DP800 allow-list \(drivers\.psu_dp800\.DP800\."):
+        guard("STAT:PRES;PRES")
+
+
 def test_without_limits_the_guard_lets_everything_through() -> None:
-    LimitGuard(KEYSIGHT_RULES, {}, "R")("VOLT 9;;\x0b*RST")
+    E36300.limit_guard({}, "R")("VOLT 9;;\x0b*RST\rARB:VOLT:STEP:END 20")
 
 
 def test_guard_and_emulator_read_a_unit_with_one_lexer() -> None:

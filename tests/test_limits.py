@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.station import DEFAULT_PROFILE, load_station
-from drivers.limits import KEYSIGHT_RULES, LimitGuard
 from drivers.psu import PowerSupply, open_supply
+from drivers.psu_e36300 import E36300
 from drivers.scpi import InstrumentError, LimitError
 from emulators.scpi_server import ScpiServer
 from emulators.supplies import SUPPLIES
@@ -98,8 +98,9 @@ def test_a_protection_that_does_not_read_back_is_an_error(supply) -> None:
 
 
 def test_guard_follows_the_header_path_of_compound_messages() -> None:
-    guard = LimitGuard(KEYSIGHT_RULES, LIMITS, "R", "[psu] ")
-    guard("SOUR:VOLT:PROT 4.4;LEV 4.3")  # `;` keeps SOUR:VOLT:PROT: LEV is the OVP level
+    guard = E36300.limit_guard(LIMITS, "R", "[psu] ")
+    with pytest.raises(LimitError, match="LEV, as an instrument that starts each unit at the root"):
+        guard("SOUR:VOLT:PROT 4.4;LEV 4.3")  # `;` keeps SOUR:VOLT:PROT in SCPI-99, not everywhere
     with pytest.raises(LimitError, match=r"4\.5 V exceeds"):
         guard("SOUR:VOLT:PROT 4.4;LEV 4.5")
     with pytest.raises(LimitError, match="max_current"):
