@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from bench.record import RecordView
+from bench.record import RecordView, measurement_key
 
 DATABASE = "index.sqlite"
 SCHEMA = """
@@ -131,7 +131,7 @@ def _series(db: sqlite3.Connection, step: str, m: dict) -> int:
         "INSERT INTO series (step, name, label, units, low, high) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (step, name) DO UPDATE SET label = excluded.label, units = excluded.units, "
         "low = excluded.low, high = excluded.high RETURNING id",
-        (step, str(m.get("id") or m.get("name", "")), str(m.get("name", "")),
+        (step, measurement_key(m), str(m.get("name", "")),
          str(m.get("units", "")), _number(m.get("low")), _number(m.get("high")))).fetchone()[0]
 
 

@@ -124,6 +124,12 @@ def dut_id(dut: dict) -> str:
     return str(dut.get("unique_id", dut.get("serial", "")))
 
 
+def measurement_key(m: dict) -> str:
+    """What identifies a recorded measurement across runs (statistics, defect matrix): its spec
+    `id`, or its name when it has none (undeclared, or a record before format 2)."""
+    return str(m.get("id") or m.get("name", ""))
+
+
 @dataclass(frozen=True)
 class Damage:
     """A line of a record that could not be read; the rest of the record still is."""
