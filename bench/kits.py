@@ -18,6 +18,7 @@ desk, Bumble for a board without radio). docs/adding-a-board.md is the guide.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import subprocess
@@ -103,9 +104,10 @@ class ProductSpec:
         """
         table = self.data.get("limits", {})
         if not isinstance(table, Mapping) or id not in table:
-            declared = ", ".join(sorted(table)) if isinstance(table, Mapping) else "(none)"
-            raise KitError(f"product spec {self.path}: no measurement {id!r} in [limits]; "
-                           f"declared: {declared or '(none)'}")
+            near = difflib.get_close_matches(id, list(table) if isinstance(table, Mapping)
+                                             else [], n=3)
+            raise KitError(f"product spec {self.path}: no measurement {id!r} in [limits]"
+                           + (f"; did you mean {', '.join(near)}?" if near else ""))
         entry = table[id]
         entry = dict(entry) if isinstance(entry, Mapping) else {"high": entry}
         unknown = sorted(set(entry) - set(LIMIT_KEYS))

@@ -29,10 +29,13 @@ def test_an_entry_is_a_limit_with_its_id_name_sides_and_resolution(tmp_path: Pat
 
 
 def test_a_missing_id_names_the_spec_file_and_the_id(tmp_path: Path) -> None:
-    spec = spec_of(tmp_path, "vbat = 4.2")
+    spec = spec_of(tmp_path, "vbat = 4.2\nvbat_min = 3.0\nrun_current = 0.1")
     with pytest.raises(KitError, match=re.escape(f"product spec {spec.path}: no measurement "
-                                                 "'vbatt' in [limits]; declared: vbat")):
+                                                 "'vbatt' in [limits]; did you mean vbat, "
+                                                 "vbat_min?")):
         spec.limit("vbatt")
+    with pytest.raises(KitError, match=r"no measurement 'sleep' in \[limits\]$"):
+        spec.limit("sleep")
 
 
 @pytest.mark.parametrize(("entry", "message"), [
