@@ -4,6 +4,7 @@ The supply powers the board (the `psu` fixture is its channel); the banner arriv
 console, so the time from output-on to banner is measured where a user would see it.
 """
 
+import statistics
 import time
 
 import pytest
@@ -20,6 +21,12 @@ BOOT_POINTS, BOOT_INTERVAL_S = 12_000, 50e-6  # a 600 ms window
 BOOT_PLATEAU_A = 12e-3  # the firmware draws about 15 mA until it has booted
 BROWNOUT_STEPS_V = [round(3.0 - 0.05 * i, 3) for i in range(21)]  # 3.0 V down to 2.0 V
 SWEEP_V = (3.0, 3.3, 3.6, 3.9, 4.2)
+PINGS = 5  # the median: one answer a busy bench PC held up is not the board's
+
+
+def _ping(dut: Ws100Driver) -> float:
+    """The board's round-trip time: the median of a few PINGs."""
+    return statistics.median(dut.ping() for _ in range(PINGS))
 
 
 def _banner_after(dut: Ws100Driver, start: float, timeout: float = 2.0) -> float | None:
@@ -81,7 +88,7 @@ def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, spec:
         measure(spec.limit("boot_after_brownout"), _banner_after(dut, start))
     finally:
         psu.voltage = nominal
-    measure(spec.limit("ping_after_recovery"), dut.ping())
+    measure(spec.limit("ping_after_recovery"), _ping(dut))
 
 
 @pytest.mark.requires("psu", "current_profiler")
@@ -93,7 +100,7 @@ def test_operation_across_supply_range(psu: SupplyChannel, current_profiler: Cur
     try:
         for volts in allowed:
             psu.voltage = volts
-            measure(spec.limit("ping_across_supply").at(f"{volts:g} V"), dut.ping())
+            measure(spec.limit("ping_across_supply").at(f"{volts:g} V"), _ping(dut))
             capture = current_profiler.capture(1000, 50e-6)
             attach_capture(measure, f"idle current at {volts:g} V", capture, plot=False)
             idle = capture.median  # median: a radio burst does not count
