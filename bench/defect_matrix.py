@@ -6,8 +6,10 @@
 
 Each defect is switched on in its kit's emulated station and the kit's whole plan runs against
 it (`pytest <plans> --station <emulated> --defect NAME`); the run record says which steps and
-which named measurements failed. The healthy board runs the same way: anything it fails is a false
-failure, and the matrix is only trusted when there is none. Runs go two at a time (one per core).
+which measurements failed, each by its stable id from the kit's spec (so renaming a measurement
+does not change the matrix; an undeclared one, or one of a record before ids, by its name).
+The healthy board runs the same way: anything it fails is a false failure, and the matrix is
+only trusted when there is none. Runs go two at a time (one per core).
 A kit's QEMU stations (fixtures/<board>-*.toml with `[emulator] kind = "qemu"`) add rows of their
 own, labelled by the profile's name: the healthy firmware, then each defect build of it
 (firmware/<board>/defects.toml); they are left out where qemu-system-arm is missing.
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.kits import BoardKit
-from bench.record import load_record
+from bench.record import load_record, measurement_key
 from bench.station import load_station
 from emulators.qemu import qemu_available
 from emulators.qemu_board import firmware_defects
@@ -41,7 +43,7 @@ class Row:
     defect: str
     face: str
     description: str
-    caught_by: list[str] = field(default_factory=list)  # failing measurement names
+    caught_by: list[str] = field(default_factory=list)  # failing measurements' ids
     failed_steps: list[str] = field(default_factory=list)  # node ids of failed/errored steps
     plans: list[str] = field(default_factory=list)  # plan files those steps belong to
     error: str = ""  # the run could not be judged (no record): the matrix is not valid
@@ -74,15 +76,22 @@ def run_one(kit: BoardKit, defect: str, workdir: Path, timeout: float = 600,
     if not record.exists():
         return Row(**{**asdict(row), "error": f"no record (pytest exit {done.returncode}): "
                                                f"{done.stdout[-500:]}{done.stderr[-500:]}"})
-    caught, steps, plans = [], [], []
+    caught, steps, plans = failures(record)
+    return Row(row.board, row.defect, row.face, row.description, caught, steps, plans,
+               station=row.station)
+
+
+def failures(record: Path) -> tuple[list[str], list[str], list[str]]:
+    """A run's failing measurements (by id), its failed or errored steps, and their plans."""
+    caught, steps, plans = set(), [], set()
     for step in load_record(record).steps:
         if step["outcome"] not in ("fail", "error"):
             continue
         steps.append(step["name"])
-        plans.append(step["name"].split("::")[0])
-        caught += [m["name"] for m in step.get("measurements", []) if m.get("outcome") == "fail"]
-    return Row(row.board, row.defect, row.face, row.description, sorted(set(caught)), steps,
-               sorted(set(plans)), station=row.station)
+        plans.add(step["name"].split("::")[0])
+        caught |= {measurement_key(m) for m in step.get("measurements", [])
+                   if m.get("outcome") == "fail"}
+    return sorted(caught), steps, sorted(plans)
 
 
 def _describe(kit: BoardKit, defect: str, station: Path | None) -> Row:

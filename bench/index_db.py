@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from bench.record import RecordView
+from bench.record import RecordView, measurement_key
 
 DATABASE = "index.sqlite"
 SCHEMA = """
@@ -82,7 +82,22 @@ def connect(root: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
+    _add_columns(db)
     return db
+
+
+# Columns added since the first schema: (table, column, declaration).
+ADDED_COLUMNS = (("series", "label", "TEXT"), ("measurements", "marginal", "INTEGER DEFAULT 0"))
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a database of any age to the current columns (a new one is made by the first
+    schema, then this), so one path serves both; `bench archive index` fills them."""
+    for table, column, declaration in ADDED_COLUMNS:
+        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    db.execute("CREATE INDEX IF NOT EXISTS measurements_marginal ON measurements (series) "
+               "WHERE latest = 1 AND marginal = 1")
 
 
 def _number(value: object) -> float | None:
@@ -109,13 +124,15 @@ def row_of(folder: str, view: RecordView) -> RunRow:
 
 
 def _series(db: sqlite3.Connection, step: str, m: dict) -> int:
-    """The id of a step's measurement across runs; its units and limits are the latest seen."""
+    """The id of a step's measurement across runs, keyed on the measurement's spec `id` (its
+    display name when it has none, as in records before format 2), so renaming a measurement
+    keeps its history; its label (display name), units and limits are the latest seen."""
     return db.execute(
-        "INSERT INTO series (step, name, units, low, high) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (step, name) DO UPDATE SET units = excluded.units, low = excluded.low, "
-        "high = excluded.high RETURNING id",
-        (step, str(m.get("name", "")), str(m.get("units", "")), _number(m.get("low")),
-         _number(m.get("high")))).fetchone()[0]
+        "INSERT INTO series (step, name, label, units, low, high) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (step, name) DO UPDATE SET label = excluded.label, units = excluded.units, "
+        "low = excluded.low, high = excluded.high RETURNING id",
+        (step, measurement_key(m), str(m.get("name", "")),
+         str(m.get("units", "")), _number(m.get("low")), _number(m.get("high")))).fetchone()[0]
 
 
 def _measurements(db: sqlite3.Connection, row: RunRow, view: RecordView,
@@ -128,7 +145,7 @@ def _measurements(db: sqlite3.Connection, row: RunRow, view: RecordView,
             if value is None or m.get("comparison") == "EQ":
                 continue
             yield (row.folder, board, _series(db, str(step["name"]), m), value,
-                   int(m.get("outcome") == "pass"), latest)
+                   int(m.get("outcome") == "pass"), latest, int(m.get("marginal") is True))
 
 
 def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
@@ -161,7 +178,8 @@ def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = 
         if latest:
             db.execute("UPDATE measurements SET latest = 0 WHERE board = ? AND latest = 1",
                        (board,))
-    db.executemany("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?)",
+    db.executemany("INSERT INTO measurements (folder, board, series, value, passed, latest, "
+                   "marginal) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    list(_measurements(db, row, view, latest)))
 
 

@@ -18,7 +18,10 @@ desk, Bumble for a board without radio). docs/adding-a-board.md is the guide.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
+import subprocess
 import tomllib
 import warnings
 from collections.abc import Mapping
@@ -27,6 +30,8 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
+
+from bench.measure import Limit
 
 GROUP = "citebench.boards"
 
@@ -89,10 +94,40 @@ class ProductSpec:
             node = node[part]
         return node
 
-    def limit(self, name: str) -> dict[str, Any]:
-        """`[limits]` entry `name` as keyword arguments of `measure(...)`: low, high, units."""
-        value = self[f"limits.{name}"]
-        return dict(value) if isinstance(value, Mapping) else {"high": value}
+    def limit(self, id: str) -> Limit:
+        """The measurement declared as `[limits] <id>`, for `measure(spec.limit(id), value)`.
+
+        An entry is `{name, units, low, high, low_strict, high_strict, nominal, resolution}`
+        (all optional; `name` defaults to the id) or a plain number, an inclusive high limit.
+        The id is what statistics and the defect matrix key on, so it must never change; the
+        name is only shown. A plan asking for an id the spec lacks, or an entry with a key or
+        value that is not one of these, is an error naming the file and the id.
+        """
+        table = self.data.get("limits", {})
+        if not isinstance(table, Mapping) or id not in table:
+            near = difflib.get_close_matches(id, list(table) if isinstance(table, Mapping)
+                                             else [], n=3)
+            raise KitError(f"product spec {self.path}: no measurement {id!r} in [limits]"
+                           + (f"; did you mean {', '.join(near)}?" if near else ""))
+        entry = table[id]
+        entry = dict(entry) if isinstance(entry, Mapping) else {"high": entry}
+        unknown = sorted(set(entry) - set(LIMIT_KEYS))
+        if unknown:
+            raise KitError(f"product spec {self.path}: [limits] {id}: unknown key(s) "
+                           f"{', '.join(unknown)}; known: {', '.join(LIMIT_KEYS)}")
+        for key, value in entry.items():
+            if not isinstance(value, LIMIT_KEYS[key]) or (
+                    isinstance(value, bool) and bool not in LIMIT_KEYS[key]):
+                raise KitError(f"product spec {self.path}: [limits] {id}: {key} = {value!r} "
+                               f"is not {' or '.join(t.__name__ for t in LIMIT_KEYS[key])}")
+        return Limit(id=id, **{"name": id, **entry})
+
+
+# The keys of a `[limits]` entry and the TOML types each takes (an int is a number too).
+LIMIT_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,), "units": (str,), "low": (int, float), "high": (int, float),
+    "low_strict": (bool,), "high_strict": (bool,), "nominal": (int, float, str, bool),
+    "resolution": (int, float)}
 
 
 def _load(target: str) -> Any:
@@ -209,6 +244,29 @@ def board_kit(name: str) -> BoardKit:
         raise KitError(f"no board kit named {name!r}; installed: {installed} (kits register "
                        f"under the {GROUP!r} entry points)")
     return kits[name]
+
+
+def kit_identity(kit: BoardKit) -> dict[str, str | None]:
+    """Which kit made a record: its name, the version of the distribution whose entry point
+    provides it, and `git describe` of the folder holding the kit's module when that folder is
+    a git checkout (None otherwise, or for a kit not registered as an entry point)."""
+    entry = next((e for e in entry_points(group=GROUP) if e.name == kit.name), None)
+    version = entry.dist.version if entry is not None and entry.dist is not None else None
+    commit = None
+    if entry is not None:
+        found = importlib.util.find_spec(entry.module)
+        if found is not None and found.origin:
+            commit = _git_describe(Path(found.origin).parent)
+    return {"name": kit.name, "version": version, "commit": commit}
+
+
+def _git_describe(folder: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(folder), "describe", "--always", "--dirty"],
+                              capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def check_knobs(kit: BoardKit, knobs: Mapping[str, float], where: str) -> None:

@@ -91,7 +91,8 @@ def measurement_view(m: dict, name: str | None = None) -> dict:
         limits = f"low {m.get('low')}, high {m.get('high')}, nominal {m.get('nominal')}"
     return {"name": name or m.get("name", ""), "value": m.get("value"),
             "units": m.get("units", ""), "limits": limits, "margin": m.get("margin"),
-            "outcome": str(m.get("outcome", "")), "passed": m.get("outcome") == "pass"}
+            "outcome": str(m.get("outcome", "")), "passed": m.get("outcome") == "pass",
+            "marginal": m.get("marginal") is True, "resolution": m.get("resolution")}
 
 
 def _attachment(view: RecordView, ref: dict) -> dict:
@@ -127,7 +128,12 @@ def certification_context(view: RecordView, embedded: bool = False) -> dict:
     if planned:
         run["planned steps"] = len(planned)
     start = view.start
-    software = dict(start.get("software", {}))
+    kit = start.get("kit") or {}
+    software = {"record format": view.record_format,
+                **({"board kit": f"{kit.get('name')} {kit.get('version') or '(no version)'}, "
+                                 f"commit {kit.get('commit') or '(not a git checkout)'}"}
+                   if kit else {}),
+                **start.get("software", {})}
     packages = software.pop("packages", {}) or {}
     steps = sorted(view.steps, key=lambda s: s["outcome"] == "pass")
     return {
@@ -144,6 +150,9 @@ def certification_context(view: RecordView, embedded: bool = False) -> dict:
         "software": {**software, **packages},
         "failed": [measurement_view(m, f"{s['name']} :: {m.get('name', '')}")
                    for s in view.steps for m in s["measurements"] if m.get("outcome") != "pass"],
+        # passes within the instrument's resolution of a limit: a guard band a lab reads
+        "marginal": [measurement_view(m, f"{s['name']} :: {m.get('name', '')}")
+                     for s in view.steps for m in s["measurements"] if m.get("marginal") is True],
         "steps": [{"name": s["name"], "doc": s.get("doc", ""), "outcome": s["outcome"],
                    "message": s.get("message", "") if s["outcome"] != "pass" else "",
                    "measurements": [measurement_view(m) for m in s["measurements"]],

@@ -28,6 +28,11 @@ from pathlib import Path
 
 from bench.measure import Measurement, Outcome
 
+# The version of what a record holds. 1: records before it was written (no `record_format`);
+# 2: the start names the kit, and each measurement has its spec `id`, strict sides, resolution
+# and `marginal` flag.
+RECORD_FORMAT = 2
+
 
 class RunRecord:
     """Appends events to `path`; attachments go to `path.parent / "attachments"`."""
@@ -50,12 +55,13 @@ class RunRecord:
             os.fsync(self._file.fileno())
 
     def start(self, station: dict, software: dict, operator: str = "",
-              planned: list[str] | None = None) -> None:
-        """The run's start; `planned` names the steps it means to run, so a run that ends early
-        shows what it did not reach."""
-        self._write({"kind": "start", "time": time.time(), "station": station,
-                     "software": software, "operator": operator,
-                     **({"planned": planned} if planned else {})})
+              planned: list[str] | None = None, kit: dict | None = None) -> None:
+        """The run's start: the record's format version, the board kit that made it (`name`,
+        `version`, `commit`: bench.kits.kit_identity); `planned` names the steps it means to run,
+        so a run that ends early shows what it did not reach."""
+        self._write({"kind": "start", "record_format": RECORD_FORMAT, "time": time.time(),
+                     "station": station, "software": software, "operator": operator,
+                     "kit": kit, **({"planned": planned} if planned else {})})
 
     def dut(self, identity: dict) -> None:
         self._write({"kind": "dut", "time": time.time(), **identity})
@@ -125,6 +131,12 @@ def dut_id(dut: dict) -> str:
     return str(dut.get("unique_id", dut.get("serial", "")))
 
 
+def measurement_key(m: dict) -> str:
+    """What identifies a recorded measurement across runs (statistics, defect matrix): its spec
+    `id`, or its name when it has none (undeclared, or a record before format 2)."""
+    return str(m.get("id") or m.get("name", ""))
+
+
 @dataclass(frozen=True)
 class Damage:
     """A line of a record that could not be read; the rest of the record still is."""
@@ -180,6 +192,11 @@ class RecordView:
     @property
     def unique_id(self) -> str:
         return dut_id(self.dut)
+
+    @property
+    def record_format(self) -> int:
+        """The record's format version; a record older than the field is version 1."""
+        return int(self.start.get("record_format", 1))
 
     @property
     def ending(self) -> dict:

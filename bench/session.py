@@ -11,6 +11,7 @@ import socket
 import time
 from pathlib import Path
 
+from bench.kits import kit_identity
 from bench.measure import Outcome
 from bench.record import RunRecord, load_record, run_verdict
 from bench.software import software_identity
@@ -62,6 +63,7 @@ class BenchSession:
                 software=software_identity(self.plan_dir),
                 operator=self.operator or profile.station.operator,
                 planned=self.planned,
+                kit=kit_identity(profile.kit),
             )
         return self.record
 

@@ -46,6 +46,7 @@ class Summary:
     counts: tuple[int, ...] = ()  # histogram over [left, right]
     left: float = 0.0
     right: float = 1.0
+    marginal: int = 0  # passes within the instrument's resolution of a limit
 
     @classmethod
     def of(cls, name: str, units: str, low: float | None, high: float | None,
@@ -85,11 +86,17 @@ def _bounds(low: float | None, high: float | None, lo: float, hi: float) -> tupl
     return min([lo, *shown]) - span * 0.05, max([hi, *shown]) + span * 0.05
 
 
+# A series is keyed on the measurement's spec id (bench.index_db), and shown by its label: the
+# latest display name seen, which may change without splitting the series.
 FIRST_PASS = """
-SELECT m.series, s.step, s.name, s.units, s.low, s.high, COUNT(*), AVG(m.value), MIN(m.value),
-       MAX(m.value), SUM(m.passed)
+SELECT m.series, s.step, COALESCE(s.label, s.name), s.units, s.low, s.high, COUNT(*),
+       AVG(m.value), MIN(m.value), MAX(m.value), SUM(m.passed)
 FROM measurements m INDEXED BY measurements_latest JOIN series s ON s.id = m.series
 WHERE m.latest = 1 GROUP BY m.series
+"""
+MARGINAL = """
+SELECT series, COUNT(*) FROM measurements INDEXED BY measurements_marginal
+WHERE latest = 1 AND marginal = 1 GROUP BY series
 """
 SECOND_PASS = """
 SELECT m.series, MIN(:bins - 1, CAST((m.value - h.left) / (h.right - h.left) * :bins AS INT)),
@@ -120,11 +127,12 @@ def collect(db: sqlite3.Connection) -> tuple[list[Summary], int]:
     for series, index, count, spread in db.execute(SECOND_PASS, {"bins": BINS}):
         counts[series][index] = count
         squares[series] += spread
+    marginal = dict(db.execute(MARGINAL).fetchall())
     summaries = []
     for series, (name, units, low, high, n, mean, lo, hi, passed, left, right) in shapes.items():
         stdev = math.sqrt(squares[series] / (n - 1)) if n > 1 else 0.0
         summaries.append(Summary(name, units, low, high, n, mean, stdev, lo, hi, passed,
-                                 tuple(counts[series]), left, right))
+                                 tuple(counts[series]), left, right, marginal.get(series, 0)))
     return sorted(summaries, key=lambda s: s.name), boards
 
 

@@ -217,25 +217,26 @@ class BoardModel:
             if self._converted is not None and count % int(
                     knobs.get("sensor.reads_per_conversion", 1)):
                 return self._converted
-            rng = self._rng
+            rng, noise = self._rng, knobs.get("sensor.noise_scale", 1.0)
             dt, dh, dp = self._drift
             self._drift = (
-                max(-2.0, min(2.0, dt + rng.gauss(0, 0.02))),
-                max(-5.0, min(5.0, dh + rng.gauss(0, 0.05))),
-                max(-300.0, min(300.0, dp + rng.gauss(0, 2.0))),
+                max(-2.0, min(2.0, dt + rng.gauss(0, 0.02 * noise))),
+                max(-5.0, min(5.0, dh + rng.gauss(0, 0.05 * noise))),
+                max(-300.0, min(300.0, dp + rng.gauss(0, 2.0 * noise))),
             )
-            battery = self.supply_v + rng.gauss(0, 0.004) + knobs.get("sensor.battery_offset_v", 0)
+            battery = (self.supply_v + rng.gauss(0, 0.004 * noise)
+                       + knobs.get("sensor.battery_offset_v", 0))
             if "battery-reading-offset" in self.defects:
                 battery += 0.150
             sign = -1 if count % 2 else 1  # ripple: successive readings on opposite sides
             reading = SensorReading(
-                temperature_c=22.5 + dt + rng.gauss(0, 0.05)
+                temperature_c=22.5 + dt + rng.gauss(0, 0.05 * noise)
                 + knobs.get("sensor.temperature_offset_c", 0)
                 + sign * knobs.get("sensor.temperature_ripple_c", 0),
                 humidity_pct=(180.0 if "sensor-out-of-range" in self.defects else 45.0)
-                + dh + rng.gauss(0, 0.2) + knobs.get("sensor.humidity_offset_pct", 0)
+                + dh + rng.gauss(0, 0.2 * noise) + knobs.get("sensor.humidity_offset_pct", 0)
                 + sign * knobs.get("sensor.humidity_ripple_pct", 0),
-                pressure_pa=101_325.0 + dp + rng.gauss(0, 3.0)
+                pressure_pa=101_325.0 + dp + rng.gauss(0, 3.0 * noise)
                 + knobs.get("sensor.pressure_offset_pa", 0)
                 + sign * knobs.get("sensor.pressure_ripple_pa", 0),
                 battery_v=battery,

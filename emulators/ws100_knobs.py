@@ -43,6 +43,9 @@ KNOBS: dict[str, str] = {
                                    "the last conversion), count (healthy 1)",
     "sensor.battery_level_offset_pct": "error of the state of charge the firmware reports "
                                        "(Battery Level, advertised battery), percentage points",
+    "sensor.noise_scale": "scales the sensors' noise and drift, battery voltage included "
+                          "(healthy 1; 0 makes readings exact, so a knob lands a reading a "
+                          "known distance past a limit)",
     # serial: the firmware's UART
     "serial.response_delay_s": "how late a response is sent, s",
     "serial.response_delay_every": "only one response in N is late by serial.response_delay_s, "

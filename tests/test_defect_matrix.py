@@ -5,49 +5,54 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from bench.defect_matrix import failures
 from bench.kits import installed_kits
+from bench.measure import Limit, Measurement, Outcome
+from bench.record import RunRecord
 from tests.plan_runner import ROOT
 
 pytestmark = pytest.mark.timeout(1200)  # one whole-plan run per defect, two at a time
 
-# board -> defect -> a measurement that must be among those failing on it
+# board -> defect -> the id of a measurement that must be among those failing on it
 CAUGHT_BY = {
     "ws100": {
-        "adv-missing-manufacturer-data": "manufacturer data present",
-        "bad-serial": "serial number matches CB-XXX-NNNNNN",
-        "battery-level-wrong": "battery level",
-        "battery-reading-offset": "battery reading error at 3.3 V",
-        "ble-serial-mismatch": "GATT serial number",
-        "boot-slow": "output-on to banner",
-        "brownout-threshold-wrong": "brown-out threshold",
-        "crc-ignored": "NACK code for bad CRC",
-        "notify-rate-drift": "notification interval mean",
-        "selftest-fail": "self-test failed bitmap",
+        "adv-missing-manufacturer-data": "manufacturer_data_present",
+        "bad-serial": "serial_number_format",
+        "battery-level-wrong": "battery_level",
+        "battery-reading-offset": "battery_reading_error@3.3 V",
+        "ble-serial-mismatch": "gatt_serial_number",
+        "boot-slow": "banner_after_power_on",
+        "brownout-threshold-wrong": "brownout_threshold",
+        "crc-ignored": "nack_bad_crc",
+        "notify-rate-drift": "notification_interval_mean",
+        "selftest-fail": "selftest_bitmap",
         "sensor-out-of-range": "humidity_pct",
-        "sleep-current-high": "sleep current (average)",
-        "slow-response": "ping rtt median",
-        "stuck-sensor": "temperature_c distinct values",
-        "telemetry-gaps": "telemetry frames lost",
-        "wrong-firmware": "firmware version",
-        "active-current-high": "active current",
-        "banner-firmware-mismatch": "banner firmware",
-        "telemetry-rate-slow": "telemetry rate",
-        "telemetry-temperature-offset": "telemetry temperature max",
-        "ble-notify-loss": "counted notifications lost",
-        "ble-link-survives-reset": "link loss detected",
+        "sleep-current-high": "sleep_current_average",
+        "slow-response": "ping_rtt_median",
+        "stuck-sensor": "temperature_c_distinct",
+        "telemetry-gaps": "telemetry_lost",
+        "wrong-firmware": "firmware_version",
+        "active-current-high": "active_current",
+        "banner-firmware-mismatch": "banner_firmware",
+        "telemetry-rate-slow": "telemetry_rate",
+        "telemetry-temperature-offset": "telemetry_temperature_max",
+        "ble-notify-loss": "counted_notifications_lost",
+        "ble-link-survives-reset": "link_loss_detected",
     },
     "tracker": {
-        "wrong-firmware": "firmware version",
-        "motion-events-lost": "motion events received",
-        "gnss-fix-stale": "GNSS fix age",
-        "interval-ignored": "reports received",
-        "shipping-current-high": "shipping-mode current",
-        "nus-fragment-overrun": "malformed frames over NUS",
-        "accel-stuck": "z noise (standard deviation)",
-        "factory-reset-keeps-interval": "interval after reset",
+        "wrong-firmware": "firmware_version",
+        "motion-events-lost": "motion_events",
+        "gnss-fix-stale": "fix_age",
+        "interval-ignored": "reports_received",
+        "shipping-current-high": "shipping_current",
+        "nus-fragment-overrun": "malformed_frames_over_nus",
+        "accel-stuck": "z_noise",
+        "factory-reset-keeps-interval": "interval_after_reset",
     },
 }
 
@@ -89,3 +94,24 @@ def test_the_catalogue_covers_every_face_and_plan(rows: list[dict]) -> None:
         caught = {plan.rsplit("/", 1)[-1] for row in defects if row["board"] == kit.name
                   for plan in row["plans"]}
         assert plans <= caught, f"{kit.name}: plans that catch no defect: {plans - caught}"
+
+
+def test_a_run_is_caught_by_measurement_ids_whatever_their_names(tmp_path: Path) -> None:
+    """The matrix keys on the spec id: a renamed measurement still catches its defect; a
+    measurement without an id (a record older than ids) is named by its name."""
+    sleep = Limit("sleep_current_average", "sleep current (average)", "A", high=40e-6)
+    caught = []
+    for run, name in enumerate(("sleep current (average)", "mean current asleep")):
+        record = RunRecord(tmp_path / str(run) / "record.jsonl")
+        record.start({"id": "emulated"}, {})
+        taken = [Measurement.of(replace(sleep, name=name), 42e-6),
+                 Measurement.judge("legacy count", 3, high=2)]
+        record.step("testplans/ws100/test_power_current.py::test_sleep_current", "",
+                    Outcome.FAIL, taken, [], 0.0, 1.0)
+        record.end(Outcome.FAIL)
+        record.close()
+        caught.append(failures(record.path))
+    assert caught[0] == caught[1] == (
+        ["legacy count", "sleep_current_average"],
+        ["testplans/ws100/test_power_current.py::test_sleep_current"],
+        ["testplans/ws100/test_power_current.py"])

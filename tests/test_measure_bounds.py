@@ -188,7 +188,7 @@ def test_attach_keeps_name_media_type_and_content() -> None:
 def test_to_dict_holds_only_base_types() -> None:
     """A JSON consumer or another language reads the record: no enum leaks into it."""
     for m in (judge(1.5, low=1, high=2), judge("1.4.2", nominal="1.4.2"), judge(None)):
-        assert {type(v) for v in m.to_dict().values()} <= {str, int, float, type(None)}
+        assert {type(v) for v in m.to_dict().values()} <= {str, int, float, bool, type(None)}
 
 
 def test_plot_attaches_an_svg_titled_by_the_name_unless_given() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bench.emulation import emulate
-from bench.record import load_record
+from bench.record import load_record, measurement_key
 from bench.station import load_station
 from drivers.serial_link import SerialLink
 from drivers.ws100 import Ws100Driver
@@ -256,6 +256,6 @@ def test_firmware_defect_build_fails_its_measurement(defect: str, tmp_path: Path
     done, record = bench_run(tmp_path, "--station", str(STATION), "--defect", defect,
                              "--plan", str(ROOT / "testplans" / "ws100" / build["plan"]))
     assert "verdict: FAIL" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
-    failed = {m["name"] for step in load_record(record).steps
+    failed = {measurement_key(m) for step in load_record(record).steps
               for m in step.get("measurements", []) if m.get("outcome") == "fail"}
     assert build["caught_by"] in failed

@@ -1,22 +1,27 @@
 """Statistics across archived boards: numbers checked by hand, one board one vote, demo batch."""
 
+import sqlite3
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench import archive, index_db, stats
 from bench.cli import main
-from bench.measure import Measurement, Outcome
+from bench.measure import Limit, Measurement, Outcome
 from bench.record import RunRecord
 from bench.station import load_station
 
 
-def archive_board(root: Path, serial: str, vbat: float, at: float) -> Path:
+def archive_board(root: Path, serial: str, vbat: float, at: float, *,
+                  vbat_limit: Limit | None = None) -> Path:
+    """One board's run archived; `vbat_limit` judges vbat as a spec-declared measurement."""
     record = RunRecord(root / archive.INCOMING / f"{serial}-{at}" / "record.jsonl")
     record.start({"id": "desk-1"}, {})
     record.dut({"serial": serial})
-    taken = [Measurement.judge("vbat", vbat, units="V", low=3.2, high=3.6),
+    taken = [Measurement.of(vbat_limit, vbat) if vbat_limit else
+             Measurement.judge("vbat", vbat, units="V", low=3.2, high=3.6),
              Measurement.judge("firmware", "1.4.2", nominal="1.4.2"),
              Measurement.judge("count", 7, nominal=7)]
     outcome = max(m.outcome for m in taken)
@@ -107,3 +112,35 @@ def test_spread_of_microvolts_on_a_3v3_rail_keeps_its_digits(tmp_path: Path) -> 
         archive_board(tmp_path, f"CB-{n}", value, at=1.8e9 + n)
     ((vbat,), _) = stats.collect(index_db.connect(tmp_path))
     assert vbat.stdev == pytest.approx(statistics.stdev(values), rel=1e-6)
+
+
+VBAT = Limit("vbat", "battery voltage", "V", low=3.2, high=3.6, resolution=0.05)
+
+
+def test_renaming_a_measurement_keeps_its_statistics(tmp_path: Path) -> None:
+    """Statistics key on the spec id: a new display name neither splits nor restarts them."""
+    archive_board(tmp_path, "CB-1", 3.3, at=1.8e9, vbat_limit=VBAT)
+    archive_board(tmp_path, "CB-2", 3.4, at=1.8e9 + 1,
+                  vbat_limit=replace(VBAT, name="battery voltage (no load)"))
+    summaries, boards = stats.collect(index_db.connect(tmp_path))
+    (vbat,) = summaries
+    assert (boards, vbat.n, vbat.mean) == (2, 2, pytest.approx(3.35))
+    assert vbat.name == "test_power :: battery voltage (no load)"  # shown by its latest name
+
+
+def test_marginal_passes_are_counted_and_shown(tmp_path: Path) -> None:
+    for n, value in enumerate([3.3, 3.58, 3.22, 3.7]):  # two within 50 mV of a limit, one fail
+        archive_board(tmp_path, f"CB-{n}", value, at=1.8e9 + n, vbat_limit=VBAT)
+    (vbat,), _ = stats.collect(index_db.connect(tmp_path))
+    assert (vbat.passed, vbat.marginal) == (3, 2)
+    page = stats.write_statistics(tmp_path).read_text()
+    assert "<th>marginal</th>" in page and "<td>2</td></tr></table>" in page
+
+
+def test_an_index_of_the_first_schema_gains_the_new_columns(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / index_db.DATABASE)
+    db.executescript(index_db.SCHEMA)  # as a database made before ids and marginal passes
+    db.close()
+    archive_board(tmp_path, "CB-1", 3.59, at=1.8e9, vbat_limit=VBAT)
+    (vbat,), _ = stats.collect(index_db.connect(tmp_path))
+    assert (vbat.name, vbat.marginal) == ("test_power :: battery voltage", 1)

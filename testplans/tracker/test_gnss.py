@@ -24,19 +24,20 @@ def fix(dut: TrackerDriver) -> GnssFix:
 
 
 def test_fix_quality(fix, spec, measure) -> None:
-    measure("fix quality", getattr(fix.fix, "name", str(fix.fix)), nominal=Fix.FIX_3D.name)
-    measure("satellites used", fix.satellites, **spec.limit("satellites"))
+    measure(spec.limit("fix_quality"), getattr(fix.fix, "name", str(fix.fix)),
+            nominal=Fix.FIX_3D.name)
+    measure(spec.limit("satellites"), fix.satellites)
 
 
 def test_fix_is_fresh(fix, spec, measure) -> None:
     """The fix the board reports was computed just now, not kept from before a reboot."""
-    measure("GNSS fix age", fix.age_s, **spec.limit("fix_age"))
+    measure(spec.limit("fix_age"), fix.age_s)
 
 
 def test_fix_position(fix, spec, measure) -> None:
     """The position falls within the site's radius."""
-    measure("latitude", fix.latitude_deg, units="deg")
-    measure("longitude", fix.longitude_deg, units="deg")
-    measure("distance from the bench", distance_m(fix.latitude_deg, fix.longitude_deg,
-                                                  spec["site.latitude"], spec["site.longitude"]),
-            units="m", high=spec["site.radius_m"])
+    measure(spec.limit("latitude"), fix.latitude_deg)
+    measure(spec.limit("longitude"), fix.longitude_deg)
+    measure(spec.limit("distance_from_site"),
+            distance_m(fix.latitude_deg, fix.longitude_deg, spec["site.latitude"],
+                       spec["site.longitude"]), high=spec["site.radius_m"])

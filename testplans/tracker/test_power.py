@@ -26,17 +26,18 @@ def test_run_current(current_profiler: CurrentProfiler, dut: TrackerDriver, spec
                      measure) -> None:
     """Awake and tracking: the median current over 300 ms."""
     capture = current_profiler.capture(3_000, 100e-6)
-    measure("run current", capture.median, **spec.limit("run_current"))
+    measure(spec.limit("run_current"), capture.median)
     attach_capture(measure, "Run current", capture)
 
 
-def test_motion_bursts_drawn(current_profiler: CurrentProfiler, dut: TrackerDriver,
+def test_motion_bursts_drawn(current_profiler: CurrentProfiler, dut: TrackerDriver, spec,
                              measure) -> None:
     """Each motion event wakes the MCU and the radio: a burst above the running current."""
     current_profiler.start_capture(4_000, 100e-6)
     dut.accel_self_test(3)
     capture = current_profiler.fetch_capture()
-    measure("motion bursts seen", len(capture.bursts(capture.median + BURST_ABOVE_A)), nominal=3)
+    measure(spec.limit("motion_bursts"), len(capture.bursts(capture.median + BURST_ABOVE_A)),
+            nominal=3)
     attach_capture(measure, "Motion bursts", capture)
 
 
@@ -46,10 +47,10 @@ def test_shipping_mode_current(psu: SupplyChannel, current_profiler: CurrentProf
     dut.ship_mode()
     time.sleep(SETTLE_S)  # the datasheet's settling time before the figure is valid
     capture = current_profiler.capture(SHIP_POINTS, SHIP_INTERVAL_S)
-    measure("shipping-mode current", capture.mean, **spec.limit("shipping_current"))
+    measure(spec.limit("shipping_current"), capture.mean)
     attach_capture(measure, "Shipping-mode current", capture, log=True)
     dut.link.clear_console()
     psu.output = False
     psu.output = True
     banner = dut.wait_banner(timeout=3.0)
-    measure("board wakes on USB re-plug", banner["firmware"], nominal=dut.identify().firmware)
+    measure(spec.limit("wakes_on_replug"), banner["firmware"], nominal=dut.identify().firmware)

@@ -18,12 +18,7 @@ from protocols.ws100_messages import Mode
 
 pytestmark = pytest.mark.requires("psu", "current_profiler")
 
-SLEEP_AVG_MAX_A = 40e-6  # floor plus one advertising burst a second
-SLEEP_FLOOR_MAX_A = 15e-6
-ACTIVE_A = (8e-3, 16e-3)
-BURST_CHARGE_C = (10e-6, 25e-6)
 BURST_ABOVE_A = 4e-3  # a burst adds 8 mA: half of it separates burst from floor
-MIN_LIFE_YEARS = 2.0
 USABLE_CAPACITY = 0.8  # self-discharge and the cut-off voltage take the rest
 
 
@@ -41,36 +36,37 @@ def _plot(measure, name: str, capture: Capture, log: bool = False) -> None:
     attach_capture(measure, name, capture, log=log)
 
 
-def test_sleep_current(current_profiler: CurrentProfiler, dut: Ws100Driver, measure) -> None:
+def test_sleep_current(current_profiler: CurrentProfiler, dut: Ws100Driver, spec: ProductSpec,
+                       measure) -> None:
     """One second asleep: average (with its advertising burst) and floor within the budget."""
     with mode(dut, Mode.SLEEP):
         capture = current_profiler.capture(10_000, 100e-6)
-    measure("sleep current (average)", capture.mean, units="A", high=SLEEP_AVG_MAX_A)
-    measure("sleep current (floor)", capture.median, units="A", high=SLEEP_FLOOR_MAX_A)
+    measure(spec.limit("sleep_current_average"), capture.mean)
+    measure(spec.limit("sleep_current_floor"), capture.median)
     _plot(measure, "Sleep current", capture, log=True)
 
 
-def test_active_current(current_profiler: CurrentProfiler, dut: Ws100Driver, measure) -> None:
+def test_active_current(current_profiler: CurrentProfiler, dut: Ws100Driver, spec: ProductSpec,
+                        measure) -> None:
     """Active mode: the sensors and CPU running, between radio bursts."""
     with mode(dut, Mode.ACTIVE):
         capture = current_profiler.capture(6_000, 50e-6)
-    measure("active current", capture.median, units="A", low=ACTIVE_A[0], high=ACTIVE_A[1])
+    measure(spec.limit("active_current"), capture.median)
     _plot(measure, "Active current", capture)
 
 
 def test_charge_per_radio_burst(current_profiler: CurrentProfiler, dut: Ws100Driver,
-                                measure) -> None:
+                                spec: ProductSpec, measure) -> None:
     """Advertising every 100 ms in active mode: each burst's charge above the floor."""
     with mode(dut, Mode.ACTIVE):
         capture = current_profiler.capture(17_500, 20e-6)
     bursts = capture.bursts(capture.median + BURST_ABOVE_A)
-    measure("radio bursts seen", len(bursts), low=2)
+    measure(spec.limit("radio_bursts_seen"), len(bursts))
     if bursts:
         charge = sum(b.charge_c for b in bursts) / len(bursts)
-        measure("charge per radio burst", charge, units="C", low=BURST_CHARGE_C[0],
-                high=BURST_CHARGE_C[1])
-        measure("radio burst duration", sum(b.duration_s for b in bursts) / len(bursts),
-                units="s")
+        measure(spec.limit("charge_per_radio_burst"), charge)
+        measure(spec.limit("radio_burst_duration"),
+                sum(b.duration_s for b in bursts) / len(bursts))
     _plot(measure, "Radio bursts (active mode)", capture)
 
 
@@ -81,8 +77,8 @@ def test_battery_life(current_profiler: CurrentProfiler, dut: Ws100Driver, spec:
         capture = current_profiler.capture(20_000, 100e-6)
     capacity_mah = spec["power.battery_capacity_mah"]
     hours = capacity_mah * USABLE_CAPACITY / 1000 / capture.mean
-    measure("duty-cycled average current", capture.mean, units="A")
-    measure("radio duty cycle", 100 * capture.fraction_above(1e-3), units="%")
-    measure("battery capacity", capacity_mah, units="mAh")
-    measure("estimated battery life", hours / (24 * 365), units="years", low=MIN_LIFE_YEARS)
+    measure(spec.limit("duty_cycled_current"), capture.mean)
+    measure(spec.limit("radio_duty_cycle"), 100 * capture.fraction_above(1e-3))
+    measure(spec.limit("battery_capacity"), capacity_mah)
+    measure(spec.limit("battery_life"), hours / (24 * 365))
     _plot(measure, "Duty-cycled current", capture, log=True)

@@ -5,29 +5,29 @@ import statistics
 
 import pytest
 
+from bench.kits import ProductSpec
 from drivers.dmm import Multimeter
 from drivers.psu import SupplyChannel
 from drivers.ws100 import Ws100Driver
 from fixtures.station import Station
 
-ACCURACY_V = 0.050
 CHECK_V = (3.3, 4.1)
 READINGS = 5
 
 
 def test_instruments_identified(psu: SupplyChannel, dmm: Multimeter, station: Station,
-                                measure) -> None:
+                                spec: ProductSpec, measure) -> None:
     """Who measured: each instrument's identity, and days left before its calibration is due
     (logged here; the run record flags an expired one, as the station profile's policy says)."""
     for role, instrument in (("psu", psu.instrument), ("dmm", dmm)):
-        measure(f"{role} identity", str(instrument.identity))
+        measure(spec.limit(f"{role}_identity"), str(instrument.identity))
         due = getattr(station.profile, role).calibration_due
         if due is not None:
-            measure(f"{role} calibration days left", (due - dt.date.today()).days, units="d")
+            measure(spec.limit(f"{role}_calibration_days_left"), (due - dt.date.today()).days)
 
 
 def test_battery_voltage_accuracy(psu: SupplyChannel, dmm: Multimeter, dut: Ws100Driver,
-                                  station: Station, measure) -> None:
+                                  station: Station, spec: ProductSpec, measure) -> None:
     """READ_SENSORS battery voltage against the meter on vbat, at two supply voltages: ±50 mV."""
     if station.profile.dmm.test_point != "vbat":
         pytest.skip(f"the meter probes {station.profile.dmm.test_point}, not vbat")
@@ -42,8 +42,7 @@ def test_battery_voltage_accuracy(psu: SupplyChannel, dmm: Multimeter, dut: Ws10
             dmm.trigger()
             meter = statistics.fmean(dmm.fetch())
             board = statistics.fmean(dut.read_sensors().battery_v for _ in range(READINGS))
-            measure(f"meter at {volts:g} V", meter, units="V")
-            measure(f"battery reading error at {volts:g} V", board - meter, units="V",
-                    low=-ACCURACY_V, high=ACCURACY_V)
+            measure(spec.limit("meter_voltage").at(f"{volts:g} V"), meter)
+            measure(spec.limit("battery_reading_error").at(f"{volts:g} V"), board - meter)
     finally:
         psu.voltage = nominal
