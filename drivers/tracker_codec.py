@@ -51,7 +51,9 @@ class TrackerCodec:
         return frame.type in UNSOLICITED
 
     def check_reply(self, request: Frame, reply: Frame) -> None:
-        if reply.type == MsgType.REFUSED or reply.status != Status.OK:
+        """A REFUSED frame, a reply of another type, or the right reply with a status byte other
+        than 0 (done; protocols/tracker_messages.py) is a `DutError`: never taken for an answer."""
+        if reply.type == MsgType.REFUSED:
             raise NackError(f"board refused {request.name} with {_status_name(reply.status)}; "
                             f"sent {self.encode(request).hex(' ')}", reply.status)
         if reply.type != request.type | RESPONSE_BIT:
@@ -59,6 +61,10 @@ class TrackerCodec:
                                      f"({reply.name}), expected "
                                      f"0x{request.type | RESPONSE_BIT:02x}; sent "
                                      f"{self.encode(request).hex(' ')}")
+        if reply.status != Status.OK:
+            raise NackError(f"board answered {request.name} with {reply.name} and failed status "
+                            f"{_status_name(reply.status)}; sent {self.encode(request).hex(' ')}",
+                            reply.status)
 
     def describe(self, item: object) -> str:
         if not isinstance(item, Frame):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import select
 import struct
+import threading
+import tty
 import zlib
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.errors import NackError, ReplyMismatchError
+from drivers.serial_link import SerialLink
 from drivers.tracker_codec import TrackerCodec
 from emulators.interfaces import BoardSettings
 from emulators.serial_transport import open_transport
@@ -283,3 +286,45 @@ def test_payload_of_the_wrong_size_is_refused(kind: int, payload: bytes, reason:
 def test_payload_declarations_build_what_the_plain_decoder_reads() -> None:
     payload = build_payload(MsgType.MOTION, {"count": 7, "peak_mg": 1800, "uptime_ms": 123456})
     assert struct.unpack("<HHI", payload) == (7, 1800, 123456)
+
+
+# --- a reply of the right type whose status byte says it failed ---------------------------------
+def test_a_reply_of_the_right_type_with_a_failed_status_is_refused() -> None:
+    """Only REFUSED may carry a status: the right reply type with status 4 is no answer."""
+    codec, request = TrackerCodec(), Frame(MsgType.SET_INTERVAL, payload=bytes(4))
+    with pytest.raises(NackError, match="answered SET_INTERVAL with SET_INTERVAL_RSP and failed "
+                                        "status BAD_VALUE; sent 00 02 04") as failed:
+        codec.check_reply(request, Frame(MsgType.SET_INTERVAL | 0x80, Status.BAD_VALUE, bytes(4)))
+    assert failed.value.code == Status.BAD_VALUE
+    with pytest.raises(NackError, match="failed status 0x63"):
+        codec.check_reply(request, Frame(MsgType.SET_INTERVAL | 0x80, 0x63))
+
+
+def test_a_failed_status_on_the_wire_is_a_dut_error_and_not_retried() -> None:
+    """The same through the serial link on a real pty: a raw peer answers the request with its
+    own reply type and status BAD_LENGTH; the link raises, re-asks nothing."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    requests: list[bytes] = []
+
+    def board() -> None:
+        stream = b""
+        while not stream.endswith(b"\x00") or stream.count(b"\x00") < 2:
+            if not select.select([master], [], [], 5.0)[0]:
+                return
+            stream += os.read(master, 4096)
+        requests.append(stream)
+        os.write(master, encode_frame(MsgType.GET_STATUS | 0x80, status=Status.BAD_LENGTH))
+
+    peer = threading.Thread(target=board, daemon=True)
+    peer.start()
+    try:
+        with SerialLink(os.ttyname(slave), TrackerCodec(), timeout_s=2.0, retries=2) as link:
+            with pytest.raises(NackError, match="GET_STATUS_RSP and failed status BAD_LENGTH"):
+                link.request(Frame(MsgType.GET_STATUS))
+            assert link.stats.retries == 0 and link.stats.requests == 1
+        peer.join(5)
+        assert requests == [encode_frame(MsgType.GET_STATUS)]
+    finally:
+        os.close(master)
+        os.close(slave)
