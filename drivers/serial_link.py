@@ -188,7 +188,7 @@ class SerialLink:
             self._dispatch(events)
 
     def _dispatch(self, events: list[object]) -> None:
-        wake = []
+        wake: list[threading.Lock] = []
         with self._cond:
             for event in events:
                 if isinstance(event, str):
@@ -197,8 +197,7 @@ class SerialLink:
                         self.traffic.add("!!", f"stray bytes on the line: {event!r}")
                         self.stats.damaged += 1
                         self._damage += 1
-                        wake += self._waiters.values()
-                        self._waiters = {}
+                        wake += self._take_waiters()
                 elif isinstance(event, ProtocolError):
                     self.stats.protocol_errors += 1
                     self.stats.damaged += 1
@@ -207,12 +206,10 @@ class SerialLink:
                     seq = getattr(event, "seq", None)
                     if seq is None:  # whose frame it was is unknown: it may be anyone's reply
                         self._damage += 1
-                        wake += self._waiters.values()
-                        self._waiters = {}
+                        wake += self._take_waiters()
                     else:
                         self._damaged.add(seq)
-                        if seq in self._waiters:
-                            wake.append(self._waiters.pop(seq))
+                        wake += self._take_waiters(seq)
                 else:
                     self.traffic.add("<<", event)
                     if self.codec.is_unsolicited(event):
@@ -220,11 +217,23 @@ class SerialLink:
                     else:
                         key = self.codec.key(event)
                         self._replies[key] = event
-                        if key in self._waiters:
-                            wake.append(self._waiters.pop(key))
+                        wake += self._take_waiters(key)
             self._cond.notify_all()
         for waiter in wake:  # released outside the condition so the waiter runs at once
             waiter.release()
+
+    def _take_waiters(self, key: Hashable | None = None) -> list[threading.Lock]:
+        """Unregister the waiter of `key` (every waiter when None) under each key it waits on,
+        and return it once: a request waits on the keys of its earlier attempts too, and a lock
+        released twice kills the reader thread. The caller holds `_cond`."""
+        if key is None:
+            taken, self._waiters = list(dict.fromkeys(self._waiters.values())), {}
+            return taken
+        waiter = self._waiters.pop(key, None)
+        if waiter is None:
+            return []
+        self._waiters = {k: w for k, w in self._waiters.items() if w is not waiter}
+        return [waiter]
 
     def _reopen(self, error: Exception, generation: int) -> bool:
         """The port vanished: wait up to `reconnect_s` for it to come back at the same path and
@@ -267,7 +276,7 @@ class SerialLink:
             self.traffic.add("..", f"port back after {time.monotonic() - started:.2f} s, "
                                    f"reopened (reconnect {self.stats.reconnects})")
         with self._cond:
-            waiters, self._waiters = list(self._waiters.values()), {}
+            waiters = self._take_waiters()
             self._cond.notify_all()
         for waiter in waiters:  # their replies went with the old port: they re-send
             waiter.release()
@@ -278,7 +287,7 @@ class SerialLink:
             self._lost = error
             self.traffic.add("!!", f"port lost: {error}")
             self._cond.notify_all()
-            waiters, self._waiters = list(self._waiters.values()), {}
+            waiters = self._take_waiters()
         for waiter in waiters:
             waiter.release()
 
@@ -361,9 +370,9 @@ class SerialLink:
         waiter = threading.Lock()
         waiter.acquire()
         with self._cond:
-            if (found := self._take_reply(keys)) is not None:
+            # the reply, or its damage, may have been dispatched before this wait began
+            if (found := self._settled(keys, generation)) is not None:
                 return found
-            self._check_alive(f"waiting for the reply to {key!r}")
             for each in keys:
                 self._waiters[each] = waiter
         damage = self._damage
@@ -371,14 +380,8 @@ class SerialLink:
         with self._cond:
             for each in keys:
                 self._waiters.pop(each, None)
-            if (found := self._take_reply(keys)) is not None:
+            if (found := self._settled(keys, generation)) is not None:
                 return found
-            self._check_alive(f"waiting for the reply to {key!r}")
-            if self._generation != generation:
-                return _REOPENED
-            if key in self._damaged:
-                self._damaged.discard(key)
-                return _CORRUPT
             if self._damage == damage:
                 return None
             # damage of unknown origin (stray text): the reply may be right behind it
@@ -393,6 +396,19 @@ class SerialLink:
                 return self._replies.pop(each)
         return None
 
+    def _settled(self, keys: tuple[Hashable, ...], generation: int) -> object | None:
+        """What ends a wait for `keys` now: the reply, _REOPENED, or _CORRUPT when the request's
+        own reply came damaged (None: nothing yet); PortLostError when the port is gone."""
+        if (found := self._take_reply(keys)) is not None:
+            return found
+        self._check_alive(f"waiting for the reply to {keys[0]!r}")
+        if self._generation != generation:
+            return _REOPENED
+        if keys[0] in self._damaged:
+            self._damaged.discard(keys[0])
+            return _CORRUPT
+        return None
+
     def _read_for_reply(self, keys: tuple[Hashable, ...], timeout: float,
                         generation: int) -> object | None:
         """Read the port in this thread (holding `_io_lock`) until one of `keys` is answered.
@@ -404,13 +420,7 @@ class SerialLink:
         """
         deadline = time.monotonic() + timeout
         damage = self._damage
-        while (found := self._take_reply(keys)) is None:
-            self._check_alive(f"waiting for the reply to {keys[0]!r}")
-            if self._generation != generation:
-                return _REOPENED
-            if keys[0] in self._damaged:
-                self._damaged.discard(keys[0])
-                return _CORRUPT
+        while (found := self._settled(keys, generation)) is None:
             if self._damage != damage:  # of unknown origin (stray text): the reply may be
                 self._pump(INTERBYTE_TIMEOUT_S)  # right behind it, in the next read
                 found = self._take_reply(keys)
