@@ -269,12 +269,15 @@ def test_every_message_round_trips_through_a_frame(kind: int) -> None:
 
 
 @pytest.mark.parametrize(("kind", "payload", "reason"), [
-    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.0!", "expected end of stream"),
-    (MsgType.IDENTIFY | 0x80, bytes(5), "stream read less .* expected 8, found 5"),
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.0!", "firmware of 5 bytes declared, 6 "
+                                                            "follow"),
+    (MsgType.IDENTIFY | 0x80, bytes(5), "expected at least 10 bytes, got 5"),
     # a firmware string shorter than its length byte says: truncated, not a shorter version
-    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.",
-     "stream read less .* expected 5, found 4"),
-    (MsgType.IDENTIFY | 0x80, bytes(9) + b"\x01", "stream read less .* expected 1, found 0"),
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.", "firmware of 5 bytes declared, 4 "
+                                                          "follow"),
+    (MsgType.IDENTIFY | 0x80, bytes(9) + b"\x01", "firmware of 1 bytes declared, 0 follow"),
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x02\xff\xfe",
+     "'ascii' codec can't decode byte 0xff"),
     (MsgType.READ_ACCEL | 0x80, bytes(7), "expected 6 bytes, got 7"),
     (MsgType.IDENTIFY, b"\x01", "expected 0 bytes, got 1"),
 ])
