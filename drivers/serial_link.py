@@ -209,7 +209,8 @@ class SerialLink:
                         wake += self._take_waiters()
                     else:
                         self._damaged.add(seq)
-                        wake += self._take_waiters(seq)
+                        if seq in self._waiters:
+                            wake += self._take_waiters(seq)
                 else:
                     self.traffic.add("<<", event)
                     if self.codec.is_unsolicited(event):
@@ -217,21 +218,20 @@ class SerialLink:
                     else:
                         key = self.codec.key(event)
                         self._replies[key] = event
-                        wake += self._take_waiters(key)
+                        if key in self._waiters:
+                            wake += self._take_waiters(key)
             self._cond.notify_all()
         for waiter in wake:  # released outside the condition so the waiter runs at once
             waiter.release()
 
     def _take_waiters(self, key: Hashable | None = None) -> list[threading.Lock]:
-        """Unregister the waiter of `key` (every waiter when None) under each key it waits on,
-        and return it once: a request waits on the keys of its earlier attempts too, and a lock
-        released twice kills the reader thread. The caller holds `_cond`."""
+        """Unregister the waiter of `key` (a registered one; every waiter when None) under each
+        key it waits on, and return it once: a request waits on the keys of its earlier attempts
+        too, and a lock released twice kills the reader thread. The caller holds `_cond`."""
         if key is None:
             taken, self._waiters = list(dict.fromkeys(self._waiters.values())), {}
             return taken
-        waiter = self._waiters.pop(key, None)
-        if waiter is None:
-            return []
+        waiter = self._waiters.pop(key)
         self._waiters = {k: w for k, w in self._waiters.items() if w is not waiter}
         return [waiter]
 
@@ -401,7 +401,8 @@ class SerialLink:
         own reply came damaged (None: nothing yet); PortLostError when the port is gone."""
         if (found := self._take_reply(keys)) is not None:
             return found
-        self._check_alive(f"waiting for the reply to {keys[0]!r}")
+        if self._lost is not None:  # the message is formatted only when it is needed
+            self._check_alive(f"waiting for the reply to {keys[0]!r}")
         if self._generation != generation:
             return _REOPENED
         if keys[0] in self._damaged:
@@ -459,8 +460,8 @@ class SerialLink:
                 self.traffic.add(">>", stamped)
                 # the damage may have been someone else's frame: an earlier attempt's own
                 # reply, arriving late but whole, answers the request as well
-                reply = self.exchange_raw(sent, key, timeout,
-                                          tuple(k for k in damaged if k != key))
+                reply = self.exchange_raw(sent, key, timeout, tuple(
+                    k for k in damaged if k != key) if damaged else ())
                 if reply is _REOPENED and reopened < self.stats.reconnects:
                     reopened = self.stats.reconnects  # once per reconnect, beside the timeouts
                     self.stats.retries += 1
@@ -485,7 +486,8 @@ class SerialLink:
                     # from the write, not from the call: waiting for the port (the reader's
                     # turn, a reopen) is the bench's time, not the board's
                     self.last_exchange_s = time.perf_counter() - self._sent_at
-                    codec.check_reply(damaged.get(codec.key(reply), stamped), reply)
+                    codec.check_reply(damaged.get(codec.key(reply), stamped) if damaged
+                                      else stamped, reply)
                     return reply
                 timeouts += 1
                 if timeouts <= retries:

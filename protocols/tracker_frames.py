@@ -85,25 +85,22 @@ def cobs_encode(data: bytes) -> bytes:
 
 def cobs_decode(data: bytes, offset: int = 0) -> bytes:
     """Unstuff one COBS block; `offset` (of data[0] in the stream) goes into the error."""
-    out = bytearray()
+    if 0 in data:  # one scan in C, rather than one per run
+        raise CobsError("zero byte inside a COBS block", offset + data.index(0), bytes(data))
+    size = len(data)
+    runs = []
     index = 0
-    while index < len(data):
+    while index < size:
         code = data[index]
-        if code == 0:
-            raise CobsError("zero byte inside a COBS block", offset + index, bytes(data))
         end = index + code
-        if end > len(data):
-            raise CobsError(f"COBS code byte {code} runs {end - len(data)} byte(s) past the "
-                            f"end of the frame", offset + index, bytes(data))
-        run = data[index + 1:end]
-        if 0 in run:
-            raise CobsError("zero byte inside a COBS block", offset + index + 1 + run.index(0),
-                            bytes(data))
-        out += run
+        if end > size:
+            raise CobsError(f"COBS code byte {code} runs {end - size} byte(s) past the end of "
+                            f"the frame", offset + index, bytes(data))
+        runs.append(data[index + 1:end])
         index = end
-        if code != 255 and index < len(data):
-            out.append(0)
-    return bytes(out)
+        if code != 255 and index < size:
+            runs.append(b"\x00")
+    return b"".join(runs)
 
 
 def encode_frame(msg_type: int, payload: bytes = b"", status: int = Status.OK) -> bytes:
@@ -136,8 +133,11 @@ def decode_frame(stuffed: bytes, offset: int = 0) -> Frame:
     return Frame(msg_type, status, body[HEADER_SIZE:], offset)
 
 
+TEXT_CONTROLS = (0x09, 0x0A, 0x0D)  # tab, line feed, carriage return: text as well
+
+
 def _is_text(byte: int) -> bool:
-    return 0x20 <= byte < 0x7F or byte in (0x09, 0x0A, 0x0D)
+    return 0x20 <= byte < 0x7F or byte in TEXT_CONTROLS
 
 
 class FrameDecoder:
@@ -192,7 +192,7 @@ class FrameDecoder:
         offset = self._base
         for chunk in data.split(b"\x00"):
             if chunk:
-                if _is_text(chunk[0]):
+                if 0x20 <= chunk[0] < 0x7F or chunk[0] in TEXT_CONTROLS:  # _is_text, inlined
                     return None
                 try:
                     events.append(decode_frame(chunk, offset))
