@@ -339,13 +339,14 @@ class SerialLink:
         port back before the woken caller ran, select()ed for 50 ms, and again: a 1-byte PING
         waited 0.64 s (scripts/soak --load). While a caller waits, the reader keeps off.
         """
+        self._last_lent = time.monotonic()
+        if self._io_lock.acquire(blocking=False):  # the reader was not reading: no wait
+            return
         with self._wanted_lock:
             self._wanted += 1
         try:
-            self._last_lent = time.monotonic()
-            if not self._io_lock.acquire(blocking=False):
-                os.write(self._kick_w, b"k")
-                self._io_lock.acquire()
+            os.write(self._kick_w, b"k")
+            self._io_lock.acquire()
         finally:
             with self._wanted_lock:
                 self._wanted -= 1

@@ -28,11 +28,11 @@ from protocols.tracker_messages import (
 
 
 @functools.lru_cache(maxsize=256)
-def _wire(frame: Frame) -> bytes:
+def _wire(msg_type: int, payload: bytes, status: int) -> bytes:
     """A request's bytes, kept: without a sequence number they depend on the request alone, and
     plans ask the same few requests again and again (stuffing and the CRC took about 6 us of
     the client's CPU per round trip, benchmarks/bench_tracker.py)."""
-    return encode_frame(frame.type, frame.payload, frame.status)
+    return encode_frame(msg_type, payload, status)
 
 
 def _status_name(status: int) -> str:
@@ -49,7 +49,7 @@ class TrackerCodec:
         return FrameDecoder()
 
     def encode(self, frame: Frame) -> bytes:
-        return _wire(frame)
+        return _wire(frame.type, frame.payload, frame.status)
 
     def stamp(self, request: Frame, seq: int) -> Frame:
         return request

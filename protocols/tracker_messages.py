@@ -115,19 +115,22 @@ class StringTail:
                 and string.subcon.subcon is GreedyBytes and head is not None):
             raise TypeError(f"{declaration}: neither fixed fields nor fixed fields and a "
                             f"PascalString; give it a parser")
-        self.head, self.length = head, struct.Struct(string.subcon.lengthfield.fmtstr)
+        length = struct.Struct(string.subcon.lengthfield.fmtstr)
+        self.names, self.unpack_head = head.names, head.layout.unpack_from
+        self.unpack_length, self.head_size = length.unpack_from, head.layout.size
+        self.start = head.layout.size + length.size  # where the string's bytes begin
         self.name, self.encoding = last.name, string.encoding
         self.build = declaration.build
 
     def parse(self, data: bytes) -> Container:
-        start = self.head.layout.size + self.length.size
+        start = self.start
         if len(data) < start:
             raise ValueError(f"expected at least {start} bytes, got {len(data)}")
-        fields = self.head.parse(data[:self.head.layout.size])
-        (length,) = self.length.unpack_from(data, self.head.layout.size)
+        (length,) = self.unpack_length(data, self.head_size)
         if len(data) - start != length:
             raise ValueError(f"{self.name} of {length} bytes declared, {len(data) - start} "
                              f"follow")
+        fields = Container(zip(self.names, self.unpack_head(data), strict=True))
         fields[self.name] = data[start:].decode(self.encoding)
         return fields
 
@@ -141,8 +144,11 @@ PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError, struct.error)
 
 
 def build_payload(msg_type: int, values: dict | None = None) -> bytes:
+    declaration = _FAST.get(msg_type)
+    if declaration is None:
+        return b""  # a message without payload (most requests)
     try:
-        return _FAST.get(msg_type, _EMPTY_FAST).build(values or {})
+        return declaration.build(values or {})
     except (*PARSE_ERRORS, KeyError) as error:
         raise PayloadError(f"cannot build 0x{msg_type:02x} payload from {values!r}: "
                            f"{error}") from error
