@@ -166,7 +166,7 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame | ProtocolError | str]:
-        if not self._buf and data[:1] == data[-1:] == b"\x00":
+        if data and not self._buf and data[0] == data[-1] == DELIMITER:
             fast = self._whole_frames(data)  # the common case: whole frames, no text
             if fast is not None:
                 return fast
@@ -200,7 +200,8 @@ class FrameDecoder:
         offset = self._base
         for chunk in data.split(b"\x00"):
             if chunk:
-                if 0x20 <= chunk[0] < 0x7F or chunk[0] in TEXT_CONTROLS:  # _is_text, inlined
+                first = chunk[0]
+                if 0x20 <= first < 0x7F or first in TEXT_CONTROLS:  # _is_text, inlined
                     return None
                 try:
                     events.append(decode_frame(chunk, offset))
