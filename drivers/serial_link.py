@@ -329,8 +329,9 @@ class SerialLink:
                 return self._read_for_reply((key, *earlier), timeout, self._generation)
             finally:
                 self._io_lock.release()
+        damage = self._damage  # damage from here on may be this request's reply
         self.send_raw(data)
-        return self.wait_reply(key, timeout, earlier, self._generation)
+        return self.wait_reply(key, timeout, earlier, self._generation, damage)
 
     def _borrow(self) -> None:
         """Take the port from the reader thread (kicking it out of select() if it is in one).
@@ -353,9 +354,10 @@ class SerialLink:
         self._last_lent = time.monotonic()
 
     def wait_reply(self, key: Hashable, timeout: float, earlier: tuple[Hashable, ...] = (),
-                   generation: int | None = None) -> object | None:
+                   generation: int | None = None, damage: int | None = None) -> object | None:
         """The reply paired by `key` (a sequence number) or by one of `earlier`, or None when
-        `timeout` passes first.
+        `timeout` passes first; `damage` is the count of damaged frames of unknown origin when
+        the request left (damage since may be its reply).
 
         Why a lock per waiter rather than the condition: the reader releases exactly the waiter
         of that key, a single wake-up, which is most of a round trip's thread hand-off cost.
@@ -368,16 +370,18 @@ class SerialLink:
                 return self._read_for_reply(keys, timeout, generation)
             finally:
                 self._io_lock.release()
+        damage = self._damage if damage is None else damage
         waiter = threading.Lock()
         waiter.acquire()
         with self._cond:
             # the reply, or its damage, may have been dispatched before this wait began
             if (found := self._settled(keys, generation)) is not None:
                 return found
-            for each in keys:
+            waiting = self._damage == damage
+            for each in keys if waiting else ():
                 self._waiters[each] = waiter
-        damage = self._damage
-        waiter.acquire(timeout=timeout)
+        if waiting:
+            waiter.acquire(timeout=timeout)
         with self._cond:
             for each in keys:
                 self._waiters.pop(each, None)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import struct
 import threading
+import time
 import tty
 import zlib
 
@@ -331,3 +333,36 @@ def test_a_failed_status_on_the_wire_is_a_dut_error_and_not_retried() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_a_damaged_reply_over_a_socket_is_re_asked_at_once() -> None:
+    """Tracker frames carry no sequence number, so a damaged reply is damage of unknown origin;
+    over socket:// (read by the link's reader thread) it is still re-asked at once. Behaviour,
+    not speed: with no timeout retry (retries=0), an answer well before the 5 s timeout."""
+    server = socket.create_server(("127.0.0.1", 0))
+    status = build_payload(MsgType.GET_STATUS | 0x80, EXAMPLES[MsgType.GET_STATUS | 0x80])
+    requests: list[Frame] = []
+
+    def board() -> None:
+        conn, _ = server.accept()
+        decoder = FrameDecoder()
+        with conn:
+            while chunk := conn.recv(4096):
+                for request in decoder.feed(chunk):
+                    requests.append(request)
+                    wire = bytearray(encode_frame(MsgType.GET_STATUS | 0x80, status))
+                    if len(requests) == 1:
+                        wire[-2] ^= 0x01  # a CRC bit flipped on the line (no zero made)
+                    conn.sendall(wire)
+
+    threading.Thread(target=board, daemon=True).start()
+    try:
+        with SerialLink(f"socket://127.0.0.1:{server.getsockname()[1]}", TrackerCodec(),
+                        timeout_s=5.0, retries=0) as link:
+            started = time.monotonic()
+            reply = link.request(Frame(MsgType.GET_STATUS))
+            assert time.monotonic() - started < 2.5
+            assert parse_payload(reply.type, reply.payload).boot_count == 7
+            assert (len(requests), link.stats.corrupt_replies, link.stats.retries) == (2, 1, 1)
+    finally:
+        server.close()
