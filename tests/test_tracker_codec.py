@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -335,34 +336,55 @@ def test_a_failed_status_on_the_wire_is_a_dut_error_and_not_retried() -> None:
         os.close(slave)
 
 
-def test_a_damaged_reply_over_a_socket_is_re_asked_at_once() -> None:
+@pytest.mark.parametrize("kind", ["pty", "socket"])
+def test_a_damaged_reply_is_re_asked_at_once(kind: str) -> None:
     """Tracker frames carry no sequence number, so a damaged reply is damage of unknown origin;
-    over socket:// (read by the link's reader thread) it is still re-asked at once. Behaviour,
-    not speed: with no timeout retry (retries=0), an answer well before the 5 s timeout."""
-    server = socket.create_server(("127.0.0.1", 0))
+    it is still re-asked at once, on a pty (read by the caller) as over socket:// (read by the
+    link's reader thread). Behaviour, not speed: with no timeout retry (retries=0), an answer
+    well before the 5 s timeout."""
     status = build_payload(MsgType.GET_STATUS | 0x80, EXAMPLES[MsgType.GET_STATUS | 0x80])
     requests: list[Frame] = []
+    decoder = FrameDecoder()
 
-    def board() -> None:
-        conn, _ = server.accept()
-        decoder = FrameDecoder()
-        with conn:
-            while chunk := conn.recv(4096):
-                for request in decoder.feed(chunk):
-                    requests.append(request)
-                    wire = bytearray(encode_frame(MsgType.GET_STATUS | 0x80, status))
-                    if len(requests) == 1:
-                        wire[-2] ^= 0x01  # a CRC bit flipped on the line (no zero made)
-                    conn.sendall(wire)
+    def answer(data: bytes) -> bytes:
+        replies = b""
+        for request in decoder.feed(data):
+            requests.append(request)
+            wire = bytearray(encode_frame(MsgType.GET_STATUS | 0x80, status))
+            if len(requests) == 1:
+                wire[-2] ^= 0x01  # a CRC bit flipped on the line (no zero made)
+            replies += wire
+        return bytes(replies)
+
+    if kind == "pty":
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        port, ends = os.ttyname(slave), (master, slave)
+
+        def board() -> None:
+            with contextlib.suppress(OSError):  # EIO once the link has closed its end
+                while select.select([master], [], [], 10)[0]:
+                    os.write(master, answer(os.read(master, 4096)))
+    else:
+        server = socket.create_server(("127.0.0.1", 0))
+        port, ends = f"socket://127.0.0.1:{server.getsockname()[1]}", ()
+
+        def board() -> None:
+            conn, _ = server.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(answer(data))
 
     threading.Thread(target=board, daemon=True).start()
     try:
-        with SerialLink(f"socket://127.0.0.1:{server.getsockname()[1]}", TrackerCodec(),
-                        timeout_s=5.0, retries=0) as link:
+        with SerialLink(port, TrackerCodec(), timeout_s=5.0, retries=0) as link:
             started = time.monotonic()
             reply = link.request(Frame(MsgType.GET_STATUS))
             assert time.monotonic() - started < 2.5
             assert parse_payload(reply.type, reply.payload).boot_count == 7
             assert (len(requests), link.stats.corrupt_replies, link.stats.retries) == (2, 1, 1)
     finally:
-        server.close()
+        if kind == "socket":
+            server.close()
+        for end in ends:
+            os.close(end)
