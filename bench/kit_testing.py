@@ -58,7 +58,11 @@ def run_plan(plans: Sequence[str], defects: Sequence[str], tmp: Path, *extra: st
     keys read `test_identify.py::test_firmware_version`); a plan is a file or a node id, relative
     to `rootdir` when given, else to the current directory. The station is `base` with `defects`
     (and `knobs`) switched on; `extra` goes to pytest. The run's record is
-    `tmp / "record.jsonl"`, its JUnit file `tmp / "junit.xml"`."""
+    `tmp / "record.jsonl"`, its JUnit file `tmp / "junit.xml"`.
+
+    Plans are imported from the files given (pytest's importlib mode), never by package name:
+    a kit's plans folder is a package, and an installed copy of the kit beside its source
+    would otherwise answer for it ("import file mismatch")."""
     station = write_profile(tmp, defects, base, knobs=knobs)
     junit = tmp / "junit.xml"
     folder = Path.cwd() if rootdir is None else Path(rootdir)
@@ -66,7 +70,8 @@ def run_plan(plans: Sequence[str], defects: Sequence[str], tmp: Path, *extra: st
     root = folder if rootdir is not None else Path(paths[0].partition("::")[0]).parent
     command = [sys.executable, "-m", "pytest", *paths, "--station", str(station),
                "--record", str(tmp / "record.jsonl"), f"--junitxml={junit}", "-q",
-               "-p", "no:cacheprovider", "--rootdir", str(root), *extra]
+               "-p", "no:cacheprovider", "--rootdir", str(root), "--import-mode=importlib",
+               *extra]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     if not junit.exists():
