@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                           + ", ".join(sorted(FAULTS)))
     run.add_argument("--reports", default=str(ROOT / "reports"), help="where reports go")
     run.add_argument("--plan", action="append",
-                     help="a test-plan file or folder (repeatable; default: testplans/)")
+                     help="a test-plan file or folder (repeatable; default: its board's plans)")
     run.add_argument("--operator", help="who runs the bench (default: the profile's operator)")
     run.add_argument("--no-index", action="store_true", help="archive the run, skip the index")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")

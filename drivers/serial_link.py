@@ -188,7 +188,7 @@ class SerialLink:
             self._dispatch(events)
 
     def _dispatch(self, events: list[object]) -> None:
-        wake = []
+        wake: list[threading.Lock] = []
         with self._cond:
             for event in events:
                 if isinstance(event, str):
@@ -197,8 +197,7 @@ class SerialLink:
                         self.traffic.add("!!", f"stray bytes on the line: {event!r}")
                         self.stats.damaged += 1
                         self._damage += 1
-                        wake += self._waiters.values()
-                        self._waiters = {}
+                        wake += self._take_waiters()
                 elif isinstance(event, ProtocolError):
                     self.stats.protocol_errors += 1
                     self.stats.damaged += 1
@@ -207,12 +206,11 @@ class SerialLink:
                     seq = getattr(event, "seq", None)
                     if seq is None:  # whose frame it was is unknown: it may be anyone's reply
                         self._damage += 1
-                        wake += self._waiters.values()
-                        self._waiters = {}
+                        wake += self._take_waiters()
                     else:
                         self._damaged.add(seq)
                         if seq in self._waiters:
-                            wake.append(self._waiters.pop(seq))
+                            wake += self._take_waiters(seq)
                 else:
                     self.traffic.add("<<", event)
                     if self.codec.is_unsolicited(event):
@@ -221,10 +219,21 @@ class SerialLink:
                         key = self.codec.key(event)
                         self._replies[key] = event
                         if key in self._waiters:
-                            wake.append(self._waiters.pop(key))
+                            wake += self._take_waiters(key)
             self._cond.notify_all()
         for waiter in wake:  # released outside the condition so the waiter runs at once
             waiter.release()
+
+    def _take_waiters(self, key: Hashable | None = None) -> list[threading.Lock]:
+        """Unregister the waiter of `key` (a registered one; every waiter when None) under each
+        key it waits on, and return it once: a request waits on the keys of its earlier attempts
+        too, and a lock released twice kills the reader thread. The caller holds `_cond`."""
+        if key is None:
+            taken, self._waiters = list(dict.fromkeys(self._waiters.values())), {}
+            return taken
+        waiter = self._waiters.pop(key)
+        self._waiters = {k: w for k, w in self._waiters.items() if w is not waiter}
+        return [waiter]
 
     def _reopen(self, error: Exception, generation: int) -> bool:
         """The port vanished: wait up to `reconnect_s` for it to come back at the same path and
@@ -267,7 +276,7 @@ class SerialLink:
             self.traffic.add("..", f"port back after {time.monotonic() - started:.2f} s, "
                                    f"reopened (reconnect {self.stats.reconnects})")
         with self._cond:
-            waiters, self._waiters = list(self._waiters.values()), {}
+            waiters = self._take_waiters()
             self._cond.notify_all()
         for waiter in waiters:  # their replies went with the old port: they re-send
             waiter.release()
@@ -278,7 +287,7 @@ class SerialLink:
             self._lost = error
             self.traffic.add("!!", f"port lost: {error}")
             self._cond.notify_all()
-            waiters, self._waiters = list(self._waiters.values()), {}
+            waiters = self._take_waiters()
         for waiter in waiters:
             waiter.release()
 
@@ -320,8 +329,9 @@ class SerialLink:
                 return self._read_for_reply((key, *earlier), timeout, self._generation)
             finally:
                 self._io_lock.release()
+        damage = self._damage  # damage from here on may be this request's reply
         self.send_raw(data)
-        return self.wait_reply(key, timeout, earlier, self._generation)
+        return self.wait_reply(key, timeout, earlier, self._generation, damage)
 
     def _borrow(self) -> None:
         """Take the port from the reader thread (kicking it out of select() if it is in one).
@@ -330,22 +340,24 @@ class SerialLink:
         port back before the woken caller ran, select()ed for 50 ms, and again: a 1-byte PING
         waited 0.64 s (scripts/soak --load). While a caller waits, the reader keeps off.
         """
+        self._last_lent = time.monotonic()
+        if self._io_lock.acquire(blocking=False):  # the reader was not reading: no wait
+            return
         with self._wanted_lock:
             self._wanted += 1
         try:
-            self._last_lent = time.monotonic()
-            if not self._io_lock.acquire(blocking=False):
-                os.write(self._kick_w, b"k")
-                self._io_lock.acquire()
+            os.write(self._kick_w, b"k")
+            self._io_lock.acquire()
         finally:
             with self._wanted_lock:
                 self._wanted -= 1
         self._last_lent = time.monotonic()
 
     def wait_reply(self, key: Hashable, timeout: float, earlier: tuple[Hashable, ...] = (),
-                   generation: int | None = None) -> object | None:
+                   generation: int | None = None, damage: int | None = None) -> object | None:
         """The reply paired by `key` (a sequence number) or by one of `earlier`, or None when
-        `timeout` passes first.
+        `timeout` passes first; `damage` is the count of damaged frames of unknown origin when
+        the request left (damage since may be its reply).
 
         Why a lock per waiter rather than the condition: the reader releases exactly the waiter
         of that key, a single wake-up, which is most of a round trip's thread hand-off cost.
@@ -358,27 +370,23 @@ class SerialLink:
                 return self._read_for_reply(keys, timeout, generation)
             finally:
                 self._io_lock.release()
+        damage = self._damage if damage is None else damage
         waiter = threading.Lock()
         waiter.acquire()
         with self._cond:
-            if (found := self._take_reply(keys)) is not None:
+            # the reply, or its damage, may have been dispatched before this wait began
+            if (found := self._settled(keys, generation)) is not None:
                 return found
-            self._check_alive(f"waiting for the reply to {key!r}")
-            for each in keys:
+            waiting = self._damage == damage
+            for each in keys if waiting else ():
                 self._waiters[each] = waiter
-        damage = self._damage
-        waiter.acquire(timeout=timeout)
+        if waiting:
+            waiter.acquire(timeout=timeout)
         with self._cond:
             for each in keys:
                 self._waiters.pop(each, None)
-            if (found := self._take_reply(keys)) is not None:
+            if (found := self._settled(keys, generation)) is not None:
                 return found
-            self._check_alive(f"waiting for the reply to {key!r}")
-            if self._generation != generation:
-                return _REOPENED
-            if key in self._damaged:
-                self._damaged.discard(key)
-                return _CORRUPT
             if self._damage == damage:
                 return None
             # damage of unknown origin (stray text): the reply may be right behind it
@@ -393,6 +401,20 @@ class SerialLink:
                 return self._replies.pop(each)
         return None
 
+    def _settled(self, keys: tuple[Hashable, ...], generation: int) -> object | None:
+        """What ends a wait for `keys` now: the reply, _REOPENED, or _CORRUPT when the request's
+        own reply came damaged (None: nothing yet); PortLostError when the port is gone."""
+        if (found := self._take_reply(keys)) is not None:
+            return found
+        if self._lost is not None:  # the message is formatted only when it is needed
+            self._check_alive(f"waiting for the reply to {keys[0]!r}")
+        if self._generation != generation:
+            return _REOPENED
+        if keys[0] in self._damaged:
+            self._damaged.discard(keys[0])
+            return _CORRUPT
+        return None
+
     def _read_for_reply(self, keys: tuple[Hashable, ...], timeout: float,
                         generation: int) -> object | None:
         """Read the port in this thread (holding `_io_lock`) until one of `keys` is answered.
@@ -404,13 +426,7 @@ class SerialLink:
         """
         deadline = time.monotonic() + timeout
         damage = self._damage
-        while (found := self._take_reply(keys)) is None:
-            self._check_alive(f"waiting for the reply to {keys[0]!r}")
-            if self._generation != generation:
-                return _REOPENED
-            if keys[0] in self._damaged:
-                self._damaged.discard(keys[0])
-                return _CORRUPT
+        while (found := self._settled(keys, generation)) is None:
             if self._damage != damage:  # of unknown origin (stray text): the reply may be
                 self._pump(INTERBYTE_TIMEOUT_S)  # right behind it, in the next read
                 found = self._take_reply(keys)
@@ -449,8 +465,8 @@ class SerialLink:
                 self.traffic.add(">>", stamped)
                 # the damage may have been someone else's frame: an earlier attempt's own
                 # reply, arriving late but whole, answers the request as well
-                reply = self.exchange_raw(sent, key, timeout,
-                                          tuple(k for k in damaged if k != key))
+                reply = self.exchange_raw(sent, key, timeout, tuple(
+                    k for k in damaged if k != key) if damaged else ())
                 if reply is _REOPENED and reopened < self.stats.reconnects:
                     reopened = self.stats.reconnects  # once per reconnect, beside the timeouts
                     self.stats.retries += 1
@@ -475,7 +491,8 @@ class SerialLink:
                     # from the write, not from the call: waiting for the port (the reader's
                     # turn, a reopen) is the bench's time, not the board's
                     self.last_exchange_s = time.perf_counter() - self._sent_at
-                    codec.check_reply(damaged.get(codec.key(reply), stamped), reply)
+                    codec.check_reply(damaged.get(codec.key(reply), stamped) if damaged
+                                      else stamped, reply)
                     return reply
                 timeouts += 1
                 if timeouts <= retries:

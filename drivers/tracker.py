@@ -92,8 +92,8 @@ class TrackerDriver:
                                      f"parse: {error}") from error
 
     def identify(self) -> TrackerInfo:
-        info = self.request(MsgType.IDENTIFY)
-        return TrackerInfo(f"{info.unique_id:016x}", info.hw_revision, info.firmware)
+        info = self.request(MsgType.IDENTIFY)  # item access: Container's attributes are slow
+        return TrackerInfo(f"{info['unique_id']:016x}", info["hw_revision"], info["firmware"])
 
     def read_accel(self) -> Acceleration:
         reply = self.request(MsgType.READ_ACCEL)

@@ -19,6 +19,9 @@ from enum import IntEnum
 from construct import (
     Construct,
     ConstructError,
+    Container,
+    FormatField,
+    GreedyBytes,
     Int8ul,
     Int16sl,
     Int16ul,
@@ -26,8 +29,9 @@ from construct import (
     Int32ul,
     Int64ul,
     PascalString,
+    Prefixed,
+    StringEncoded,
     Struct,
-    Terminated,
 )
 
 from protocols.errors import PayloadError
@@ -90,19 +94,61 @@ PAYLOADS: dict[int, Construct] = {
     MsgType.REPORT: Struct("counter" / Int16ul, "uptime_ms" / Int32ul, "fix" / Int8ul,
                            "satellites" / Int8ul),
 }
-# Fixed layouts parse in one struct.unpack (protocols/flat.py), which refuses a wrong size; the
-# rest (IDENTIFY's Pascal string) through construct's interpreter, ending in Terminated so that
-# bytes left over are refused too. Not its compiled parser: that one reads a string shorter than
-# its length byte claims without complaint, so a truncated firmware version would be accepted.
-_FAST = {kind: flatten(declaration) or Struct(*declaration.subcons, Terminated)
+
+
+class StringTail:
+    """A Struct of fixed fields ending in a length-prefixed string (IDENTIFY's firmware),
+    parsed as the declaration says in one `struct.unpack` and a slice; the length must cover
+    exactly the bytes that follow, so a truncated version or bytes left over are refused.
+
+    Why not construct: its interpreter cost a seventh of the tracker's request round trip
+    (benchmarks/bench_tracker.py), and its compiled parser reads a string shorter than its
+    length byte claims without complaint. Building stays construct's (the emulator's side).
+    """
+
+    def __init__(self, declaration: Construct) -> None:
+        *fixed, last = getattr(declaration, "subcons", None) or [None]
+        string = getattr(last, "subcon", None)
+        head = flatten(Struct(*fixed))
+        if not (isinstance(string, StringEncoded) and isinstance(string.subcon, Prefixed)
+                and isinstance(string.subcon.lengthfield, FormatField)
+                and string.subcon.subcon is GreedyBytes and head is not None):
+            raise TypeError(f"{declaration}: neither fixed fields nor fixed fields and a "
+                            f"PascalString; give it a parser")
+        length = struct.Struct(string.subcon.lengthfield.fmtstr)
+        self.names, self.unpack_head = head.names, head.layout.unpack_from
+        self.unpack_length, self.head_size = length.unpack_from, head.layout.size
+        self.start = head.layout.size + length.size  # where the string's bytes begin
+        self.name, self.encoding = last.name, string.encoding
+        self.build = declaration.build
+
+    def parse(self, data: bytes) -> Container:
+        start = self.start
+        if len(data) < start:
+            raise ValueError(f"expected at least {start} bytes, got {len(data)}")
+        (length,) = self.unpack_length(data, self.head_size)
+        if len(data) - start != length:
+            raise ValueError(f"{self.name} of {length} bytes declared, {len(data) - start} "
+                             f"follow")
+        fields = Container(zip(self.names, self.unpack_head(data), strict=True))
+        fields[self.name] = data[start:].decode(self.encoding)
+        return fields
+
+
+# Fixed layouts parse in one struct.unpack (protocols/flat.py), which refuses a wrong size;
+# IDENTIFY's Pascal string as a StringTail.
+_FAST = {kind: flatten(declaration) or StringTail(declaration)
          for kind, declaration in PAYLOADS.items()}
 _EMPTY_FAST = flatten(_EMPTY)
 PARSE_ERRORS = (ConstructError, UnicodeDecodeError, ValueError, struct.error)
 
 
 def build_payload(msg_type: int, values: dict | None = None) -> bytes:
+    declaration = _FAST.get(msg_type)
+    if declaration is None:
+        return b""  # a message without payload (most requests)
     try:
-        return _FAST.get(msg_type, _EMPTY_FAST).build(values or {})
+        return declaration.build(values or {})
     except (*PARSE_ERRORS, KeyError) as error:
         raise PayloadError(f"cannot build 0x{msg_type:02x} payload from {values!r}: "
                            f"{error}") from error

@@ -28,6 +28,7 @@ from drivers.errors import DutError, NackError, ReplyMismatchError
 from drivers.serial_link import (
     INTERBYTE_TIMEOUT_S,
     ExpectTimeoutError,
+    LineNoiseError,
     PortLostError,
     ResponseTimeoutError,
     SerialLink,
@@ -256,6 +257,47 @@ def test_a_late_answer_to_an_earlier_attempt_is_not_taken(link: SerialLink, peer
     peer.answer = answer_late
     reply = link.request(Frame(MsgType.PING, 0, b"p"), timeout=0.1, retries=1)
     assert (reply.seq, reply.payload) == (attempts[1].seq, b"own")
+
+
+def damaged(frame: Frame) -> bytes:
+    """The healthy reply with its CRC broken on the line (the decoder knows its seq)."""
+    wire = bytearray(echo(frame))
+    wire[-1] ^= 0xFF
+    return bytes(wire)
+
+
+def test_a_damaged_reply_is_re_asked_at_once_not_after_the_timeout(link: SerialLink,
+                                                                   peer: Peer) -> None:
+    """Behaviour, not speed: with no timeout retry allowed (retries=0), a request answered well
+    before its 5 s timeout was re-asked when the damaged reply came, not when time ran out."""
+    answers = [damaged, echo]
+    peer.answer = lambda frame: answers.pop(0)(frame)
+    started = time.monotonic()
+    reply = link.request(Frame(MsgType.PING, 0, b"again"), timeout=5.0, retries=0)
+    assert time.monotonic() - started < 2.5
+    assert (reply.payload, reply.seq) == (b"again", peer.requests[-1].seq)
+    assert len(peer.requests) == 1 + 2 and peer.requests[1].seq != peer.requests[2].seq
+    assert (link.stats.corrupt_replies, link.stats.retries) == (1, 1)
+    assert "retry after a damaged reply (1/8)" in link.traffic.text()
+
+
+def test_damaged_replies_are_re_asked_eight_times_then_line_noise(link: SerialLink,
+                                                                  peer: Peer) -> None:
+    """docs/serial.md: a damaged reply is re-asked up to 8 times; the ninth is LineNoiseError."""
+    served: list[Frame] = []
+
+    def damaged_eight_times(frame: Frame) -> bytes:
+        served.append(frame)
+        return echo(frame) if len(served) > 8 else damaged(frame)
+
+    peer.answer = damaged_eight_times
+    assert link.request(Frame(MsgType.PING, 0, b"9th"), timeout=2.0, retries=0).payload == b"9th"
+    assert (link.stats.corrupt_replies, link.stats.retries, len(served)) == (8, 8, 9)
+    peer.answer = damaged
+    with pytest.raises(LineNoiseError, match=r"9 damaged replies in a row to PING .*CRC"):
+        link.request(Frame(MsgType.PING, 0, b"never"), timeout=2.0, retries=0)
+    assert len(peer.requests) == 1 + 9 + 9
+    assert (link.stats.corrupt_replies, link.stats.retries) == (8 + 9, 8 + 8)
 
 
 def test_all_attempts_unanswered_is_one_timeout_naming_the_count(link: SerialLink,

@@ -4,6 +4,7 @@ retry on record, or a named ERROR; never a wrong value, never a FAIL of the boar
 import os
 import random
 import select
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from drivers.ws100_codec import Ws100Codec
 from emulators.serial_transport import UsbPty, open_transport
 from emulators.ws100_board import BoardModel
 from emulators.ws100_serial import SerialFace
+from protocols.ws100_frames import Frame, FrameDecoder, encode_frame
+from protocols.ws100_messages import RESPONSE_BIT, MsgType
 from tests.plan_runner import bench_run
 
 REPLUG_AFTER_S = 0.3
@@ -56,6 +59,55 @@ def test_a_port_that_comes_back_at_the_same_path_is_reopened_and_the_request_res
         log = link.traffic.text()
     assert "port vanished" in log and "reopened (reconnect 1)" in log
     assert link.stats.retries >= 1  # the request in flight was sent again, and counted
+
+
+def test_a_frame_cut_by_the_replug_does_not_swallow_the_reply_on_the_new_port() -> None:
+    """The board is mid-way through a long reply when the port vanishes. The bytes of it that
+    came are gone with the old port: the link decodes the reopened port afresh, so the re-sent
+    request's reply is read whole, with no damage on the line after the reopen.
+
+    A raw board trickles the first reply a byte at a time, well inside the inter-byte timeout,
+    so the cut frame is still in the decoder when the port vanishes."""
+    transport = UsbPty(replug_after_s=0.15)
+    stop_r, stop_w = os.pipe()
+    stopped = threading.Event()
+    served: list[Frame] = []
+
+    def board() -> None:
+        decoder, cut = FrameDecoder(), iter(())
+        while not stopped.is_set():
+            if transport.wait_readable(0.002, stop_r):
+                for event in decoder.feed(transport.read()):
+                    if not isinstance(event, Frame):
+                        continue
+                    served.append(event)
+                    if len(served) == 1:  # 409 bytes: about 1 s at one byte per loop
+                        cut = iter(encode_frame(event.type | RESPONSE_BIT, event.seq, bytes(400)))
+                    else:
+                        transport.write(encode_frame(event.type | RESPONSE_BIT, event.seq,
+                                                     event.payload))
+                        return
+            elif transport.replugs == 0 and (byte := next(cut, None)) is not None:
+                transport.write(bytes([byte]))
+
+    peer = threading.Thread(target=board, daemon=True)
+    peer.start()
+    try:
+        with SerialLink(transport.port, Ws100Codec(), timeout_s=5.0, retries=0,
+                        reconnect_s=2.0) as link:
+            reply = link.request(Frame(MsgType.PING, 0, b"whole"))
+            log = link.traffic.text()
+        assert (reply.payload, reply.seq) == (b"whole", served[-1].seq)
+        assert (transport.replugs, link.stats.reconnects, link.stats.retries) == (1, 1, 1)
+        before, after = log.split("reopened (reconnect 1)")
+        assert "port vanished" in before and " !! " not in after, after
+    finally:
+        stopped.set()
+        os.write(stop_w, b"x")
+        peer.join(5)
+        transport.close()
+        for end in (stop_r, stop_w):
+            os.close(end)
 
 
 def test_a_port_back_under_a_new_name_is_an_error_that_says_so() -> None:

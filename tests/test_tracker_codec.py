@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import socket
 import struct
+import threading
+import time
+import tty
 import zlib
 
 import pytest
@@ -13,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.errors import NackError, ReplyMismatchError
+from drivers.serial_link import SerialLink
 from drivers.tracker_codec import TrackerCodec
 from emulators.interfaces import BoardSettings
 from emulators.serial_transport import open_transport
@@ -266,12 +272,15 @@ def test_every_message_round_trips_through_a_frame(kind: int) -> None:
 
 
 @pytest.mark.parametrize(("kind", "payload", "reason"), [
-    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.0!", "expected end of stream"),
-    (MsgType.IDENTIFY | 0x80, bytes(5), "stream read less .* expected 8, found 5"),
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.0!", "firmware of 5 bytes declared, 6 "
+                                                            "follow"),
+    (MsgType.IDENTIFY | 0x80, bytes(5), "expected at least 10 bytes, got 5"),
     # a firmware string shorter than its length byte says: truncated, not a shorter version
-    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.",
-     "stream read less .* expected 5, found 4"),
-    (MsgType.IDENTIFY | 0x80, bytes(9) + b"\x01", "stream read less .* expected 1, found 0"),
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x052.1.", "firmware of 5 bytes declared, 4 "
+                                                          "follow"),
+    (MsgType.IDENTIFY | 0x80, bytes(9) + b"\x01", "firmware of 1 bytes declared, 0 follow"),
+    (MsgType.IDENTIFY | 0x80, bytes(8) + b"\x03\x02\xff\xfe",
+     "'ascii' codec can't decode byte 0xff"),
     (MsgType.READ_ACCEL | 0x80, bytes(7), "expected 6 bytes, got 7"),
     (MsgType.IDENTIFY, b"\x01", "expected 0 bytes, got 1"),
 ])
@@ -283,3 +292,99 @@ def test_payload_of_the_wrong_size_is_refused(kind: int, payload: bytes, reason:
 def test_payload_declarations_build_what_the_plain_decoder_reads() -> None:
     payload = build_payload(MsgType.MOTION, {"count": 7, "peak_mg": 1800, "uptime_ms": 123456})
     assert struct.unpack("<HHI", payload) == (7, 1800, 123456)
+
+
+# --- a reply of the right type whose status byte says it failed ---------------------------------
+def test_a_reply_of_the_right_type_with_a_failed_status_is_refused() -> None:
+    """Only REFUSED may carry a status: the right reply type with status 4 is no answer."""
+    codec, request = TrackerCodec(), Frame(MsgType.SET_INTERVAL, payload=bytes(4))
+    with pytest.raises(NackError, match="answered SET_INTERVAL with SET_INTERVAL_RSP and failed "
+                                        "status BAD_VALUE; sent 00 02 04") as failed:
+        codec.check_reply(request, Frame(MsgType.SET_INTERVAL | 0x80, Status.BAD_VALUE, bytes(4)))
+    assert failed.value.code == Status.BAD_VALUE
+    with pytest.raises(NackError, match="failed status 0x63"):
+        codec.check_reply(request, Frame(MsgType.SET_INTERVAL | 0x80, 0x63))
+
+
+def test_a_failed_status_on_the_wire_is_a_dut_error_and_not_retried() -> None:
+    """The same through the serial link on a real pty: a raw peer answers the request with its
+    own reply type and status BAD_LENGTH; the link raises, re-asks nothing."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    requests: list[bytes] = []
+
+    def board() -> None:
+        stream = b""
+        while not stream.endswith(b"\x00") or stream.count(b"\x00") < 2:
+            if not select.select([master], [], [], 5.0)[0]:
+                return
+            stream += os.read(master, 4096)
+        requests.append(stream)
+        os.write(master, encode_frame(MsgType.GET_STATUS | 0x80, status=Status.BAD_LENGTH))
+
+    peer = threading.Thread(target=board, daemon=True)
+    peer.start()
+    try:
+        with SerialLink(os.ttyname(slave), TrackerCodec(), timeout_s=2.0, retries=2) as link:
+            with pytest.raises(NackError, match="GET_STATUS_RSP and failed status BAD_LENGTH"):
+                link.request(Frame(MsgType.GET_STATUS))
+            assert link.stats.retries == 0 and link.stats.requests == 1
+        peer.join(5)
+        assert requests == [encode_frame(MsgType.GET_STATUS)]
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize("kind", ["pty", "socket"])
+def test_a_damaged_reply_is_re_asked_at_once(kind: str) -> None:
+    """Tracker frames carry no sequence number, so a damaged reply is damage of unknown origin;
+    it is still re-asked at once, on a pty (read by the caller) as over socket:// (read by the
+    link's reader thread). Behaviour, not speed: with no timeout retry (retries=0), an answer
+    well before the 5 s timeout."""
+    status = build_payload(MsgType.GET_STATUS | 0x80, EXAMPLES[MsgType.GET_STATUS | 0x80])
+    requests: list[Frame] = []
+    decoder = FrameDecoder()
+
+    def answer(data: bytes) -> bytes:
+        replies = b""
+        for request in decoder.feed(data):
+            requests.append(request)
+            wire = bytearray(encode_frame(MsgType.GET_STATUS | 0x80, status))
+            if len(requests) == 1:
+                wire[-2] ^= 0x01  # a CRC bit flipped on the line (no zero made)
+            replies += wire
+        return bytes(replies)
+
+    if kind == "pty":
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        port, ends = os.ttyname(slave), (master, slave)
+
+        def board() -> None:
+            with contextlib.suppress(OSError):  # EIO once the link has closed its end
+                while select.select([master], [], [], 10)[0]:
+                    os.write(master, answer(os.read(master, 4096)))
+    else:
+        server = socket.create_server(("127.0.0.1", 0))
+        port, ends = f"socket://127.0.0.1:{server.getsockname()[1]}", ()
+
+        def board() -> None:
+            conn, _ = server.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(answer(data))
+
+    threading.Thread(target=board, daemon=True).start()
+    try:
+        with SerialLink(port, TrackerCodec(), timeout_s=5.0, retries=0) as link:
+            started = time.monotonic()
+            reply = link.request(Frame(MsgType.GET_STATUS))
+            assert time.monotonic() - started < 2.5
+            assert parse_payload(reply.type, reply.payload).boot_count == 7
+            assert (len(requests), link.stats.corrupt_replies, link.stats.retries) == (2, 1, 1)
+    finally:
+        if kind == "socket":
+            server.close()
+        for end in ends:
+            os.close(end)
