@@ -30,11 +30,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import os
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bench.station import StationError, StationProfile, role_resource, with_resources
 
@@ -43,6 +47,7 @@ DEFAULT_COORDINATOR = "127.0.0.1:20408"
 USER_PREFIX = "citebench-"
 RELEASE_HINT = "bench lab release-stale"
 # which labgrid classes may bind which role
+T = TypeVar("T")
 _ROLE_CLASSES = {"dut": {"NetworkSerialPort"}, "psu": {"PyVISADevice"},
                  "dmm": {"PyVISADevice"}, "radio": {"BumbleHCI"}}
 
@@ -121,32 +126,53 @@ def coordinator_address() -> str:
     return os.environ.get("LG_COORDINATOR", DEFAULT_COORDINATOR)
 
 
-@contextlib.contextmanager
-def _session(address: str, user: str) -> Iterator[tuple[object, asyncio.AbstractEventLoop]]:
-    """A labgrid client session as `user`, on a loop of its own (the radio's bleak keeps its own
-    loop; the two never share one)."""
+@functools.cache
+def _client_loop() -> asyncio.AbstractEventLoop:
+    """One loop for every labgrid session of the process, run by one session at a time and never
+    closed: gRPC's completion queue keeps posting to the loop it first served."""
+    return asyncio.new_event_loop()
+
+
+def _talk(address: str, user: str, work: Callable[[Any, asyncio.AbstractEventLoop], T]) -> T:
+    """`work(session, loop)` with a labgrid client session as `user`, in a thread of its own:
+    labgrid's gRPC channel binds to its thread's current event loop, and the run's own loops
+    (the radio's bleak) must neither see nor lose theirs."""
     from labgrid.remote.client import start_session
 
-    loop = asyncio.new_event_loop()
+    outcome: dict[str, Any] = {}
+
+    def talk() -> None:
+        loop = _client_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                session = start_session(address, loop=loop)
+            except Exception as error:  # grpc and labgrid raise several kinds; one meaning here
+                raise PlaceError(f"labgrid coordinator {address}: cannot connect "
+                                 f"({type(error).__name__}: {error}); set LG_COORDINATOR"
+                                 ) from None
+            try:
+                outcome["value"] = work(session, loop)
+            finally:
+                loop.run_until_complete(session.stop())
+                loop.run_until_complete(session.close())
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
     saved = os.environ.get("LG_USERNAME")
     os.environ["LG_USERNAME"] = user  # labgrid's client names itself from it
     try:
-        try:
-            session = start_session(address, loop=loop)
-        except Exception as error:  # grpc and labgrid raise several kinds; all mean the same here
-            raise PlaceError(f"labgrid coordinator {address}: cannot connect "
-                             f"({type(error).__name__}: {error}); set LG_COORDINATOR") from None
-        try:
-            yield session, loop
-        finally:
-            loop.run_until_complete(session.stop())
-            loop.run_until_complete(session.close())
+        thread = threading.Thread(target=talk, name="labgrid-client")
+        thread.start()
+        thread.join()
     finally:
         if saved is None:
             os.environ.pop("LG_USERNAME", None)
         else:
             os.environ["LG_USERNAME"] = saved
-        loop.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 @dataclass
@@ -176,9 +202,8 @@ class Lease:
         if self.released:
             return
         self.released = True
-        user = self.owner.split("/", 1)[1]
-        with _session(self.coordinator, user) as (session, loop):
-            loop.run_until_complete(_release(session, self.place, self.owner))
+        _talk(self.coordinator, self.owner.split("/", 1)[1], lambda session, loop:
+              loop.run_until_complete(_release(session, self.place, self.owner)))
         print(f"labgrid: released place {self.place}", file=sys.stderr)
 
 
@@ -197,28 +222,43 @@ def acquire(profile: StationProfile, timeout_s: float = 15.0) -> Lease | None:
         return None
     _require_labgrid(profile)
     address, user = coordinator_address(), run_user()
-    with _session(address, user) as (session, loop):
+
+    def hold(session, loop: asyncio.AbstractEventLoop) -> Lease:
         owner = f"{session.gethostname()}/{user}"
-        ref = next(iter(refs.values()))
-        place = _choose(session, ref, address)
-        lease = Lease(address, place, owner, profile, {})
+        place = _choose(session, next(iter(refs.values())), address)
         loop.run_until_complete(_acquire(session, place, address))
-        atexit.register(lease.release)
+        lease = Lease(address, place, owner, profile, {})
         try:
             entries = loop.run_until_complete(_ready(session, place, timeout_s))
             resolved = {}
-            for role, role_ref in refs.items():
-                binding, entry = _find(entries, role_ref, place, role, profile)
+            for role, ref in refs.items():
+                binding, entry = _find(entries, ref, place, role, profile)
                 lease.bindings[role] = binding
                 resolved[role] = _resource_string(entry, binding, role)
         except BaseException:
             loop.run_until_complete(_release(session, place, owner))
-            lease.released = True
             raise
-    lease.profile = with_resources(profile, resolved)
-    print(f"labgrid: acquired place {place} as {owner} (exporters: "
+        lease.profile = with_resources(profile, resolved)
+        return lease
+
+    from bench.endings import install_sigterm  # imports this module through bench.session
+
+    install_sigterm()  # SIGTERM after the acquisition unwinds, and so releases
+    with _signals_held():  # until the release is registered: a signal now would leak the place
+        lease = _talk(address, user, hold)
+        atexit.register(lease.release)
+    print(f"labgrid: acquired place {lease.place} as {lease.owner} (exporters: "
           f"{', '.join(lease.exporters)})", file=sys.stderr, flush=True)
     return lease
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _require_labgrid(profile: StationProfile) -> None:
@@ -339,18 +379,21 @@ class StaleHold:
 def release_stale(address: str | None = None) -> list[StaleHold]:
     """Release every place held by a citebench run of this host that is no longer running."""
     address = address or coordinator_address()
-    with _session(address, run_user()) as (session, loop):
-        host = session.gethostname()
+
+    def release(session, loop: asyncio.AbstractEventLoop) -> list[StaleHold]:
+        mine = f"{session.gethostname()}/{USER_PREFIX}"
         stale = [StaleHold(name, place.acquired) for name, place in sorted(session.places.items())
-                 if place.acquired and place.acquired.startswith(f"{host}/{USER_PREFIX}")
+                 if place.acquired and place.acquired.startswith(mine)
                  and not _owner_alive(place.acquired.split("/", 1)[1])]
         for hold in stale:
             loop.run_until_complete(_release(session, hold.place, hold.owner))
-    return stale
+        return stale
+
+    return _talk(address, run_user(), release)
 
 
 def holds(address: str | None = None) -> dict[str, str]:
     """Every place of the coordinator and who holds it ("" when idle)."""
-    with _session(address or coordinator_address(), run_user()) as (session, _):
-        return {name: place.acquired or "" for name, place in sorted(session.places.items())}
+    return _talk(address or coordinator_address(), run_user(), lambda session, _: {
+        name: place.acquired or "" for name, place in sorted(session.places.items())})
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import archive
 from bench.exitcodes import ExitCode
 
 pytest.importorskip("labgrid", reason="labgrid is not installed: pip install 'citebench[labgrid]'")
@@ -128,14 +129,19 @@ def _bench(lab: Lab, *args: str) -> subprocess.Popen[str]:
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _run_until_acquired(lab: Lab, plan: str) -> subprocess.Popen[str]:
-    """A `bench run` on the place, returned once it says it holds the place."""
+def _run_until(lab: Lab, plan: str, first_step_done: bool) -> subprocess.Popen[str]:
+    """A `bench run` on the place, returned once it says it holds the place, and if asked once
+    pytest has printed its first step's outcome (the run is then inside its steps)."""
     run = _bench(lab, "run", "--station", str(PROFILE), "--reports", str(lab.reports),
                  "--no-index", "--plan", plan)
     for line in run.stderr:
         if line.startswith(f"labgrid: acquired place {PLACE}"):
-            return run
-    raise AssertionError(f"the run never acquired {PLACE}: {run.stdout.read()}")
+            break
+    else:
+        raise AssertionError(f"the run never acquired {PLACE}: {run.stdout.read()}")
+    while first_step_done and run.stdout.read(1) not in (".", "F", "E", "s", ""):
+        pass
+    return run
 
 
 def _start_event(record: Path) -> dict:
@@ -158,23 +164,33 @@ def test_full_plan_through_the_place_passes_and_releases(lab: Lab) -> None:
     assert identity["user"].split("/")[1].startswith(f"citebench-{run.pid}-")
 
 
-def test_sigterm_releases_the_place(lab: Lab) -> None:
-    run = _run_until_acquired(lab, "testplans/ws100/test_sensors.py")
+def test_sigterm_in_a_step_releases_the_place(lab: Lab) -> None:
+    run = _run_until(lab, "testplans/ws100/test_sensors.py", first_step_done=True)
     assert _holder(lab).split("/")[1].startswith(f"citebench-{run.pid}-")
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=120)
     assert run.returncode == ExitCode.ABORTED, out[-2000:] + err[-2000:]
+    assert f"labgrid: released place {PLACE}" in err
+    assert _holder(lab) == ""
+
+
+def test_sigterm_right_after_the_acquisition_releases_the_place(lab: Lab) -> None:
+    """Before the first step (pytest still configuring): no record, but no place kept either."""
+    run = _run_until(lab, "testplans/ws100/test_sensors.py", first_step_done=False)
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode in (ExitCode.ERROR, ExitCode.ABORTED), out[-2000:] + err[-2000:]
     assert _holder(lab) == ""
 
 
 def test_kill_9_leaves_the_place_held_until_release_stale(lab: Lab) -> None:
     """labgrid keeps a killed client's place; release-stale frees it, and only that one."""
-    run = _run_until_acquired(lab, "testplans/ws100/test_sensors.py")
+    run = _run_until(lab, "testplans/ws100/test_sensors.py", first_step_done=True)
     run.kill()
     run.communicate(timeout=30)
     held_by = _holder(lab)
     assert held_by.split("/")[1].startswith(f"citebench-{run.pid}-")
-    killed = next(lab.reports.glob(f"incoming/*-{run.pid}/record.jsonl"))
+    killed = next((lab.reports / archive.INCOMING).glob(f"*-{run.pid}/record.jsonl"))
     note = _start_event(killed)["station"]["labgrid"]["if_killed"]
     assert "bench lab release-stale" in note and held_by in note
     stale = _bench(lab, "lab", "release-stale")
