@@ -271,6 +271,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print("bench lab: labgrid is not installed: pip install 'citebench[labgrid]'",
               file=sys.stderr)
         return ExitCode.USAGE
+    except labgrid_places.PlaceError as error:  # the coordinator, not the command line
+        print(f"bench lab: {error}", file=sys.stderr)
+        return ExitCode.ERROR
     return ExitCode.PASS
 
 
