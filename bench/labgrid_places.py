@@ -197,14 +197,22 @@ class Lease:
                 "if_killed": f"the place stays acquired by {self.owner}: run "
                              f"`{RELEASE_HINT}` on {self.owner.split('/')[0]}"}
 
-    def release(self) -> None:
-        """Give the place back (once; a place someone else holds by now is left alone)."""
+    def release(self) -> bool:
+        """Give the place back (once; a place someone else holds by now is left alone). A
+        coordinator that does not answer is reported, never raised: the run's end must still be
+        recorded, and `bench lab release-stale` frees the place once this process is gone."""
         if self.released:
-            return
+            return True
+        try:
+            _talk(self.coordinator, self.owner.split("/", 1)[1], lambda session, loop:
+                  loop.run_until_complete(_release(session, self.place, self.owner)))
+        except Exception as error:  # grpc's and ours: all leave the place held
+            print(f"labgrid: place {self.place} NOT released ({error}); it stays acquired by "
+                  f"{self.owner}: run `{RELEASE_HINT}` on this host", file=sys.stderr)
+            return False
         self.released = True
-        _talk(self.coordinator, self.owner.split("/", 1)[1], lambda session, loop:
-              loop.run_until_complete(_release(session, self.place, self.owner)))
         print(f"labgrid: released place {self.place}", file=sys.stderr)
+        return True
 
 
 async def _release(session, place: str, owner: str) -> None:

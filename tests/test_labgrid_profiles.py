@@ -54,14 +54,30 @@ def test_tags_choose_the_place() -> None:
         "", (("board", "ws100"), ("desk", "3")), "console", "board=ws100,desk=3")
 
 
-def test_no_coordinator_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def _nobody_listening() -> str:
     pytest.importorskip("labgrid", reason="labgrid is not installed: pip install "
                                           "'citebench[labgrid]'")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_a_release_the_coordinator_misses_is_reported_not_raised(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The run's end is still recorded; the line says how the place gets freed."""
+    from bench.labgrid_places import Lease
+
+    lease = Lease(_nobody_listening(), "ws100-a", "host/citebench-1-2",
+                  load_station(LAB_PROFILE), {})
+    assert lease.release() is False
+    assert ("place ws100-a NOT released" in capsys.readouterr().err
+            and not lease.released)
+
+
+def test_no_coordinator_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.labgrid_places import PlaceError, acquire
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    address = _nobody_listening()
     monkeypatch.setenv("LG_COORDINATOR", address)
     with pytest.raises(PlaceError) as raised:
         acquire(load_station(LAB_PROFILE))
