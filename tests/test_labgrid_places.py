@@ -129,10 +129,11 @@ def _bench(lab: Lab, *args: str) -> subprocess.Popen[str]:
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _run_until(lab: Lab, plan: str, first_step_done: bool) -> subprocess.Popen[str]:
+def _run_until(lab: Lab, plan: str, first_step_done: bool, profile: Path = PROFILE,
+               ) -> subprocess.Popen[str]:
     """A `bench run` on the place, returned once it says it holds the place, and if asked once
     pytest has printed its first step's outcome (the run is then inside its steps)."""
-    run = _bench(lab, "run", "--station", str(PROFILE), "--reports", str(lab.reports),
+    run = _bench(lab, "run", "--station", str(profile), "--reports", str(lab.reports),
                  "--no-index", "--plan", plan)
     for line in run.stderr:
         if line.startswith(f"labgrid: acquired place {PLACE}"):
@@ -142,6 +143,13 @@ def _run_until(lab: Lab, plan: str, first_step_done: bool) -> subprocess.Popen[s
     while first_step_done and run.stdout.read(1) not in (".", "F", "E", "s", ""):
         pass
     return run
+
+
+def _by_tags(tmp: Path) -> Path:
+    """The lab profile with the place chosen by its tag instead of its name."""
+    profile = tmp / "by-tags.toml"
+    profile.write_text(PROFILE.read_text().replace(f"labgrid://{PLACE}/", "labgrid://board=ws100/"))
+    return profile
 
 
 def _start_event(record: Path) -> dict:
@@ -174,9 +182,14 @@ def test_sigterm_in_a_step_releases_the_place(lab: Lab) -> None:
     assert _holder(lab) == ""
 
 
-def test_sigterm_right_after_the_acquisition_releases_the_place(lab: Lab) -> None:
-    """Before the first step (pytest still configuring): no record, but no place kept either."""
-    run = _run_until(lab, "testplans/ws100/test_sensors.py", first_step_done=False)
+def test_sigterm_right_after_the_acquisition_releases_the_place(lab: Lab, tmp_path: Path,
+                                                               ) -> None:
+    """Before the first step (pytest still configuring): no record, but no place kept either.
+    The place is chosen by its tags here."""
+    by_tags = _by_tags(tmp_path)
+    run = _run_until(lab, "testplans/ws100/test_sensors.py", first_step_done=False,
+                     profile=by_tags)
+    assert _holder(lab).split("/")[1].startswith(f"citebench-{run.pid}-")
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=120)
     assert run.returncode in (ExitCode.ERROR, ExitCode.ABORTED), out[-2000:] + err[-2000:]
@@ -210,13 +223,21 @@ def test_release_stale_leaves_a_living_holder_alone(lab: Lab) -> None:
         _client(lab, "-p", PLACE, "release")
 
 
-def test_a_place_held_by_another_is_refused_with_its_holder(lab: Lab) -> None:
+def test_a_place_held_by_another_is_refused_with_its_holder(lab: Lab, tmp_path: Path) -> None:
     _client(lab, "-p", PLACE, "acquire")
+    holder = _holder(lab)
+    by_tags = _by_tags(tmp_path)
+    address = lab.env["LG_COORDINATOR"]
     try:
-        run = _bench(lab, "run", "--station", str(PROFILE), "--reports", str(lab.reports),
-                     "--no-index", "--plan", "testplans/ws100/test_sensors.py")
-        _, err = run.communicate(timeout=120)
-        assert run.returncode == ExitCode.USAGE
-        assert f"labgrid place {PLACE}" in err and "cannot acquire" in err, err
+        for profile, needle in (
+                (PROFILE, f"labgrid place {PLACE} on {address}: cannot acquire"),
+                (by_tags, f"no idle labgrid place on {address} with tags board=ws100: {PLACE} "
+                          f"(acquired by {holder})")):
+            run = _bench(lab, "run", "--station", str(profile), "--reports", str(lab.reports),
+                         "--no-index", "--plan", "testplans/ws100/test_sensors.py")
+            _, err = run.communicate(timeout=120)
+            assert run.returncode == ExitCode.USAGE
+            assert needle in err, err
+        assert _holder(lab) == holder
     finally:
         _client(lab, "-p", PLACE, "release")
