@@ -46,8 +46,8 @@ SCHEME = "labgrid://"
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
 USER_PREFIX = "citebench-"
 RELEASE_HINT = "bench lab release-stale"
-# which labgrid classes may bind which role
 T = TypeVar("T")
+# which labgrid classes may bind which role
 _ROLE_CLASSES = {"dut": {"NetworkSerialPort"}, "psu": {"PyVISADevice"},
                  "dmm": {"PyVISADevice"}, "radio": {"BumbleHCI"}}
 
@@ -102,11 +102,10 @@ def place_refs(profile: StationProfile) -> dict[str, PlaceRef]:
     return refs
 
 
-def run_user(pid: int | None = None) -> str:
+def run_user() -> str:
     """This run's labgrid user: its pid and start tick, so that a recycled pid is not taken for
     the run that died."""
-    pid = os.getpid() if pid is None else pid
-    return f"{USER_PREFIX}{pid}-{_start_tick(pid)}"
+    return f"{USER_PREFIX}{os.getpid()}-{_start_tick(os.getpid())}"
 
 
 def _start_tick(pid: int) -> str:
@@ -119,7 +118,17 @@ def _start_tick(pid: int) -> str:
 
 def _owner_alive(user: str) -> bool:
     pid, _, tick = user.removeprefix(USER_PREFIX).partition("-")
-    return pid.isdigit() and bool(tick) and _start_tick(int(pid)) == tick
+    if not pid.isdigit():
+        return False
+    if tick:
+        return _start_tick(int(pid)) == tick
+    try:  # no /proc where the run started: its pid alone says it
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def coordinator_address() -> str:
@@ -235,19 +244,16 @@ def acquire(profile: StationProfile, timeout_s: float = 15.0) -> Lease | None:
         owner = f"{session.gethostname()}/{user}"
         place = _choose(session, next(iter(refs.values())), address)
         loop.run_until_complete(_acquire(session, place, address))
-        lease = Lease(address, place, owner, profile, {})
         try:
             entries = loop.run_until_complete(_ready(session, place, timeout_s))
-            resolved = {}
-            for role, ref in refs.items():
-                binding, entry = _find(entries, ref, place, role, profile)
-                lease.bindings[role] = binding
-                resolved[role] = _resource_string(entry, binding, role)
+            found = {role: _find(entries, ref, place, role, profile) for role, ref in refs.items()}
+            resolved = {role: _resource_string(entry, binding, role)
+                        for role, (binding, entry) in found.items()}
         except BaseException:
             loop.run_until_complete(_release(session, place, owner))
             raise
-        lease.profile = with_resources(profile, resolved)
-        return lease
+        return Lease(address, place, owner, with_resources(profile, resolved),
+                     {role: binding for role, (binding, _) in found.items()})
 
     from bench.endings import install_sigterm  # imports this module through bench.session
 
