@@ -218,7 +218,10 @@ def test_release_stale_leaves_a_living_holder_alone(lab: Lab) -> None:
     try:
         out, _ = _bench(lab, "lab", "release-stale").communicate(timeout=60)
         assert "no place held by a citebench run that is gone" in out
-        assert _holder(lab) != ""
+        person = _holder(lab)
+        assert person and not person.split("/")[1].startswith("citebench-")
+        out, _ = _bench(lab, "lab", "show").communicate(timeout=60)
+        assert out.split() == [PLACE, person]
     finally:
         _client(lab, "-p", PLACE, "release")
 
