@@ -7,6 +7,7 @@
     bench emulate --psu-model N6705C
     bench safe --station fixtures/ws100-desk.toml
     bench boards --json
+    bench lab release-stale            # places left acquired by runs killed with kill -9
     bench list
 
 Every board-specific thing comes from the station's board kit (bench/kits.py): its plans, its
@@ -252,6 +253,30 @@ def cmd_safe(args: argparse.Namespace) -> int:
         return ExitCode.ERROR
     print(line)
     return ExitCode.ERROR if "STILL ON" in line else ExitCode.PASS
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Labgrid places: who holds them; release those a killed run of this host left acquired."""
+    from bench import labgrid_places
+
+    try:
+        if args.task == "release-stale":
+            stale = labgrid_places.release_stale(args.coordinator)
+            for hold in stale:
+                print(f"released place {hold.place} (held by {hold.owner}, no longer running)")
+            if not stale:
+                print("no place held by a citebench run that is gone")
+        else:
+            for place, owner in labgrid_places.holds(args.coordinator).items():
+                print(f"{place:20} {owner or '(idle)'}")
+    except ImportError:
+        print("bench lab: labgrid is not installed: pip install 'citebench[labgrid]'",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    except labgrid_places.PlaceError as error:  # the coordinator, not the command line
+        print(f"bench lab: {error}", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.PASS
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     kits = sorted(installed_kits().values(), key=lambda kit: kit.name)
     if args.json:
@@ -449,6 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     defects.add_argument("--jobs", type=int, default=2, help="plan runs at once")
     defects.add_argument("--write", help="also write the matrix as markdown to this file")
     defects.set_defaults(func=cmd_defects)
+    lab = sub.add_parser("lab", help="labgrid places the benches run on (docs/lab.md)")
+    lab_tasks = lab.add_subparsers(dest="task", required=True)
+    for name, text in (("release-stale", "release the places that citebench runs of this host "
+                        "held when they were killed (kill -9)"),
+                       ("show", "every place of the coordinator and who holds it")):
+        task = lab_tasks.add_parser(name, help=text)
+        task.add_argument("--coordinator", help="HOST:PORT (default: $LG_COORDINATOR, else "
+                          "127.0.0.1:20408)")
+        task.set_defaults(func=cmd_lab)
     boards = sub.add_parser("boards", help="the installed board kits")
     boards.add_argument("--json", action="store_true", help="as a JSON list of objects")
     boards.set_defaults(func=cmd_boards)

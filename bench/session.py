@@ -11,6 +11,7 @@ import socket
 import time
 from pathlib import Path
 
+from bench import labgrid_places
 from bench.kits import kit_identity
 from bench.measure import Outcome
 from bench.record import RunRecord, load_record, run_verdict
@@ -35,15 +36,17 @@ class BenchSession:
         self.record_path = record_path or default_record_path(plan_dir)
         self.plan_dir = plan_dir
         self._profile: StationProfile | None = None
+        self.lease: labgrid_places.Lease | None = None  # the labgrid place the run holds
         self.record: RunRecord | None = None
         self.planned: list[str] = []  # node ids of the steps collected, set by the plugin
 
     @property
     def profile(self) -> StationProfile:
         if self._profile is None:
-            self._profile = with_faults(with_defects(load_station(self.profile_path),
-                                                     self.defects, "--defect"),
-                                        self.faults, "--fault")
+            profile = with_faults(with_defects(load_station(self.profile_path),
+                                               self.defects, "--defect"), self.faults, "--fault")
+            self.lease = labgrid_places.acquire(profile)  # held until finish() (or exit)
+            self._profile = self.lease.profile if self.lease else profile
         return self._profile
 
     def activate(self) -> RunRecord:
@@ -59,7 +62,8 @@ class BenchSession:
                          "host": socket.gethostname(), "profile": str(profile.path),
                          "profile_sha256": profile.sha256,
                          "fail_on_expired_calibration":
-                             profile.station.fail_on_expired_calibration},
+                             profile.station.fail_on_expired_calibration,
+                         **({"labgrid": self.lease.identity()} if self.lease else {})},
                 software=software_identity(self.plan_dir),
                 operator=self.operator or profile.station.operator,
                 planned=self.planned,
@@ -69,7 +73,10 @@ class BenchSession:
 
     def finish(self, interrupted: bool, ending: dict | None = None) -> Outcome | None:
         """Write the run's end: its verdict is read back from the steps the record holds;
-        `ending` says what ended it early (bench.endings)."""
+        `ending` says what ended it early (bench.endings). A labgrid place is released first,
+        however the run ended."""
+        if self.lease is not None:
+            self.lease.release()
         if self.record is None:
             return None
         view = load_record(self.record.path)

@@ -134,10 +134,24 @@ class StationProfile:
 
     def emulated_roles(self) -> tuple[str, ...]:
         """Roles whose resource is the bench's own emulator."""
-        return tuple(
-            role for role in self.roles
-            if getattr(getattr(self, role), "port" if role == "dut" else "resource") == EMULATOR
-        )
+        return tuple(role for role in self.roles if role_resource(self, role) == EMULATOR)
+
+
+def _resource_key(role: str) -> str:
+    return "port" if role == "dut" else "resource"
+
+
+def role_resource(profile: StationProfile, role: str) -> str:
+    """The resource a role is bound to: the dut's port, an instrument's or the radio's resource."""
+    return getattr(getattr(profile, role), _resource_key(role))
+
+
+def with_resources(profile: StationProfile, resources: dict[str, str]) -> StationProfile:
+    """The profile with roles bound to other resources (a labgrid place's, resolved at run start:
+    bench/labgrid_places.py)."""
+    return dataclasses.replace(profile, **{
+        role: dataclasses.replace(getattr(profile, role), **{_resource_key(role): resource})
+        for role, resource in resources.items()})
 
 
 _SECTIONS: dict[str, type] = {
@@ -226,6 +240,9 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
         raise StationError(f"{path}: [dut].board: {error}") from None
     _check_emulation(profile, kit)
     _check_instrument_recovery(profile)
+    from bench.labgrid_places import place_refs  # imports this module
+
+    place_refs(profile)  # a malformed labgrid:// resource stops the load, naming the role
     return profile
 
 
