@@ -33,6 +33,12 @@ DEFECTS: dict[str, str] = {
     "battery-level-wrong": "the Battery Level characteristic reports 100 % whatever the voltage",
     "ble-notify-loss": "every tenth counted telemetry notification is never sent",
     "ble-link-survives-reset": "the radio is not reset with the MCU: links outlive a reset",
+    # firmware update (SMP / MCUboot, emulators/mcuboot.py and emulators/smp_server.py)
+    "dfu-crash-on-boot": "a new image crashes before confirming: MCUboot reverts at once",
+    "dfu-no-confirm": "the firmware denies confirming an image (IMAGE_CONFIRMATION_DENIED)",
+    "dfu-match-false": "the last upload chunk reports match: false for a good image",
+    "dfu-slow-flash": "flash writes take ten times a healthy part's time",
+    "dfu-no-revert": "MCUboot never reverts: an unconfirmed image stays",
 }
 
 
@@ -48,6 +54,8 @@ FACES: dict[str, str] = {
     "notify-rate-drift": "radio", "adv-missing-manufacturer-data": "radio",
     "ble-notify-loss": "radio", "ble-link-survives-reset": "radio",
     "battery-level-wrong": "radio",
+    "dfu-crash-on-boot": "serial", "dfu-no-confirm": "serial", "dfu-match-false": "serial",
+    "dfu-slow-flash": "serial", "dfu-no-revert": "serial",
 }
 
 
