@@ -1,0 +1,166 @@
+"""DFU over SMP on the emulated WS-100's UART: smpclient through drivers/dfu.py, images signed by
+imgtool with keys made for this session, checked by the emulated MCUboot."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("smpclient", reason="the dfu extra is not installed (pip install -e '.[dfu]')")
+
+from drivers.dfu import DfuDriver, DfuError, make_key, public_key_der, sign_image, uart_handover
+from drivers.serial_link import SerialLink
+from drivers.ws100 import Ws100Driver
+from drivers.ws100_codec import Ws100Codec
+from emulators.serial_transport import open_transport
+from emulators.ws100_board import BoardModel
+from emulators.ws100_serial import SerialFace
+
+BODY = random.Random(20).randbytes(24 * 1024)
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    where = tmp_path_factory.mktemp("keys")
+    return {name: make_key(where / f"{name}.pem", kind) for name, kind in
+            (("lab", "ecdsa-p256"), ("ed", "ed25519"), ("stranger", "ecdsa-p256"))}
+
+
+@pytest.fixture(scope="session")
+def images(keys: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    where = tmp_path_factory.mktemp("images")
+    made = {"v150": sign_image(BODY, "1.5.0", keys["lab"], where / "v150.bin"),
+            "v160_ed": sign_image(BODY[::-1], "1.6.0", keys["ed"], where / "v160.bin"),
+            "stranger": sign_image(BODY, "1.5.1", keys["stranger"], where / "s.bin"),
+            "old": sign_image(BODY, "1.3.0", keys["lab"], where / "old.bin")}
+    tampered = bytearray(made["v150"])
+    tampered[0x200 + 100] ^= 0x01  # one body bit: the SHA256 TLV no longer matches
+    made["tampered"] = bytes(tampered)
+    return made
+
+
+def _board(keys: dict[str, Path], *defects: str) -> BoardModel:
+    board = BoardModel(seed=3, defects=defects)
+    board.bootloader.provision(public_key_der(keys["lab"]))
+    board.bootloader.provision(public_key_der(keys["ed"]))
+    return board
+
+
+@pytest.fixture
+def station(keys) -> Iterator[tuple[BoardModel, SerialFace]]:
+    board = _board(keys)
+    with SerialFace(board, open_transport("pty")) as face:
+        yield board, face
+
+
+def _versions(dfu: DfuDriver) -> list[str]:
+    return [slot.version for slot in dfu.images()]
+
+
+def test_update_test_reset_confirm(station, images) -> None:
+    board, face = station
+    seen: list[int] = []
+    with DfuDriver(face.port) as dfu:
+        assert _versions(dfu) == ["1.4.2"]
+        result = dfu.upload(images["v150"], progress=lambda off, size: seen.append(off))
+        assert seen[-1] == len(images["v150"]) and seen == sorted(seen)
+        slots = dfu.images()
+        assert [s.version for s in slots] == ["1.4.2", "1.5.0"]
+        dfu.test(slots[1].hash)
+        assert dfu.images()[1].pending
+        dfu.reset()
+        dfu.wait_alive(2.0)
+        running = dfu.images()[0]
+        assert (running.version, running.confirmed) == ("1.5.0", False)
+        assert board.identity.firmware == "1.5.0"  # the banner and GET_INFO follow the image
+        dfu.confirm()
+        dfu.reset()
+        dfu.wait_alive(2.0)
+        assert dfu.images()[0].version == "1.5.0" and dfu.images()[0].confirmed
+        assert result.started_at == 0
+
+
+def test_unconfirmed_image_reverts_and_ed25519_verifies(station, images) -> None:
+    _, face = station
+    with DfuDriver(face.port) as dfu:
+        dfu.upload(images["v160_ed"])
+        dfu.test(dfu.images()[1].hash)
+        dfu.reset()
+        dfu.wait_alive(2.0)
+        assert _versions(dfu)[0] == "1.6.0"
+        dfu.reset()  # not confirmed: MCUboot swaps back
+        dfu.wait_alive(2.0)
+        assert dfu.images()[0].version == "1.4.2" and dfu.images()[0].confirmed
+
+
+@pytest.mark.parametrize(("image", "code"), [
+    ("stranger", "IMG_MGMT_ERR.INVALID_TLV"),
+    ("tampered", "IMG_MGMT_ERR.INVALID_HASH"),
+])
+def test_bad_images_are_refused_at_test(station, images, image: str, code: str) -> None:
+    _, face = station
+    with DfuDriver(face.port) as dfu:
+        dfu.upload(images[image])
+        with pytest.raises(DfuError) as refused:
+            dfu.test(dfu.images()[1].hash)
+        assert refused.value.code == code
+        dfu.reset()
+        dfu.wait_alive(2.0)
+        assert _versions(dfu)[0] == "1.4.2"
+
+
+def test_downgrade_refused_at_first_chunk(station, images) -> None:
+    _, face = station
+    with DfuDriver(face.port) as dfu, pytest.raises(DfuError) as refused:
+        dfu.upload(images["old"])
+    assert refused.value.code == "IMG_MGMT_ERR.CURRENT_VERSION_IS_NEWER"
+    assert "image upload" in str(refused.value) and face.port in str(refused.value)
+
+
+def test_power_cut_mid_upload_resumes_at_server_offset(station, images) -> None:
+    board, face = station
+    acked: list[int] = []
+
+    def cut(offset: int, size: int) -> None:
+        acked.append(offset)
+        if len(acked) == 3:
+            board.supply(0.0)  # the supply drops in the middle of the upload
+
+    with DfuDriver(face.port, timeout_s=0.5) as dfu, pytest.raises(TimeoutError):
+        dfu.upload(images["v150"], progress=cut)
+    board.supply(3.7)
+    with DfuDriver(face.port) as dfu:
+        dfu.wait_alive(2.0)
+        result = dfu.upload(images["v150"])
+        assert result.started_at == acked[-1]
+        assert dfu.images()[1].version == "1.5.0"
+
+
+def test_smp_and_frames_share_the_uart(station, images) -> None:
+    """Telemetry streams before the handover, the board's frames work after it, and the SMP
+    lines in between never reach the board's frame decoder as a bad frame."""
+    _, face = station
+    link = SerialLink(face.port, Ws100Codec()).open()
+    board = Ws100Driver(link)
+    board.set_stream(True, 50)
+    with uart_handover(board) as port, DfuDriver(port) as dfu:
+        dfu.upload(images["v150"])
+    try:
+        board.ping()
+        assert board.get_info().firmware == "1.4.2"
+        assert board.link.stats.damaged == 0 and not board.link.errors
+    finally:
+        board.link.close()
+
+
+def test_smp_survives_telemetry_on_the_same_uart(station, images) -> None:
+    """A board streaming frames while SMP runs: the client sets the frames aside as serial data
+    and every SMP answer still parses (the server writes each answer in one piece)."""
+    board, face = station
+    board.set_stream(True, 100)
+    with DfuDriver(face.port) as dfu:
+        dfu.upload(images["v150"])
+        assert _versions(dfu) == ["1.4.2", "1.5.0"]
