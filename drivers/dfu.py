@@ -96,7 +96,8 @@ class DfuDriver:
 
     def __init__(self, port: str, transport: object | None = None, timeout_s: float = 2.5) -> None:
         self.port = port
-        self.exchange: list[str] = []
+        self.exchange: list[str] = []  # the update's timeline: seconds since open, request, answer
+        self._t0 = time.monotonic()
         self._loop = asyncio.new_event_loop()
         self._client = SMPClient(transport or UrlSerialTransport(), port, timeout_s=timeout_s)
 
@@ -114,17 +115,20 @@ class DfuDriver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _log(self, line: str) -> None:
+        self.exchange.append(f"{time.monotonic() - self._t0:+9.3f} {line}")
+
     def _run(self, coroutine):
         return self._loop.run_until_complete(coroutine)
 
     def _request(self, request, what: str):
-        self.exchange.append(f"> {what}")
+        self._log(f"> {what}")
         response = self._run(self._client.request(request))
         if error(response):
             code = _code(response)
-            self.exchange.append(f"< refused {code}")
+            self._log(f"< refused {code}")
             raise DfuError(self.port, what, code)
-        self.exchange.append(f"< ok {_summary(response)}")
+        self._log(f"< ok {_summary(response)}")
         return response
 
     # --- image group ------------------------------------------------------------------------
@@ -138,7 +142,7 @@ class DfuDriver:
                progress: Callable[[int, int], None] | None = None) -> UploadResult:
         """Upload `image` to slot 1; `progress(offset, size)` after every acknowledged chunk.
         Raises DfuError with the server's code, or when the server reports `match: false`."""
-        self.exchange.append(f"> image upload {len(image)} bytes")
+        self._log(f"> image upload {len(image)} bytes")
         offsets: list[int] = []
 
         async def send() -> None:
@@ -153,11 +157,11 @@ class DfuDriver:
         except SMPUploadError as failure:
             refusal = failure.args[0] if failure.args else failure
             code = _code(refusal) if not isinstance(refusal, str) else "match false"
-            self.exchange.append(f"< upload refused at offset {offsets[-1:] or [0]}: {code}")
+            self._log(f"< upload refused at offset {offsets[-1:] or [0]}: {code}")
             raise DfuError(self.port, "image upload", code) from failure
         seconds = time.monotonic() - started
         first = offsets[0] if offsets else 0
-        self.exchange.append(f"< upload done: {len(offsets)} chunks, server began at {first}")
+        self._log(f"< upload done: {len(offsets)} chunks, server began at {first}")
         return UploadResult(len(image), hashlib.sha256(image).digest(), seconds,
                             first if first > self._client._transport.max_unencoded_size else 0)
 

@@ -7,7 +7,7 @@
 Slot 0 (primary) runs; an upload writes slot 1 (secondary). Marking slot 1 for test and
 resetting swaps the slots; the new image runs unconfirmed, and unless it confirms itself before
 the next reset, MCUboot swaps back (revert). Marking it permanent skips the revert. Every image is
-checked as MCUboot checks it (emulators/mcuboot_image.py) against the keys the bootloader was
+checked as MCUboot checks it (protocols/mcuboot_image.py) against the keys the bootloader was
 built with (`trusted`), and a refused image is erased, never booted.
 
 This state is flash: a power cut loses none of it, the upload in progress included (its length,
@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from emulators.mcuboot_image import (
+from protocols.mcuboot_image import (
     HEADER,
     IMAGE_MAGIC,
     Image,
@@ -90,7 +90,9 @@ class Mcuboot:
 
     # --- boot -------------------------------------------------------------------------------
     def boot(self) -> str:
-        """What MCUboot does at reset: revert, swap or stay; returns the running version."""
+        """What MCUboot does at reset: revert, swap or stay; returns the running image's version
+        as its application reports it: major.minor.revision (the build number is the image's
+        own, so a release candidate 1.4.2.1 runs as firmware 1.4.2)."""
         with self._lock:
             secondary = self.slots[1]
             if self.swapped_unconfirmed and "dfu-no-revert" not in self.defects:
@@ -107,7 +109,7 @@ class Mcuboot:
                     self.swapped_unconfirmed = not secondary.permanent
                     if self.swapped_unconfirmed and "dfu-crash-on-boot" in self.defects:
                         return self.boot()  # it crashes before confirming: the watchdog resets
-            return self.slots[0].version
+            return ".".join(self.slots[0].version.split(".")[:3])
 
     def _swap(self) -> None:
         self.slots.reverse()

@@ -10,6 +10,8 @@ then the unprotected one (0x6907) holding SHA256 (0x10), KEYHASH (0x01) and the 
 ECDSA P-256 (0x22) or Ed25519 (0x24). The SHA-256 covers header + body + protected TLVs; the
 signature signs that digest; KEYHASH (SHA-256 of the signer's public key, DER) picks which
 trusted key checks it. `verify` returns None for a good image, else why it is refused.
+The emulated bootloader checks images with it; a plan reads an image's hash, version and signer
+key hash with it, for the record.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class Image:
     def hash(self) -> bytes:
         """The SHA256 TLV: the image's identity in SMP's image list (what `test` names)."""
         return self.tlvs.get(TLV_SHA256, b"")
+
+    @property
+    def signer_key_hash(self) -> bytes:
+        """The KEYHASH TLV: which key signed it (SHA-256 of its public key)."""
+        return self.tlvs.get(TLV_KEYHASH, b"")
 
 
 def version_text(major: int, minor: int, revision: int, build: int) -> str:
