@@ -65,6 +65,8 @@ class SerialFace(UartFace):
     def _on_board_event(self, event: BoardEvent) -> None:
         if event is BoardEvent.BOOT:
             self._print_banner()
+        if event is BoardEvent.OFF and self.smp:
+            self.smp.reset()  # a line cut by the power loss is gone, not glued to the next
         self._changed.set()
 
     def _print_banner(self) -> None:

@@ -38,6 +38,11 @@ CAUGHT_BY = {
         "telemetry-temperature-offset": "telemetry temperature max",
         "ble-notify-loss": "counted notifications lost",
         "ble-link-survives-reset": "link loss detected",
+        "dfu-crash-on-boot": "version after test reset",
+        "dfu-no-confirm": "confirm result",
+        "dfu-match-false": "upload result",
+        "dfu-slow-flash": "upload rate",
+        "dfu-no-revert": "version after unconfirmed reset",
     },
     "tracker": {
         "wrong-firmware": "firmware version",

@@ -21,7 +21,15 @@ import pytest
 pytest.importorskip("smpclient", reason="firmware update needs the dfu extra: "
                                          "pip install -e '.[dfu]' (smpclient, smp, imgtool)")
 
-from drivers.dfu import DfuDriver, DfuError, make_key, public_key_der, sign_image, uart_handover
+from drivers.dfu import (
+    DfuDriver,
+    DfuError,
+    UploadResult,
+    make_key,
+    public_key_der,
+    sign_image,
+    uart_handover,
+)
 from drivers.psu import SupplyChannel
 from drivers.ws100 import Ws100Driver
 from protocols.mcuboot_image import parse_image
@@ -72,14 +80,16 @@ def smp(dut: Ws100Driver, measure) -> Iterator[DfuDriver]:
             measure.attach("SMP exchange (update timeline)", "\n".join(dfu.exchange))
 
 
-def _upload(dfu: DfuDriver, image: bytes, measure, spec) -> None:
+def _upload(dfu: DfuDriver, image: bytes, measure, spec) -> UploadResult | None:
+    """Upload, measuring its result ("ok" or the refusal) and rate; None when refused."""
     try:
         result = dfu.upload(image)
     except DfuError as refused:
         measure("upload result", refused.code, nominal="ok")
-        return
+        return None
     measure("upload result", "ok", nominal="ok")
     measure("upload rate", result.bytes_per_s, **spec["dfu.upload_rate"])
+    return result
 
 
 def _reset(dfu: DfuDriver) -> None:
@@ -198,8 +208,8 @@ def test_power_cut_resumes_upload(dut: Ws100Driver, psu: SupplyChannel, measure,
         measure("offset acknowledged before the cut", acked[-1] if acked else None,
                 low=1, high=len(image) - 1)
         dfu.wait_alive(10.0)
-        result = dfu.upload(image)
-        measure("resume offset", result.started_at, nominal=acked[-1])
+        result = _upload(dfu, image, measure, spec)
+        measure("resume offset", result and result.started_at, nominal=acked[-1])
         slots = dfu.images()
     measure("slot 1 version after resume", slots[1].version if len(slots) > 1 else None,
             nominal=images.versions["resumed"])
