@@ -65,8 +65,6 @@ class SerialFace(UartFace):
     def _on_board_event(self, event: BoardEvent) -> None:
         if event is BoardEvent.BOOT:
             self._print_banner()
-        if event is BoardEvent.OFF and self.smp:
-            self.smp.reset()  # a line cut by the power loss is gone, not glued to the next
         self._changed.set()
 
     def _print_banner(self) -> None:
@@ -89,7 +87,7 @@ class SerialFace(UartFace):
             if not self.board.powered:
                 decoder = FrameDecoder()  # an unpowered UART hears nothing
                 if self.smp:
-                    self.smp.reset()
+                    self.smp.reset()  # a line cut by the power loss is gone, not glued on
                 continue
             if data and self.smp:
                 data = self.smp.feed(data, binary_idle=decoder.pending == 0)

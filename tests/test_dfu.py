@@ -4,10 +4,15 @@ imgtool with keys made for this session, checked by the emulated MCUboot."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
+from smp import packet as smppacket
+from smp.os_management import EchoWriteRequest
 
 pytest.importorskip("smpclient", reason="the dfu extra is not installed (pip install -e '.[dfu]')")
 
@@ -16,8 +21,9 @@ from drivers.serial_link import SerialLink
 from drivers.ws100 import Ws100Driver
 from drivers.ws100_codec import Ws100Codec
 from emulators.serial_transport import open_transport
-from emulators.ws100_board import BoardModel
+from emulators.ws100_board import BoardEvent, BoardModel
 from emulators.ws100_serial import SerialFace
+from protocols.mcuboot_image import key_hash
 
 BODY = random.Random(20).randbytes(24 * 1024)
 
@@ -39,6 +45,9 @@ def images(keys: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> d
     tampered = bytearray(made["v150"])
     tampered[0x200 + 100] ^= 0x01  # one body bit: the SHA256 TLV no longer matches
     made["tampered"] = bytes(tampered)
+    # a stranger's signature under the lab key's KEYHASH: only the signature check refuses it
+    made["forged"] = made["stranger"].replace(key_hash(public_key_der(keys["stranger"])),
+                                              key_hash(public_key_der(keys["lab"])))
     return made
 
 
@@ -99,6 +108,7 @@ def test_unconfirmed_image_reverts_and_ed25519_verifies(station, images) -> None
 @pytest.mark.parametrize(("image", "code"), [
     ("stranger", "IMG_MGMT_ERR.INVALID_TLV"),
     ("tampered", "IMG_MGMT_ERR.INVALID_HASH"),
+    ("forged", "IMG_MGMT_ERR.INVALID_TLV"),
 ])
 def test_bad_images_are_refused_at_test(station, images, image: str, code: str) -> None:
     _, face = station
@@ -164,3 +174,45 @@ def test_smp_survives_telemetry_on_the_same_uart(station, images) -> None:
     with DfuDriver(face.port) as dfu:
         dfu.upload(images["v150"])
         assert _versions(dfu) == ["1.4.2", "1.5.0"]
+
+
+def test_smp_delimiter_inside_a_frame_stays_the_frames(station) -> None:
+    """A PING whose payload starts like an SMP line (06 09 ... \\n) is echoed byte for byte: the
+    board takes SMP lines only between its own frames."""
+    _, face = station
+    with SerialLink(face.port, Ws100Codec()) as link:
+        data = b"\x06\x09AAtBBB==\n" + bytes(range(32))
+        board = Ws100Driver(link)
+        board.ping(data)  # raises ReplyMismatchError if the echo differs
+        assert link.stats.damaged == 0
+
+
+def test_image_format_errors_name_the_offset(images) -> None:
+    from protocols.mcuboot_image import ImageFormatError, parse_image
+
+    with pytest.raises(ImageFormatError, match="offset 0: header magic"):
+        parse_image(b"\x00" * 64)
+    good = images["v150"]
+    with pytest.raises(ImageFormatError, match=r"offset \d+: TLV area of \d+ bytes runs past"):
+        parse_image(good[:-40])
+    image = parse_image(good)
+    assert (image.version, len(image.hash), len(image.signer_key_hash)) == ("1.5.0", 32, 32)
+
+
+def test_a_line_cut_by_power_loss_is_not_glued_to_the_next(station) -> None:
+    """Half an SMP line, then the board loses power and boots: the first request after the boot
+    is answered (the half line died with the power)."""
+    board, face = station
+    booted = threading.Event()
+    board.listen(lambda event: event is BoardEvent.BOOT and booted.set())
+    with serial.serial_for_url(face.port, timeout=1.0) as port:
+        port.write(b"\x06\x09AAtBBB")  # no newline: the power goes first
+        port.flush()
+        time.sleep(0.1)  # the board's UART must have read it: no event says so from here
+        board.supply(0.0)
+        board.supply(3.7)
+        assert booted.wait(2.0)
+        port.reset_input_buffer()  # the boot banner
+        port.write(b"".join(smppacket.encode(EchoWriteRequest(d="first").BYTES)))
+        answer = port.read_until(b"\n")
+    assert answer.startswith(smppacket.START_DELIMITER), answer
