@@ -27,15 +27,20 @@ from pathlib import Path
 
 import serial
 from smp import error as smperr
+from smp import header as smphdr
 from smp import image_management as smpimg
 from smpclient import SMPClient
 from smpclient.exceptions import SMPUploadError
 from smpclient.generics import error, error_v1, error_v2
 from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
 from smpclient.requests.os_management import EchoWrite, ResetWrite
+from smpclient.transport import SMP_CHARACTERISTIC_UUID, SMPTransport
 from smpclient.transport.serial import SMPSerialTransport
 
+from drivers.ble import BleLink
 from drivers.serial_link import SerialLink
+
+SMP_CHARACTERISTIC = str(SMP_CHARACTERISTIC_UUID).lower()
 
 
 class DfuError(Exception):
@@ -88,6 +93,49 @@ class UrlSerialTransport(SMPSerialTransport):
         except (serial.SerialException, OSError, ValueError) as failure:
             raise ConnectionError(f"SMP: cannot open {address}: {failure}") from failure
         self._conn.reset_input_buffer()
+
+
+class BleLinkTransport(SMPTransport):
+    """SMP over our BLE driver's link (so over whichever bleak backend the station names):
+    requests written without response in MTU-sized pieces, answers gathered from notifications
+    until the SMP header's length is complete."""
+
+    def __init__(self, link: BleLink, timeout_s: float = 2.5) -> None:
+        self._link = link
+        self._timeout_s = timeout_s
+        self._after = 0.0
+
+    async def connect(self, address: str, timeout_s: float) -> None:
+        self._after = self._link.now()
+        self._link.subscribe(SMP_CHARACTERISTIC)
+
+    async def disconnect(self) -> None:
+        if self._link.is_connected:
+            self._link.unsubscribe(SMP_CHARACTERISTIC)
+
+    async def send(self, data: bytes) -> None:
+        self._after = self._link.now()
+        step = self.mtu
+        for start in range(0, len(data), step):
+            self._link.write(SMP_CHARACTERISTIC, data[start:start + step], response=False)
+
+    async def receive(self) -> bytes:
+        frame = bytearray()
+        while len(frame) < smphdr.Header.SIZE or len(frame) < smphdr.Header.SIZE + \
+                smphdr.Header.loads(frame[:smphdr.Header.SIZE]).length:
+            note = self._link.expect(SMP_CHARACTERISTIC, timeout=self._timeout_s,
+                                     after=self._after)
+            self._after = note.at
+            frame += note.data
+        return bytes(frame)
+
+    async def send_and_receive(self, data: bytes) -> bytes:
+        await self.send(data)
+        return await self.receive()
+
+    @property
+    def mtu(self) -> int:
+        return self._link.mtu - 3  # an ATT write or notification carries MTU - 3 bytes
 
 
 class DfuDriver:
