@@ -58,6 +58,8 @@ def test_upload_and_test_over_ble(link, signed) -> None:
         dfu.test(slots[1].hash)
         assert dfu.images()[1].pending
         assert result.started_at == 0
+        long = "citebench " * 60  # an answer longer than one notification carries
+        assert dfu.echo(long) == long
 
 
 def test_refusal_code_over_ble(link, signed) -> None:
