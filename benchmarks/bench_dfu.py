@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import multiprocessing
 import random
 import statistics
@@ -66,10 +65,11 @@ def with_bare_smpclient(port: str, image: bytes) -> float:
 
 
 def main() -> int:
-    if importlib.util.find_spec("smpclient") is None:
-        print("skipped: the dfu extra is not installed (pip install -e '.[dfu]')")
+    try:
+        from drivers.dfu import make_key, public_key_der, sign_image
+    except ModuleNotFoundError as missing:
+        print(f"skipped: the dfu extra is not installed ({missing}); pip install -e '.[dfu]'")
         return 0
-    from drivers.dfu import make_key, public_key_der, sign_image
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
