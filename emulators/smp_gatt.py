@@ -35,7 +35,9 @@ def smp_service(peripheral: BlePeripheral, server: SmpServer) -> gatt.Service:
             return
         request = bytes(frame[:size])
         del pending[connection]
-        peripheral.spawn(answer(connection, server.handle(request)))
+        reply = server.handle(request)
+        if reply is not None:
+            peripheral.spawn(answer(connection, reply))
 
     async def answer(connection: Connection, reply: bytes) -> None:
         step = connection.att_mtu - 3

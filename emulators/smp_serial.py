@@ -79,8 +79,9 @@ class SmpUart:
         except StopIteration as done:
             self._decoder = None
             reply = self.server.handle(bytes(done.value))
-            self._write(b"".join(smppacket.encode(reply, line_length=LINE_LENGTH)))
-            self.server.after_reply()
+            if reply is not None:
+                self._write(b"".join(smppacket.encode(reply, line_length=LINE_LENGTH)))
+                self.server.after_reply()
         except (SMPDecodeError, ValueError):  # bad CRC or base64: discarded, no answer
             self._decoder = None
 

@@ -24,6 +24,7 @@ import smp.os_management as os_mgmt
 from smp import error as smperr
 from smp import header as smphdr
 from smp import message as smpmsg
+from smp.exceptions import SMPException
 
 from emulators.mcuboot import DfuRefusal, Mcuboot
 
@@ -54,9 +55,15 @@ class SmpServer:
             (_G.IMAGE_MANAGEMENT, _IMG.UPLOAD, _WRITE): self._upload,
         }
 
-    def handle(self, frame: bytes) -> bytes:
-        """One request frame in, its response frame out (`reset_pending` set by a reset)."""
-        head = smphdr.Header.loads(frame[:smphdr.Header.SIZE])
+    def handle(self, frame: bytes) -> bytes | None:
+        """One request frame in, its response frame out (`reset_pending` set by a reset); None
+        for a frame too short to hold a header (there is nobody to answer)."""
+        if len(frame) < smphdr.Header.SIZE:
+            return None
+        try:
+            head = smphdr.Header.loads(frame[:smphdr.Header.SIZE])
+        except ValueError:  # an unknown op or group: the header names no request to answer
+            return None
         route = self._routes.get((head.group_id, head.command_id, head.op))
         if route is None:
             return _error(head, {"rc": int(smperr.MGMT_ERR.ENOTSUP)})
@@ -65,6 +72,8 @@ class SmpServer:
         except DfuRefusal as refusal:
             return _error(head, {"err": {"group": int(head.group_id),
                                          "rc": int(img.IMG_MGMT_ERR[refusal.code])}})
+        except (ValueError, SMPException):  # CBOR that does not parse or misses a field
+            return _error(head, {"rc": int(smperr.MGMT_ERR.EINVAL)})
 
     def after_reply(self) -> None:
         """Reset the board if the last request asked for it (after its answer went out)."""

@@ -9,8 +9,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cbor2
 import pytest
 import serial
+from smp import header as smphdr
 from smp import packet as smppacket
 from smp.os_management import EchoWriteRequest
 
@@ -216,3 +218,23 @@ def test_a_line_cut_by_power_loss_is_not_glued_to_the_next(station) -> None:
         port.write(b"".join(smppacket.encode(EchoWriteRequest(d="first").BYTES)))
         answer = port.read_until(b"\n")
     assert answer.startswith(smppacket.START_DELIMITER), answer
+
+
+def test_a_request_that_does_not_parse_gets_einval_and_the_server_goes_on(station) -> None:
+    """An upload whose CBOR misses its fields is answered MGMT_ERR.EINVAL (SMP v1 rc); the next
+    request is served as usual."""
+    _, face = station
+    header = smphdr.Header(op=smphdr.OP.WRITE, version=smphdr.Version.V2, flags=smphdr.Flag(0),
+                           length=1, group_id=smphdr.GroupId.IMAGE_MANAGEMENT, sequence=7,
+                           command_id=smphdr.CommandId.ImageManagement.UPLOAD)
+    with serial.serial_for_url(face.port, timeout=1.0) as port:
+        port.reset_input_buffer()
+        port.write(b"".join(smppacket.encode(bytes(header) + b"\xa0")))  # {}: no off, no data
+        decoder = smppacket.decode()
+        next(decoder)
+        with pytest.raises(StopIteration) as answer:
+            while True:
+                decoder.send(port.read_until(b"\n"))
+    assert cbor2.loads(answer.value.value[smphdr.Header.SIZE:]) == {"rc": 3}  # EINVAL
+    with DfuDriver(face.port) as dfu:
+        assert dfu.echo("after") == "after"
