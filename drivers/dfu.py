@@ -2,12 +2,15 @@
 
     >>> with DfuDriver("socket://127.0.0.1:4000") as dfu:          # doctest: +SKIP
     ...     result = dfu.upload(image, progress=print)
-    ...     dfu.test(result.hash); dfu.reset(); dfu.confirm()
+    ...     dfu.test(dfu.images()[1].hash); dfu.reset(); dfu.confirm()
+    >>> DfuDriver(ADDRESS, BleLinkTransport(ble_link))                # doctest: +SKIP
 
 Needs the `dfu` extra (`pip install -e '.[dfu]'`: smpclient, smp, imgtool); nothing in the core
 imports this module, so a bench without the extra runs every other plan. smpclient's serial
 transport opens only device paths; `UrlSerialTransport` opens any pyserial URL (a pty, a
-`socket://` bridge, `rfc2217://`) with `serial_for_url`. SMP shares the WS-100's UART with the
+`socket://` bridge, `rfc2217://`) with `serial_for_url`. Over BLE, `BleLinkTransport` carries
+SMP on our BLE driver's link, so on the station's bleak backend (Bumble included): smpclient's
+own BLE transport takes no backend. SMP shares the WS-100's UART with the
 board's frames: `uart_handover` stops the telemetry stream and closes the board's link for the
 update, then opens a fresh one (docs/dfu.md). `sign_image` and `make_key` run imgtool, as a lab's
 release script does. Every SMP request and answer is kept in `exchange` for the step's record.
@@ -20,10 +23,11 @@ import hashlib
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import serial
 from smp import error as smperr
@@ -31,7 +35,7 @@ from smp import header as smphdr
 from smp import image_management as smpimg
 from smpclient import SMPClient
 from smpclient.exceptions import SMPUploadError
-from smpclient.generics import error, error_v1, error_v2
+from smpclient.generics import SMPRequest, error, error_v1, error_v2
 from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
 from smpclient.requests.os_management import EchoWrite, ResetWrite
 from smpclient.transport import SMP_CHARACTERISTIC_UUID, SMPTransport
@@ -39,8 +43,10 @@ from smpclient.transport.serial import SMPSerialTransport
 
 from drivers.ble import BleLink
 from drivers.serial_link import SerialLink
+from drivers.ws100 import Ws100Driver
 
 SMP_CHARACTERISTIC = str(SMP_CHARACTERISTIC_UUID).lower()
+T = TypeVar("T")
 
 
 class DfuError(Exception):
@@ -142,12 +148,14 @@ class DfuDriver:
     """One board's SMP server, reached through `transport` (serial URL by default); a
     synchronous facade: each call runs smpclient on the driver's own event loop."""
 
-    def __init__(self, port: str, transport: object | None = None, timeout_s: float = 2.5) -> None:
+    def __init__(self, port: str, transport: SMPTransport | None = None,
+                 timeout_s: float = 2.5) -> None:
         self.port = port
         self.exchange: list[str] = []  # the update's timeline: seconds since open, request, answer
         self._t0 = time.monotonic()
         self._loop = asyncio.new_event_loop()
-        self._client = SMPClient(transport or UrlSerialTransport(), port, timeout_s=timeout_s)
+        self._transport = transport or UrlSerialTransport()
+        self._client = SMPClient(self._transport, port, timeout_s=timeout_s)
 
     def open(self) -> DfuDriver:
         self._run(self._client.connect())
@@ -166,10 +174,10 @@ class DfuDriver:
     def _log(self, line: str) -> None:
         self.exchange.append(f"{time.monotonic() - self._t0:+9.3f} {line}")
 
-    def _run(self, coroutine):
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(coroutine)
 
-    def _request(self, request, what: str):
+    def _request(self, request: SMPRequest, what: str) -> Any:
         self._log(f"> {what}")
         response = self._run(self._client.request(request))
         if error(response):
@@ -189,7 +197,8 @@ class DfuDriver:
     def upload(self, image: bytes,
                progress: Callable[[int, int], None] | None = None) -> UploadResult:
         """Upload `image` to slot 1; `progress(offset, size)` after every acknowledged chunk.
-        Raises DfuError with the server's code, or when the server reports `match: false`."""
+        Raises DfuError with the server's code, or when the server reports `match: false`;
+        TimeoutError when the board stops answering (a power cut: upload again to resume)."""
         self._log(f"> image upload {len(image)} bytes")
         offsets: list[int] = []
 
@@ -210,8 +219,10 @@ class DfuDriver:
         seconds = time.monotonic() - started
         first = offsets[0] if offsets else 0
         self._log(f"< upload done: {len(offsets)} chunks, server began at {first}")
-        return UploadResult(len(image), hashlib.sha256(image).digest(), seconds,
-                            first if first > self._client._transport.max_unencoded_size else 0)
+        # a fresh upload's first answer is the first chunk's end; more than a whole chunk means
+        # the server resumed an upload a reset or power cut interrupted
+        resumed = first if first > self._transport.max_unencoded_size else 0
+        return UploadResult(len(image), hashlib.sha256(image).digest(), seconds, resumed)
 
     def test(self, image_hash: bytes) -> None:
         """Mark the slot-1 image with `image_hash` to run once at the next reset."""
@@ -263,7 +274,7 @@ def _summary(response) -> str:
 
 
 @contextmanager
-def uart_handover(board) -> Iterator[str]:
+def uart_handover(board: Ws100Driver) -> Iterator[str]:
     """Lend the board's UART to SMP: stop its telemetry, close its link, yield the port; after,
     a fresh link (same settings) replaces the old one on `board.link`."""
     link: SerialLink = board.link
