@@ -13,7 +13,8 @@ product's (its product spec), passed in by whoever builds the station.
 
 GATT: GAP (appearance), Device Information (0x180A), Battery (0x180F), Environmental Sensing
 (0x181A, notifying at the board's telemetry rate, each with an ES Trigger Setting descriptor) and
-the control service of `protocols.gatt`, whose telemetry notifications carry a sequence number.
+the control service of `protocols.gatt`, whose telemetry notifications carry a sequence number;
+with the `dfu` extra, the SMP service (emulators/smp_gatt.py).
 The advertising interval follows the board's mode; a reset or power loss silences the radio at
 once (centrals lose the link after their supervision timeout) and advertising resumes at boot.
 """
@@ -101,7 +102,18 @@ class RadioFace(BlePeripheral):
                          list(self.environment.values())),
             gatt.Service(attribute_uuid(fmt.CONTROL_SERVICE),
                          [command, self.response, self.telemetry]),
+            *self._smp_service(),
         ]
+
+    def _smp_service(self) -> list[gatt.Service]:
+        """mcumgr over GATT (emulators/smp_gatt.py); none without the `dfu` extra."""
+        try:
+            from emulators.smp_gatt import smp_service
+            from emulators.smp_server import SmpServer
+        except ModuleNotFoundError:
+            return []
+        board = self.board
+        return [smp_service(self, SmpServer(board.bootloader, board.reset, board.defects))]
 
     @staticmethod
     def _environment_fields() -> list[tuple[str, str, object, str]]:

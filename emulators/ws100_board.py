@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from emulators.mcuboot import Mcuboot
 from emulators.ws100_defects import check_defects
 from emulators.ws100_knobs import check_knobs
 from protocols.ws100_messages import Mode, SelfTest, SensorReading
@@ -81,6 +82,8 @@ class BoardModel:
         if "wrong-firmware" in self.defects:
             base = replace(base, firmware="1.3.9")
         self.identity = base
+        # flash: the two MCUboot slots outlive every reset and power cut (emulators/mcuboot.py)
+        self.bootloader = Mcuboot(base.firmware, self.defects)
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -142,6 +145,7 @@ class BoardModel:
         with self._lock:
             self._boot_timer = None
             self._reset_state()
+            self.identity = replace(self.identity, firmware=self.bootloader.boot())
             self.powered = True
             self.booted_at = self.clock()
             self.boot_count += 1

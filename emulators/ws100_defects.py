@@ -26,7 +26,13 @@ DEFECTS: dict[str, str] = {
     "brownout-threshold-wrong": "brown-out reset trips at 2.2 V instead of 2.7 V",
     "battery-reading-offset": "the reported battery voltage reads 150 mV high",
     "active-current-high": "active mode draws 22 mA instead of 12 mA",
-    # radio (BLE)
+    # firmware update (SMP / MCUboot, emulators/mcuboot.py and emulators/smp_server.py)
+    "dfu-crash-on-boot": "a new image crashes before confirming: MCUboot reverts at once",
+    "dfu-no-confirm": "the firmware denies confirming an image (IMAGE_CONFIRMATION_DENIED)",
+    "dfu-match-false": "the last upload chunk reports match: false for a good image",
+    "dfu-slow-flash": "flash writes take ten times a healthy part's time",
+    "dfu-no-revert": "MCUboot never reverts: an unconfirmed image stays",
+    # radio (BLE): the last section (tests/test_ble_defects.py takes them from here on)
     "ble-serial-mismatch": "the Device Information serial number differs from GET_INFO",
     "notify-rate-drift": "environmental notifications run 25 % slower than configured",
     "adv-missing-manufacturer-data": "advertising carries no manufacturer data",
@@ -48,6 +54,8 @@ FACES: dict[str, str] = {
     "notify-rate-drift": "radio", "adv-missing-manufacturer-data": "radio",
     "ble-notify-loss": "radio", "ble-link-survives-reset": "radio",
     "battery-level-wrong": "radio",
+    "dfu-crash-on-boot": "serial", "dfu-no-confirm": "serial", "dfu-match-false": "serial",
+    "dfu-slow-flash": "serial", "dfu-no-revert": "serial",
 }
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from emulators.serial_transport import PtyTransport, SerialTransport
 from emulators.uart_face import UartFace
@@ -23,9 +25,23 @@ from emulators.ws100_knobs import every
 from protocols.ws100_frames import FrameDecoder, encode_frame
 from protocols.ws100_messages import MsgType, build_payload
 
+if TYPE_CHECKING:
+    from emulators.smp_serial import SmpUart
+
 SLOW_RESPONSE_S = 0.120
 GAP_PROBABILITY = 0.1
 INTERBYTE_TIMEOUT_S = 0.02
+
+
+def _smp_uart(board: BoardModel, write: Callable[[bytes], None]) -> SmpUart | None:
+    """SMP (mcumgr) sharing this UART with the board's frames (emulators/smp_serial.py), or
+    None without the `dfu` extra: then the firmware has no mcumgr, and SMP lines are noise."""
+    try:
+        from emulators.smp_serial import SmpUart
+        from emulators.smp_server import SmpServer
+    except ModuleNotFoundError:
+        return None
+    return SmpUart(SmpServer(board.bootloader, board.reset, board.defects), write)
 
 
 class SerialFace(UartFace):
@@ -38,6 +54,7 @@ class SerialFace(UartFace):
         self.firmware = Firmware(board)
         self._rng = random.Random(seed)
         self._responses = 0
+        self.smp = _smp_uart(board, self._transport.write)
         board.listen(self._on_board_event)
 
     def _greet(self) -> None:
@@ -69,7 +86,13 @@ class SerialFace(UartFace):
                 return  # unplugged
             if not self.board.powered:
                 decoder = FrameDecoder()  # an unpowered UART hears nothing
+                if self.smp:
+                    self.smp.reset()  # a line cut by the power loss is gone, not glued on
                 continue
+            if data and self.smp:
+                data = self.smp.feed(data, binary_idle=decoder.pending == 0)
+                if not data:
+                    continue
             events = decoder.feed(data) if data else decoder.drop_partial()
             for event in events:
                 if isinstance(event, str):

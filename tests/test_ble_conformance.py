@@ -171,7 +171,9 @@ def test_gatt_database_as_firmware_builds_it(face: RadioFace, board: BoardModel)
             expected = ([ES_TRIGGER] if short_service == 0x181A else []) + (
                 [CCCD] if props & (NOTIFY | INDICATE) else [])
             assert [int.from_bytes(d.to_bytes(), "little") for d in descriptors] == expected
-    vendor = "A3C1E500"  # the control service's own 128-bit base; everything else is SIG
+    # the control service's own 128-bit base and mcumgr's SMP service (the dfu extra); everything
+    # else is SIG
+    vendor = ("A3C1E500", "8D53DC1D", "DA2E7828")
     for uuid in {u for pair in table for u in pair}:
         assert len(uuid.to_bytes()) == (16 if uuid.to_hex_str().startswith(vendor) else 2), uuid
     value = {char: read for (_, char), (_, _, read) in table.items()}

@@ -43,6 +43,11 @@ CAUGHT_BY = {
         "telemetry-temperature-offset": "telemetry_temperature_max",
         "ble-notify-loss": "counted_notifications_lost",
         "ble-link-survives-reset": "link_loss_detected",
+        "dfu-crash-on-boot": "dfu_version_after_test_reset",
+        "dfu-no-confirm": "dfu_confirm_result",
+        "dfu-match-false": "dfu_upload_result",
+        "dfu-slow-flash": "dfu_upload_rate",
+        "dfu-no-revert": "dfu_version_after_unconfirmed_reset",
     },
     "tracker": {
         "wrong-firmware": "firmware_version",
