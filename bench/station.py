@@ -44,6 +44,9 @@ class StationInfo:
     description: str = ""
     operator: str = ""
     fail_on_expired_calibration: bool = False  # an instrument past its due date makes the run ERROR
+    # set in the profile bench/slots.py writes for one slot's process: it owns only its supply
+    # channel and leaves instrument-wide settings (*RST, *CLS, the I/O watchdog) to the batch
+    slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,19 @@ class RadioConfig:
 
 
 @dataclass(frozen=True)
+class SlotConfig:
+    """One board place of a station with several (`[[slot]]`): its own wiring; the supply, the
+    meter and the radio are the station's, shared by every slot."""
+
+    number: int
+    port: str  # the board's serial port ("emulator": served by `bench run --slots`)
+    channel: int = 1  # the supply channel that powers this board
+    radio_name: str = ""  # what the board advertises ("" keeps [radio] name)
+    radio_address: str = ""
+    board_serial: str = ""  # an emulated board's serial number ("" derives one from the number)
+
+
+@dataclass(frozen=True)
 class StationProfile:
     path: Path
     sha256: str
@@ -122,6 +138,15 @@ class StationProfile:
     dmm: DmmConfig | None = None
     radio: RadioConfig | None = None
     roles: tuple[str, ...] = field(default=())
+    slots: tuple[SlotConfig, ...] = ()
+
+    def slot(self, number: int) -> SlotConfig:
+        """The `[[slot]]` of that number; StationError naming the numbers there are."""
+        for slot in self.slots:
+            if slot.number == number:
+                return slot
+        raise StationError(f"{self.path}: no [[slot]] number {number}; it has "
+                           f"{', '.join(str(s.number) for s in self.slots) or 'none'}")
 
     @property
     def kit(self) -> BoardKit:
@@ -147,6 +172,7 @@ _SECTIONS: dict[str, type] = {
     "psu": PsuConfig,
     "dmm": DmmConfig,
     "radio": RadioConfig,
+    "slot": SlotConfig,  # an array of tables: [[slot]]
 }
 _ROLES = ("dut", "psu", "dmm", "radio")
 
@@ -212,12 +238,14 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
     for required in ("station", "dut"):
         if required not in data:
             raise StationError(f"{path}: missing section [{required}]")
+    slots = _slots(data.pop("slot", []), path)
     sections = {name: _section(_SECTIONS[name], data[name], f"{path}: [{name}]")
                 for name in data}
     profile = StationProfile(
         path=path.resolve(),
         sha256=hashlib.sha256(raw).hexdigest(),
         roles=tuple(role for role in _ROLES if role in sections),
+        slots=slots,
         **sections,  # type: ignore[arg-type]
     )
     try:
@@ -227,6 +255,27 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
     _check_emulation(profile, kit)
     _check_instrument_recovery(profile)
     return profile
+
+
+def _slots(data: object, path: Path) -> tuple[SlotConfig, ...]:
+    """The `[[slot]]` tables; numbers, ports and supply channels each taken once."""
+    if not isinstance(data, list):
+        raise StationError(f"{path}: slot must be an array of tables ([[slot]]), got "
+                           f"{type(data).__name__}")
+    slots = tuple(_section(SlotConfig, item, f"{path}: [[slot]] #{i + 1}")
+                  for i, item in enumerate(data))
+    for key in ("number", "port", "channel"):
+        seen: dict[object, int] = {}
+        for i, slot in enumerate(slots):
+            value = getattr(slot, key)
+            if key == "number" and value < 1:
+                raise StationError(f"{path}: [[slot]] #{i + 1}.number must be 1 or more, "
+                                   f"got {value}")
+            if value in seen and value != EMULATOR:
+                raise StationError(f"{path}: [[slot]] #{i + 1}.{key} = {value!r} is already "
+                                   f"slot #{seen[value] + 1}'s: two boards cannot share it")
+            seen[value] = i
+    return slots  # type: ignore[return-value]
 
 
 def _check_instrument_recovery(profile: StationProfile) -> None:
