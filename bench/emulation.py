@@ -49,7 +49,8 @@ def emulate_slots(profile: StationProfile, slots: Sequence[SlotConfig]) -> Emula
         for board, _ in boards.values():
             board.shutdown()
         raise
-    return EmulatedSlots(boards, roles, serial=config.serial, seed=config.seed,
+    meter = next((slot.number for slot in slots if slot.meter), slots[0].number)
+    return EmulatedSlots(boards, roles, meter, serial=config.serial, seed=config.seed,
                          dmm_test_point=profile.dmm.test_point if profile.dmm else "",
                          psu_model=config.psu_model, faults=config.faults)
 

@@ -5,7 +5,8 @@
 
 Each slot is an ordinary run in its own process (its own record, report, archive entry and exit
 code) on a profile written for it: the station's, with the slot's serial port, supply channel
-and radio name, emulated resources replaced by the ones the batch serves, and `[station] slot`
+and radio name, emulated resources replaced by the ones the batch serves, `[dmm]` only where the
+meter's probes are (`[[slot]] meter`, else the first slot), and `[station] slot`
 set, which tells the `psu` and `dmm` fixtures that the slot owns its channel only and that the
 instrument-wide settings are the batch's. The batch does those once (every output off, `*CLS`,
 the meter's `*RST`) before the slots start, and every output off again however it ends; it
@@ -73,11 +74,14 @@ def slot_profile(profile: StationProfile, slot: SlotConfig,
     sections["dut"]["port"] = resources.get("dut", slot.port)
     if "psu" in sections:
         sections["psu"]["channel"] = slot.channel
+    if slot.number != profile.meter_slot:  # its plans that read the meter skip, saying why
+        sections.pop("dmm", None)
     if "radio" in sections:
         sections["radio"]["name"] = slot.radio_name or profile.radio.name
         sections["radio"]["address"] = slot.radio_address or profile.radio.address
     for role, resource in resources.items():
-        sections[role]["port" if role == "dut" else "resource"] = resource
+        if role in sections:
+            sections[role]["port" if role == "dut" else "resource"] = resource
     unserved = [role for role, values in sections.items()
                 if EMULATOR in (values.get("port"), values.get("resource"))]
     if unserved and "emulator" not in sections:

@@ -125,6 +125,7 @@ class SlotConfig:
     radio_name: str = ""  # what the board advertises ("" keeps [radio] name)
     radio_address: str = ""
     board_serial: str = ""  # an emulated board's serial number ("" derives one from the number)
+    meter: bool = False  # the meter's probes sit on this board (one slot; none: the first)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,11 @@ class StationProfile:
     radio: RadioConfig | None = None
     roles: tuple[str, ...] = field(default=())
     slots: tuple[SlotConfig, ...] = ()
+
+    @property
+    def meter_slot(self) -> int:
+        """The slot whose board the meter probes: the one that says so, else the first."""
+        return next((s.number for s in self.slots if s.meter), self.slots[0].number)
 
     def slot(self, number: int) -> SlotConfig:
         """The `[[slot]]` of that number; StationError naming the numbers there are."""
@@ -275,6 +281,9 @@ def _slots(data: object, path: Path) -> tuple[SlotConfig, ...]:
                 raise StationError(f"{path}: [[slot]] #{i + 1}.{key} = {value!r} is already "
                                    f"slot #{seen[value] + 1}'s: two boards cannot share it")
             seen[value] = i
+    if sum(slot.meter for slot in slots) > 1:
+        raise StationError(f"{path}: [[slot]] meter = true on more than one slot: the meter's "
+                           "probes sit on one board")
     return slots  # type: ignore[return-value]
 
 

@@ -90,33 +90,32 @@ class EmulatedStation:
 class EmulatedSlots:
     """Several emulated boards on one station, as `[[slot]]` sections declare them: each board
     its own serial and radio faces, one supply with a board on each slot's channel, one meter
-    (its probes on the first slot's board: a desk needs a scanner to move them, not emulated).
+    with its probes on the board of slot `meter` (moving them needs a scanner: not emulated).
 
     `resources[slot][role]` is what that slot's process opens; the supply's and the meter's
     strings are the same in every slot."""
 
     def __init__(self, boards: Mapping[int, tuple[EmulatedBoard, int]], roles: Collection[str],
-                 *, serial: str = "pty", dmm_test_point: str = "", seed: int = 0,
+                 meter: int, *, serial: str = "pty", dmm_test_point: str = "", seed: int = 0,
                  psu_model: str = "E36312A", faults: Mapping[str, float] | None = None) -> None:
         self.stations: dict[int, EmulatedStation] = {}
         self.resources: dict[int, dict[str, str]] = {}
         first = min(boards)
         try:
             for number, (board, channel) in sorted(boards.items()):
-                own = set(roles) & ({"dut", "radio", "psu", "dmm"} if number == first
-                                    else {"dut", "radio"})
+                own = {"dut", "radio", "psu" if number == first else "",
+                       "dmm" if number == meter else ""} & set(roles)
                 self.stations[number] = EmulatedStation(
                     board, own, serial=serial, psu_channel=channel, seed=seed + number,
                     dmm_test_point=dmm_test_point, psu_model=psu_model, faults=faults)
-            shared = self.stations[first]
-            if "psu" in shared.instruments:
+            if "psu" in self.instruments:
                 for number, (board, channel) in boards.items():
                     if number != first:
-                        shared.instruments["psu"].device.wire(channel, board.power)
+                        self.instruments["psu"].device.wire(channel, board.power)
+            shared = {role: station.resources[role] for station in self.stations.values()
+                      for role in ("psu", "dmm") if role in station.resources}
             for number, station in self.stations.items():
-                self.resources[number] = station.resources | {
-                    role: shared.resources[role] for role in ("psu", "dmm")
-                    if role in shared.resources}
+                self.resources[number] = station.resources | shared
         except BaseException:
             for number, (board, _) in boards.items():
                 if number not in self.stations:
@@ -127,7 +126,8 @@ class EmulatedSlots:
     @property
     def instruments(self) -> dict[str, ScpiServer]:
         """The shared supply's and meter's servers (role -> server)."""
-        return self.stations[min(self.stations)].instruments
+        return {role: server for station in self.stations.values()
+                for role, server in station.instruments.items()}
 
     def __enter__(self) -> EmulatedSlots:
         return self
