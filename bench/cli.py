@@ -246,8 +246,14 @@ def _emulate_slots(profile: StationProfile, count: int, stop: threading.Event) -
     with emulate_slots(profile, chosen) as emulated:
         print(f"emulated station {profile.station.id}: {count} boards {profile.kit.name} on one "
               f"{profile.emulator.psu_model} and one meter")
+        supply = emulated.instruments.get("psu")
         for slot in chosen:
-            print(f"  slot {slot.number} (supply channel {slot.channel})")
+            if supply is not None and profile.psu is not None:  # as on a desk already on
+                with supply.device.lock:
+                    supply.device.set_level(slot.channel, "volts", profile.psu.nominal_voltage)
+                    supply.device.switch(slot.channel, True)
+            print(f"  slot {slot.number} (supply channel {slot.channel}"
+                  f"{' on' if supply is not None else ''})")
             for role, resource in emulated.resources[slot.number].items():
                 print(f"    {role:6} {resource}")
         print("Ctrl-C to stop", flush=True)

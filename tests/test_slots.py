@@ -19,7 +19,7 @@ import pytest
 from bench import slots
 from bench.cli import main
 from bench.emulation import emulate_slots
-from bench.station import StationError, load_station
+from bench.station import DEFAULT_PROFILE, StationError, load_station
 from drivers.psu import open_supply
 from emulators.psu import E36312A
 from emulators.scpi_server import ScpiServer
@@ -78,6 +78,15 @@ def test_an_unknown_slot_is_a_usage_error_before_anything_runs(tmp_path, capsys)
     assert code == 2
     assert "no [[slot]] number 7; it has 1, 2, 3, 4" in capsys.readouterr().err
     assert not (tmp_path / "batches").exists()
+
+
+def test_emulated_slots_need_a_channel_each(capsys):
+    code = main(["emulate", "--slots", "4"])  # the default station's E36312A has 3 channels
+    assert code == 2
+    assert "the emulated E36312A has 3 channels" in capsys.readouterr().err
+    profile = load_station(DEFAULT_PROFILE)
+    assert [(s.number, s.channel) for s in slots.emulated_slots(profile, 3)] == [
+        (1, 1), (2, 2), (3, 3)]
 
 
 def test_a_slots_profile_is_a_station_profile_of_its_own(tmp_path):
