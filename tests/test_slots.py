@@ -135,6 +135,24 @@ def test_a_slot_switching_off_touches_only_its_own_channel(shared):
             second.channel(1)
 
 
+class _Unopened:
+    """A resource never written to: the off message is built, not sent."""
+
+    resource_name = "TCPIP0::192.0.2.1::5025::SOCKET"
+
+
+@pytest.mark.parametrize("family", ["E36300", "N6700", "DP800", "SPD3303X"])
+def test_every_familys_off_message_names_only_the_owned_channel(family):
+    from drivers.psu import family_of
+
+    cls = next(family_of(model) for model in ("E36312A", "N6705C", "DP832", "SPD3303X")
+               if family_of(model).family == family)
+    supply = cls(_Unopened(), LIMITS)
+    assert "1" in supply.off_message()  # the whole supply: channel 1 too
+    supply.own([2])
+    assert re.findall(r"\d", supply.off_message()) == ["2"], supply.off_message()
+
+
 @pytest.fixture
 def supply() -> Iterator[ScpiServer]:
     """A supply served in this process for batches of real slot processes to share."""
