@@ -6,12 +6,13 @@
 Each slot is an ordinary run in its own process (its own record, report, archive entry and exit
 code) on a profile written for it: the station's, with the slot's serial port, supply channel
 and radio name, emulated resources replaced by the ones the batch serves, `[dmm]` only where the
-meter's probes are (`[[slot]] meter`, else the first slot), and `[station] slot`
-set, which tells the `psu` and `dmm` fixtures that the slot owns its channel only and that the
+meter's probes are (`[[slot]] meter`, else the first slot), and `[station] slot` set, which
+tells the `psu` and `dmm` fixtures that the slot owns its channel only and that the
 instrument-wide settings are the batch's. The batch does those once (every output off, `*CLS`,
-the meter's `*RST`) before the slots start, and every output off again however it ends; it
-writes a page of the slots' verdicts and exits with the worst of their codes. What the slots
-share is locked per transaction (drivers/scpi.py) and owned per channel (drivers/psu.py).
+an N6700's I/O watchdog, the meter's `*RST`) before the slots start, and every output off again
+however it ends; it writes a page of the slots' verdicts and exits with the worst of their
+codes. What the slots share is locked per transaction (drivers/scpi.py) and owned per channel
+(drivers/psu.py).
 """
 
 from __future__ import annotations
@@ -194,10 +195,17 @@ def _shared_instruments(profile: StationProfile, resources: dict[str, str]) -> I
     try:
         supply.all_off()
         supply.clear()
+        if "psu" not in resources and profile.psu.io_watchdog_s and hasattr(supply,
+                                                                            "io_watchdog"):
+            # the N6700's own I/O watchdog holds every output off once no session, the batch's
+            # or a slot's, has spoken for this long (the batch and every slot killed at once)
+            supply.io_timeout_s = supply.io_watchdog_s = profile.psu.io_watchdog_s
+            supply.io_watchdog = True
         yield
     finally:
         try:
             supply.all_off()
+            supply.release()
         finally:
             supply.close()
 

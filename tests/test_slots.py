@@ -22,6 +22,7 @@ from bench.emulation import emulate_slots
 from bench.station import DEFAULT_PROFILE, StationError, load_station
 from drivers.psu import open_supply
 from emulators.psu import E36312A
+from emulators.psu_n6700 import N6705C
 from emulators.scpi_server import ScpiServer
 from emulators.ws100_board import BoardModel
 
@@ -153,12 +154,12 @@ def test_every_familys_off_message_names_only_the_owned_channel(family):
     assert re.findall(r"\d", supply.off_message()) == ["2"], supply.off_message()
 
 
-@pytest.fixture
-def supply() -> Iterator[ScpiServer]:
+@pytest.fixture(params=[E36312A])
+def supply(request: pytest.FixtureRequest) -> Iterator[ScpiServer]:
     """A supply served in this process for batches of real slot processes to share."""
     board = BoardModel(powered=False, seed=5)
     try:
-        with ScpiServer(E36312A(board, board_channel=1, seed=5)) as server:
+        with ScpiServer(request.param(board, board_channel=1, seed=5)) as server:
             yield server
     finally:
         board.shutdown()
@@ -170,16 +171,22 @@ def _off_messages(device: E36312A) -> list[list[int]]:
 
 
 @pytest.mark.plan_run
+@pytest.mark.parametrize("supply", [E36312A, N6705C], indirect=True)
 def test_a_batch_runs_each_slot_on_its_own_channel_and_ends_with_outputs_off(supply, tmp_path):
     profile = load_station(_profile(tmp_path, STATION.format(psu=supply.resource, second=3)))
     reports = tmp_path / "reports"
     code = slots.run_batch(profile, profile.slots, reports, ["--plan", PLAN, "--no-index"])
     assert code == 0
     device = supply.device
-    assert [c.upper() for c in device.commands].count("*CLS") == 1, "only the batch clears"
+    commands = [c.upper() for c in device.commands]
+    assert commands.count("*CLS") == 1, "only the batch clears"
+    if isinstance(device, N6705C):  # the I/O watchdog is instrument-wide: the batch's alone
+        assert [c for c in commands if c.startswith("OUTP:PROT:WDOG ")] == [
+            "OUTP:PROT:WDOG 1", "OUTP:PROT:WDOG OFF"]
+    every = sorted(device.ratings)
     offs = _off_messages(device)
-    assert offs.count([1, 2, 3]) == 2, "the batch switches every output off, first and last"
-    foreign = [channels for channels in offs if channels != [1, 2, 3]
+    assert offs.count(every) == 2, "the batch switches every output off, first and last"
+    foreign = [channels for channels in offs if channels != every
                and channels not in ([2], [3])]
     assert not foreign, f"a slot switched off channels it does not own: {foreign}"
     assert [2] in offs and [3] in offs
