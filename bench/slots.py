@@ -23,9 +23,11 @@ import datetime as dt
 import html
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,28 +140,61 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
     with _served(profile, slots) as resources, tempfile.TemporaryDirectory() as tmp:
         shared = {role: resources[slots[0].number][role] for role in ("psu", "dmm")
                   if role in resources.get(slots[0].number, {})}
-        with _shared_instruments(profile, shared):
-            processes = {}
-            for slot in slots:
-                station = Path(tmp) / f"slot{slot.number}.toml"
-                station.write_text(slot_profile(profile, slot, resources.get(slot.number, {})),
-                                   encoding="utf-8")
-                log = folder / f"slot{slot.number}.log"
-                with log.open("w") as out:
-                    processes[slot.number] = (subprocess.Popen(
-                        [sys.executable, "-m", "bench", "run", "--station", str(station),
-                         "--reports", str(reports), *run_args],
-                        stdout=out, stderr=subprocess.STDOUT, cwd=ROOT), log)
-            results = [_result(number, process.wait(), log)
+        with _shared_instruments(profile, shared), _stopped_by_signal() as stopped:
+            processes: dict[int, tuple[subprocess.Popen, Path]] = {}
+            try:
+                for slot in slots:
+                    station = Path(tmp) / f"slot{slot.number}.toml"
+                    station.write_text(slot_profile(profile, slot, resources.get(slot.number, {})),
+                                       encoding="utf-8")
+                    log = folder / f"slot{slot.number}.log"
+                    with log.open("w") as out:  # own session: a terminal's Ctrl-C is the batch's
+                        processes[slot.number] = (subprocess.Popen(
+                            [sys.executable, "-m", "bench", "run", "--station", str(station),
+                             "--reports", str(reports), *run_args], stdout=out,
+                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True), log)
+                for process, _ in processes.values():
+                    process.wait()
+            except KeyboardInterrupt:  # each slot ends its own run: ABORTED, its outputs off
+                stopped.append("batch stopped")
+                for process, _ in processes.values():
+                    process.send_signal(signal.SIGTERM)
+                for process, _ in processes.values():
+                    process.wait()
+            results = [_result(number, process.returncode, log)
                        for number, (process, log) in processes.items()]
     page = write_batch_page(folder, profile, results)
     for result in results:
         print(f"slot {result.number}: {result.verdict} (exit {result.code}) "
               f"{result.report or result.log}")
-    code = max((ExitCode(r.code) if r.code in ExitCode._value2member_map_ else ExitCode.ERROR
-                for r in results), key=_GRAVITY.index)
+    codes = [_exit_code(r.code) for r in results] + [ExitCode.ABORTED] * bool(stopped)
+    code = max(codes, key=_GRAVITY.index)
     print(f"\nbatch: {code.name}\nbatch page: {page}")
     return int(code)
+
+
+def _exit_code(code: int) -> ExitCode:
+    """A slot process's exit code; killed (negative) or unknown: the bench's ERROR."""
+    return ExitCode(code) if code in {c.value for c in ExitCode} else ExitCode.ERROR
+
+
+@contextlib.contextmanager
+def _stopped_by_signal() -> Iterator[list[str]]:
+    """SIGTERM and SIGHUP stop the batch as Ctrl-C does (KeyboardInterrupt), so it can stop its
+    slots and still write its page; the list says whether it was stopped."""
+    stopped: list[str] = []
+    previous = {signum: signal.signal(signum, _interrupt)
+                for signum in (signal.SIGTERM, signal.SIGHUP)} \
+        if threading.current_thread() is threading.main_thread() else {}
+    try:
+        yield stopped
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextlib.contextmanager

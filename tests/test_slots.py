@@ -236,3 +236,27 @@ def _slot_process(number: int) -> int:
                     int((entry / "stat").read_text().split()[3]) == os.getpid():
                 return int(entry.name)
     raise AssertionError(f"no slot {number} process found")
+
+
+@pytest.mark.plan_run
+def test_a_batch_stopped_by_sigterm_ends_every_slot_aborted_with_outputs_off(supply, tmp_path):
+    profile = load_station(_profile(tmp_path, STATION.format(psu=supply.resource, second=3)))
+    plan = str(ROOT / "testplans" / "ws100" / "test_sensors.py")
+
+    def stop_when_both_are_on() -> None:
+        if all(supply.device.wait_command(f"OUTP 1,(@{n})", timeout=60) for n in (2, 3)):
+            os.kill(os.getpid(), signal.SIGTERM)  # the batch runs in this (the main) thread
+
+    threading.Thread(target=stop_when_both_are_on, daemon=True).start()
+    code = slots.run_batch(profile, profile.slots, tmp_path / "reports",
+                           ["--plan", plan, "--no-index"])
+    assert code == 4  # ABORTED
+    page = next((tmp_path / "reports" / "batches").glob("*/batch.html")).read_text()
+    # each slot ends ABORTED; a slot stopped inside an import that pytest rewrites dies of
+    # the KeyboardInterrupt instead (bench/endings.py's matter): never a verdict it did not earn
+    rows = re.findall(r"<tr><td>(\d)</td><td>([^<]*)</td>", page)
+    assert [n for n, _ in rows] == ["1", "2"], page
+    assert all(v == "ABORTED" or v.startswith("none (exit -") for _, v in rows), rows
+    assert any(v == "ABORTED" for _, v in rows), rows
+    assert all(channels in ([1, 2, 3], [2], [3]) for channels in _off_messages(supply.device))
+    assert not any(out.on for out in supply.device.outputs.values())
