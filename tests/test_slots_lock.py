@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators.dmm import DmmEmulator
 from emulators.psu import E36312A
 from emulators.scpi_server import ScpiServer
 from emulators.ws100_board import BoardModel
@@ -46,6 +47,19 @@ print(json.dumps(errors), flush=True)
 """
 
 
+CAPTURE = """
+import json, sys
+from drivers.dmm import Digitiser, Multimeter
+resource, points, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with Multimeter.open(resource, timeout_ms=5000) as meter:
+    digitiser = Digitiser(meter, 0.5)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    lengths = [len(digitiser.capture(points, 1e-4).amps) for _ in range(rounds)]
+print(json.dumps(lengths), flush=True)
+"""
+
+
 @pytest.fixture
 def supply() -> Iterator[ScpiServer]:
     board = BoardModel(powered=False, seed=3)
@@ -56,8 +70,9 @@ def supply() -> Iterator[ScpiServer]:
         board.shutdown()
 
 
-def _hammer(resource: str, command: str) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", HAMMER, resource, command, str(ROUNDS)],
+def _hammer(resource: str, command: str, script: str = HAMMER, rounds: int = ROUNDS
+            ) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", script, resource, command, str(rounds)],
                                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True)
     assert process.stdout.readline().strip() == "ready"
@@ -81,3 +96,23 @@ def test_two_slot_processes_never_raise_each_others_errors(supply):
     assert not lost, (f"{len(lost)} of {ROUNDS} refused settings did not raise their own -222 "
                       f"alone, e.g. {lost[:3]}")
     assert supply.device.errors == type(supply.device.errors)()  # nothing left in the queue
+
+
+def test_a_capture_holds_the_meter_from_its_configuration_to_its_fetch():
+    """Two slots digitise on one meter with different sample counts: each fetch returns its
+    own count, never the other slot's configuration's."""
+    board = BoardModel(seed=3)
+    try:
+        with ScpiServer(DmmEmulator(board, "vbat", seed=3)) as meter:
+            slots = {points: _hammer(meter.resource, str(points), CAPTURE, rounds=12)
+                     for points in (200, 300)}
+            for process in slots.values():
+                process.stdin.write("go\n")
+                process.stdin.flush()
+            for points, process in slots.items():
+                out, _ = process.communicate(timeout=120)
+                assert process.returncode == 0, f"the {points}-point slot failed"
+                lengths = json.loads(out.strip().splitlines()[-1])
+                assert lengths == [points] * 12, f"{points}-point captures fetched {lengths}"
+    finally:
+        board.shutdown()
