@@ -5,6 +5,8 @@
     bench run --station fixtures/ws100-desk.toml
     bench emulate --defect stuck-sensor
     bench emulate --psu-model N6705C
+    bench emulate --psu-model N6705C --slots 4
+    bench run --station fixtures/ws100-slots.toml --slots all
     bench safe --station fixtures/ws100-desk.toml
     bench boards --json
     bench lab release-stale            # places left acquired by runs killed with kill -9
@@ -59,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from bench import archiving, incoming
 
+    if args.slots:
+        return _run_slots(args)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
     station = resolve_profile_path(args.station)
@@ -84,6 +88,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
         return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
     return archiving.finish_run(out, reports, index=not args.no_index)
+
+
+def _run_slots(args: argparse.Namespace) -> int:
+    """`bench run --slots`: one run per slot at once, then the batch's page and code."""
+    from bench import slots
+
+    profile = _profile(args)
+    chosen = slots.chosen_slots(profile, args.slots)
+    run_args = [arg for plan in args.plan or () for arg in ("--plan", str(Path(plan).resolve()))]
+    run_args += ["--no-index"] * args.no_index + (["--operator", args.operator]
+                                                  if args.operator else [])
+    run_args += ["--", *args.pytest_args] if args.pytest_args else []
+    return slots.run_batch(profile, chosen, Path(args.reports), run_args)
 
 
 def _no_record_reason(code: int) -> str:
@@ -199,6 +216,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             profile, emulator=dataclasses.replace(profile.emulator, serial=args.serial))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.slots:
+        return _emulate_slots(profile, args.slots, stop)
     with emulate(profile) as emulated:
         defects = ", ".join(profile.emulator.defects) or "none"
         print(f"emulated station {profile.station.id}, board {profile.kit.name} "
@@ -213,6 +232,31 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             print(f"  (radio: bleak with backend=bumble_backend(\"{emulated.resources['radio']}\") "
                   f"from drivers.bleak_bumble, or `bench list --radio "
                   f"{emulated.resources['radio']}`)")
+        print("Ctrl-C to stop", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+def _emulate_slots(profile: StationProfile, count: int, stop: threading.Event) -> int:
+    """`bench emulate --slots N`: N boards on one supply and one meter, until Ctrl-C."""
+    from bench.emulation import emulate_slots
+    from bench.slots import emulated_slots
+
+    chosen = emulated_slots(profile, count)
+    with emulate_slots(profile, chosen) as emulated:
+        print(f"emulated station {profile.station.id}: {count} boards {profile.kit.name} on one "
+              f"{profile.emulator.psu_model} and one meter")
+        supply = emulated.instruments.get("psu")
+        for slot in chosen:
+            if supply is not None and profile.psu is not None:  # as on a desk already on
+                with supply.device.lock:
+                    supply.device.set_level(slot.channel, "volts", profile.psu.nominal_voltage)
+                    supply.device.switch(slot.channel, True)
+            print(f"  slot {slot.number} (supply channel {slot.channel}"
+                  f"{' on' if supply is not None else ''})")
+            for role, resource in emulated.resources[slot.number].items():
+                print(f"    {role:6} {resource}")
         print("Ctrl-C to stop", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
@@ -408,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="a test-plan file or folder (repeatable; default: its board's plans)")
     run.add_argument("--operator", help="who runs the bench (default: the profile's operator)")
     run.add_argument("--no-index", action="store_true", help="archive the run, skip the index")
+    run.add_argument("--slots", metavar="all|1,3",
+                     help="one run per [[slot]] of the station at once, and a batch page")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     run.set_defaults(func=cmd_run)
     archiving = sub.add_parser("archive", help="the lab archive of runs under reports/")
@@ -454,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     emulate.add_argument("--defect", action="append", default=[], metavar="NAME",
                          help=f"switch an emulated defect on (repeatable); {_defect_help()}")
     emulate.add_argument("--serial", choices=TRANSPORTS, help="serial transport")
+    emulate.add_argument("--slots", type=int, metavar="N",
+                         help="N boards sharing one supply (N6705C: 4, E36312A: 3) and meter")
     emulate.add_argument("--psu-model", choices=sorted(SUPPLIES),
                          help="emulated supply model (default: the profile's [emulator] psu_model)")
     emulate.set_defaults(func=cmd_emulate)

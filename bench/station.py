@@ -44,6 +44,9 @@ class StationInfo:
     description: str = ""
     operator: str = ""
     fail_on_expired_calibration: bool = False  # an instrument past its due date makes the run ERROR
+    # set in the profile bench/slots.py writes for one slot's process: it owns only its supply
+    # channel and leaves instrument-wide settings (*RST, *CLS, the I/O watchdog) to the batch
+    slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,20 @@ class RadioConfig:
 
 
 @dataclass(frozen=True)
+class SlotConfig:
+    """One board place of a station with several (`[[slot]]`): its own wiring; the supply, the
+    meter and the radio are the station's, shared by every slot."""
+
+    number: int
+    port: str  # the board's serial port ("emulator": served by `bench run --slots`)
+    channel: int = 1  # the supply channel that powers this board
+    radio_name: str = ""  # what the board advertises ("" keeps [radio] name)
+    radio_address: str = ""
+    board_serial: str = ""  # an emulated board's serial number ("" derives one from the number)
+    meter: bool = False  # the meter's probes sit on this board (one slot; none: the first)
+
+
+@dataclass(frozen=True)
 class StationProfile:
     path: Path
     sha256: str
@@ -122,6 +139,20 @@ class StationProfile:
     dmm: DmmConfig | None = None
     radio: RadioConfig | None = None
     roles: tuple[str, ...] = field(default=())
+    slots: tuple[SlotConfig, ...] = ()
+
+    @property
+    def meter_slot(self) -> int:
+        """The slot whose board the meter probes: the one that says so, else the first."""
+        return next((s.number for s in self.slots if s.meter), self.slots[0].number)
+
+    def slot(self, number: int) -> SlotConfig:
+        """The `[[slot]]` of that number; StationError naming the numbers there are."""
+        for slot in self.slots:
+            if slot.number == number:
+                return slot
+        raise StationError(f"{self.path}: no [[slot]] number {number}; it has "
+                           f"{', '.join(str(s.number) for s in self.slots) or 'none'}")
 
     @property
     def kit(self) -> BoardKit:
@@ -161,6 +192,7 @@ _SECTIONS: dict[str, type] = {
     "psu": PsuConfig,
     "dmm": DmmConfig,
     "radio": RadioConfig,
+    "slot": SlotConfig,  # an array of tables: [[slot]]
 }
 _ROLES = ("dut", "psu", "dmm", "radio")
 
@@ -226,12 +258,14 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
     for required in ("station", "dut"):
         if required not in data:
             raise StationError(f"{path}: missing section [{required}]")
+    slots = _slots(data.pop("slot", []), path)
     sections = {name: _section(_SECTIONS[name], data[name], f"{path}: [{name}]")
                 for name in data}
     profile = StationProfile(
         path=path.resolve(),
         sha256=hashlib.sha256(raw).hexdigest(),
         roles=tuple(role for role in _ROLES if role in sections),
+        slots=slots,
         **sections,  # type: ignore[arg-type]
     )
     try:
@@ -244,6 +278,30 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
 
     place_refs(profile)  # a malformed labgrid:// resource stops the load, naming the role
     return profile
+
+
+def _slots(data: object, path: Path) -> tuple[SlotConfig, ...]:
+    """The `[[slot]]` tables; numbers, ports and supply channels each taken once."""
+    if not isinstance(data, list):
+        raise StationError(f"{path}: slot must be an array of tables ([[slot]]), got "
+                           f"{type(data).__name__}")
+    slots = tuple(_section(SlotConfig, item, f"{path}: [[slot]] #{i + 1}")
+                  for i, item in enumerate(data))
+    for key in ("number", "port", "channel"):
+        seen: dict[object, int] = {}
+        for i, slot in enumerate(slots):
+            value = getattr(slot, key)
+            if key == "number" and value < 1:
+                raise StationError(f"{path}: [[slot]] #{i + 1}.number must be 1 or more, "
+                                   f"got {value}")
+            if value in seen and value != EMULATOR:
+                raise StationError(f"{path}: [[slot]] #{i + 1}.{key} = {value!r} is already "
+                                   f"slot #{seen[value] + 1}'s: two boards cannot share it")
+            seen[value] = i
+    if sum(slot.meter for slot in slots) > 1:
+        raise StationError(f"{path}: [[slot]] meter = true on more than one slot: the meter's "
+                           "probes sit on one board")
+    return slots  # type: ignore[return-value]
 
 
 def _check_instrument_recovery(profile: StationProfile) -> None:

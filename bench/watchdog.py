@@ -1,6 +1,6 @@
 """Every supply output off within a second of the run's process disappearing, SIGKILL included.
 
-    watchdog = Watchdog.start([("TCPIP0::10.0.0.7::5025::SOCKET", "E36312A")])
+    watchdog = Watchdog.start([("TCPIP0::10.0.0.7::5025::SOCKET", "E36312A", ())])
     ...                          # the run; its own handlers switch the outputs off on any
     watchdog.disarm()            # ending they see, then disarm it
 
@@ -13,7 +13,7 @@ serve one session at a time, and the run's session is gone with the run) and swi
 output off. A run that ended cleanly writes `disarm` first, and the watchdog leaves without
 touching anything. Its log: `citebench-watchdog-<run pid>.log` in the temporary directory.
 
-    python -m bench.watchdog FD RESOURCE=MODEL [RESOURCE=MODEL ...]
+    python -m bench.watchdog FD RESOURCE=MODEL@[CHANNELS] [RESOURCE=MODEL@[CHANNELS] ...]
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ class Watchdog:
         self._write_fd: int | None = write_fd
 
     @classmethod
-    def start(cls, supplies: list[tuple[str, str]]) -> Watchdog:
-        """Watch the supplies `[(resource, model), ...]` for as long as this process lives."""
+    def start(cls, supplies: list[tuple[str, str, tuple[int, ...]]]) -> Watchdog:
+        """Watch the supplies `[(resource, model, channels), ...]` for as long as this process
+        lives; `channels`: only these are switched off (a slot's), () every one."""
         read_fd, write_fd = os.pipe()  # both ends close-on-exec: no other child inherits them
-        targets = [f"{resource}={model}" for resource, model in supplies]
+        targets = [f"{resource}={model}@{','.join(map(str, channels))}"
+                   for resource, model, channels in supplies]
         with log_path(os.getpid()).open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.watchdog", str(read_fd), *targets],
@@ -84,13 +86,16 @@ class Watchdog:
 
 
 def switch_off(resource: str, model: str = "", manager: object = None,
-               timeout_ms: int = CONNECT_TIMEOUT_MS) -> str:
-    """Open `resource`, switch every output off, read the states back; a line for the log."""
+               timeout_ms: int = CONNECT_TIMEOUT_MS, channels: tuple[int, ...] = ()) -> str:
+    """Open `resource`, switch every output off (`channels`: only these, a slot's), read the
+    states back; a line for the log."""
     from drivers.psu import open_supply
 
     supply = open_supply(resource, model=model, manager=manager,  # type: ignore[arg-type]
                          timeout_ms=timeout_ms)
     try:
+        if channels:
+            supply.own(channels)
         supply.all_off()
         states = {n: supply.channel(n).output for n in supply.channels}
     finally:
@@ -115,9 +120,11 @@ def main(argv: list[str]) -> int:
         return 0
     start = time.monotonic()
     failed = 0
-    for resource, _, model in targets:
+    for resource, _, target in targets:
+        model, _, owned = target.partition("@")
         try:
-            line = switch_off(resource, model, manager)
+            line = switch_off(resource, model, manager,
+                              channels=tuple(int(n) for n in owned.split(",") if n))
         except Exception as error:  # one supply failing must not spare the next
             failed += 1
             line = f"{resource}: could not switch off ({type(error).__name__}: {error})"

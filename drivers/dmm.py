@@ -19,6 +19,8 @@ Commands follow the Keysight Truevolt Series Operating and Service Guide (34460-
 
 from __future__ import annotations
 
+import contextlib
+
 from drivers.profiler import MIN_RATE_HZ, Capture
 from drivers.scpi import Instrument, control
 
@@ -93,6 +95,7 @@ class Digitiser:
         self.range_a = next((r for r in CURRENT_RANGES_A if r >= range_a), CURRENT_RANGES_A[-1])
         self._interval = 0.0
         self._points = 0
+        self._held = contextlib.ExitStack()  # the meter's lock, from INIT until FETC?
 
     def capture(self, points: int, interval: float) -> Capture:
         self.start_capture(points, interval)
@@ -103,10 +106,16 @@ class Digitiser:
             raise ValueError(f"{self.meter.resource_name}: {self.model} digitises at "
                              f"{MIN_RATE_HZ} S/s at most, not {1 / interval:g}")
         meter = self.meter
-        meter.write(f"CONF:CURR:DC {self.range_a:g}", idempotent=True)
-        meter.write(f"SAMP:SOUR TIM;:SAMP:TIM {interval:.6g};:SAMP:COUN {points:d};"
-                    ":TRIG:SOUR IMM;:FORM:DATA REAL,64", idempotent=True)
-        meter.write("INIT")
+        # the meter is this capture's from its configuration to its FETC? (slots share it)
+        self._held.enter_context(meter.transaction())
+        try:
+            meter.write(f"CONF:CURR:DC {self.range_a:g}", idempotent=True)
+            meter.write(f"SAMP:SOUR TIM;:SAMP:TIM {interval:.6g};:SAMP:COUN {points:d};"
+                        ":TRIG:SOUR IMM;:FORM:DATA REAL,64", idempotent=True)
+            meter.write("INIT")
+        except BaseException:
+            self._held.close()
+            raise
         self._interval, self._points = interval, points
 
     def fetch_capture(self) -> Capture:
@@ -115,5 +124,6 @@ class Digitiser:
             with meter.extra_time(self._points * self._interval):
                 amps = meter.query_block("FETC?", datatype="d")
         finally:
-            meter.write("FORM:DATA ASC", idempotent=True)
+            with self._held:
+                meter.write("FORM:DATA ASC", idempotent=True)
         return Capture(self._interval, amps, "A", f"dmm {self.model} digitising")

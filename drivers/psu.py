@@ -20,7 +20,7 @@ settings checks every message the driver sends, raw `write` included, against th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 import pyvisa
@@ -93,6 +93,11 @@ class PowerSupply(Instrument):
         except KeyError:
             raise ValueError(f"{self.resource_name}: no channel {number}; this "
                              f"{self.model} has {sorted(self.channels)}") from None
+
+    def own(self, numbers: Collection[int]) -> None:
+        """Drive only these channels: a slot's share of a supply that powers several boards, so
+        its `all_off`, protection and checks never touch another slot's board."""
+        self.channels = {n: self.channel(n) for n in numbers}
 
     def off_message(self) -> str:
         """Every output off in one write (newline-separated messages where a make needs it)."""

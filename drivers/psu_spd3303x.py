@@ -51,7 +51,9 @@ class SPD3303X(PowerSupply):
     compound_messages = False
 
     def off_message(self) -> str:
-        return "\n".join(f"OUTP CH{n},OFF" for n in (1, 2, 3))  # no compound messages
+        # CH3 (the fixed 2.5/3.3/5 V output) is no slot's: it goes off with the whole supply
+        fixed = (3,) if len(self.channels) == len(self.ratings) else ()
+        return "\n".join(f"OUTP CH{n},OFF" for n in (*self.channels, *fixed))  # not compound
 
     def clear(self) -> None:
         """No *CLS on this make: empty the error queue by reading it."""

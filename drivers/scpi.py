@@ -22,15 +22,25 @@ cannot be put back in step, is reopened when the profile allows (`reconnects`), 
 on the new session; a query is asked again, a setting sent again only when it is a value
 (`idempotent`). Every late reply, resynchronisation, reconnect and repeat is in `traffic`.
 A device-specific error (-3xx) in the queue is a `DeviceError` naming the command it followed.
+
+An instrument has one error queue for all its sessions, so when several processes share it (the
+slots of one station, bench/slots.py) a setting and the drain of the queue after it are one
+transaction under an OS lock per instrument (`flock` on a file named by the resource string,
+released by the kernel if the process dies): otherwise one slot reads, and raises, another's
+error. `transaction()` holds it across several exchanges (a meter's INIT until its FETCH).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import re
+import tempfile
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pyvisa
@@ -50,6 +60,7 @@ REPEATS = 2  # a query asked again (a value set again) after a late reply or a r
 _READ_AND_CLEAR = re.compile(r"SYST(EM)?:ERR|\*ESR\?|STAT(US)?:(OPER|QUES)[A-Z]*(:EVEN[A-Z]*)?\?",
                              re.IGNORECASE)
 T = TypeVar("T")
+LOCKS = Path(tempfile.gettempdir()) / "citebench-instrument-locks"
 
 
 class InstrumentError(Exception):
@@ -202,6 +213,7 @@ class Instrument:
         self.recovery = Recovery()
         self.traffic = TrafficLog(self.resource_name, title="instrument traffic")
         self._unusable = ""  # why nothing more may be asked on this session, once it is so
+        self._lock = instrument_lock(self.resource_name)
 
     @classmethod
     def open(cls, resource_name: str, *, limits: Mapping[str, float] | None = None,
@@ -220,6 +232,11 @@ class Instrument:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def transaction(self) -> InstrumentLock:
+        """Exclusive use of the instrument, against every other process and thread that talks
+        to it (its error queue and its trigger state are shared by all sessions)."""
+        return self._lock
 
     # --- traffic --------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -251,7 +268,9 @@ class Instrument:
 
     def query(self, command: str) -> str:
         self._check(command)
-        return self._request(command, lambda: self._ask(command), repeat=_repeatable(command))
+        with self.transaction():
+            return self._request(command, lambda: self._ask(command),
+                                 repeat=_repeatable(command))
 
     @contextlib.contextmanager
     def extra_time(self, seconds: float) -> Iterator[None]:
@@ -268,7 +287,7 @@ class Instrument:
         """Write without reading the error queue: the safety path, where no reply is trusted
         (nor any recovery tried: it must be quick enough for a signal handler)."""
         self._check(command)
-        with self._io(command):
+        with self.transaction(), self._io(command):
             self._tell(command)
 
     def write(self, command: str, *, idempotent: bool = False) -> None:
@@ -276,13 +295,14 @@ class Instrument:
         `idempotent`: sending it twice does what sending it once does (a value, not a trigger),
         so it may be sent again after a reconnect."""
         self._check(command)
-        if self._one_write:
-            first = self._request(command, lambda: self._ask(f"{command}\n{ERROR_QUERY}"),
-                                  repeat=idempotent)
-            self.check_errors(command, first)
-        else:
-            self._request(command, lambda: self._tell(command), repeat=idempotent)
-            self.check_errors(command)
+        with self.transaction():  # the queue drained after it holds its errors, no one else's
+            if self._one_write:
+                first = self._request(command, lambda: self._ask(f"{command}\n{ERROR_QUERY}"),
+                                      repeat=idempotent)
+                self.check_errors(command, first)
+            else:
+                self._request(command, lambda: self._tell(command), repeat=idempotent)
+                self.check_errors(command)
 
     def _tell(self, message: str) -> None:
         self.traffic.add(">>", message)
@@ -446,7 +466,8 @@ class Instrument:
                                                        is_big_endian=True, container=tuple)
             self.traffic.add("<<", f"block of {len(values)} values")
             return values
-        return self._request(command, ask, repeat=_repeatable(command), line=False)
+        with self.transaction():
+            return self._request(command, ask, repeat=_repeatable(command), line=False)
 
     def query_list(self, command: str) -> tuple[float, ...]:
         """A comma-separated answer, read by pyvisa's own `query_ascii_values`."""
@@ -458,7 +479,8 @@ class Instrument:
             self.traffic.add("<<", ",".join(f"{v:g}" for v in values[:8]) +
                              (f",... ({len(values)} values)" if len(values) > 8 else ""))
             return values
-        return self._request(command, ask, repeat=_repeatable(command), line=False)
+        with self.transaction():
+            return self._request(command, ask, repeat=_repeatable(command), line=False)
 
     # --- common commands ----------------------------------------------------------------------
     @cached_property
@@ -493,6 +515,47 @@ def _shown(errors: list[tuple[int, str]]) -> str:
 def _repeatable(query: str) -> bool:
     """Whether asking `query` again is harmless (not a read-and-clear register or queue)."""
     return not _READ_AND_CLEAR.search(query)
+
+
+class InstrumentLock:
+    """One instrument's lock: `flock` between processes, a re-entrant lock between threads.
+    Transactions nest (a setting's drain queries under it), so the file is locked by the
+    outermost only; one object per instrument and process, since two `flock`s of one file
+    from one process would wait for each other."""
+
+    def __init__(self, resource_name: str) -> None:
+        LOCKS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9.]+", "_", resource_name.upper())
+        self.path = LOCKS / f"{name}.lock"
+        self._file = self.path.open("a")
+        self._threads = threading.RLock()
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._depth == 0:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+_LOCKS: dict[str, InstrumentLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def instrument_lock(resource_name: str) -> InstrumentLock:
+    """The lock of the instrument at `resource_name`, the same object for every driver of it
+    in this process and the same file for every process on this machine."""
+    key = resource_name.upper()
+    with _LOCKS_GUARD:
+        if key not in _LOCKS:
+            _LOCKS[key] = InstrumentLock(resource_name)
+        return _LOCKS[key]
 
 
 def open_resource(resource_name: str, manager: pyvisa.ResourceManager | None = None,

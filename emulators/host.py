@@ -23,7 +23,7 @@ from emulators.scpi_server import ScpiServer
 from emulators.serial_transport import open_transport
 from emulators.supplies import emulated_supply
 
-__all__ = ["BoardSettings", "EmulatedStation"]
+__all__ = ["BoardSettings", "EmulatedSlots", "EmulatedStation"]
 
 
 class EmulatedStation:
@@ -85,3 +85,57 @@ class EmulatedStation:
         """Stop every face, last started first."""
         while self._closers:
             self._closers.pop()()
+
+
+class EmulatedSlots:
+    """Several emulated boards on one station, as `[[slot]]` sections declare them: each board
+    its own serial and radio faces, one supply with a board on each slot's channel, one meter
+    with its probes on the board of slot `meter` (moving them needs a scanner: not emulated).
+
+    `resources[slot][role]` is what that slot's process opens; the supply's and the meter's
+    strings are the same in every slot."""
+
+    def __init__(self, boards: Mapping[int, tuple[EmulatedBoard, int]], roles: Collection[str],
+                 meter: int, *, serial: str = "pty", dmm_test_point: str = "", seed: int = 0,
+                 psu_model: str = "E36312A", faults: Mapping[str, float] | None = None) -> None:
+        self.stations: dict[int, EmulatedStation] = {}
+        self.resources: dict[int, dict[str, str]] = {}
+        first = min(boards)
+        try:
+            for number, (board, channel) in sorted(boards.items()):
+                own = {"dut", "radio", "psu" if number == first else "",
+                       "dmm" if number == meter else ""} & set(roles)
+                self.stations[number] = EmulatedStation(
+                    board, own, serial=serial, psu_channel=channel, seed=seed + number,
+                    dmm_test_point=dmm_test_point, psu_model=psu_model, faults=faults)
+            if "psu" in self.instruments:
+                for number, (board, channel) in boards.items():
+                    if number != first:
+                        self.instruments["psu"].device.wire(channel, board.power)
+            shared = {role: station.resources[role] for station in self.stations.values()
+                      for role in ("psu", "dmm") if role in station.resources}
+            for number, station in self.stations.items():
+                self.resources[number] = station.resources | shared
+        except BaseException:
+            for number, (board, _) in boards.items():
+                if number not in self.stations:
+                    board.shutdown()
+            self.close()
+            raise
+
+    @property
+    def instruments(self) -> dict[str, ScpiServer]:
+        """The shared supply's and meter's servers (role -> server)."""
+        return {role: server for station in self.stations.values()
+                for role, server in station.instruments.items()}
+
+    def __enter__(self) -> EmulatedSlots:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Every slot's board and faces, the shared instruments last."""
+        for number in sorted(self.stations, reverse=True):
+            self.stations.pop(number).close()

@@ -64,8 +64,9 @@ class SupplyEmulator(ScpiDevice):
         if board_channel not in self.ratings:
             raise ValueError(f"{type(self).__name__} has no channel {board_channel}; "
                              f"it has {sorted(self.ratings)}")
-        self.power = power
+        self.power = power  # the first board's: its clock times every capture
         self.board_channel = board_channel
+        self.boards: dict[int, PowerFace] = {board_channel: power}  # channel -> board it powers
         self.rng = random.Random(seed)
         self.changed = threading.Condition()  # notified on every command, for tests to await
         self.commands: deque[str] = deque(maxlen=1000)
@@ -88,9 +89,19 @@ class SupplyEmulator(ScpiDevice):
             return self.changed.wait_for(
                 lambda: any(c.upper().startswith(prefix.upper()) for c in self.commands), timeout)
 
+    def wire(self, channel: int, power: PowerFace) -> None:
+        """Another board on `channel`: the slots of one station share one supply."""
+        if channel not in self.ratings or channel in self.boards:
+            raise ValueError(f"{type(self).__name__} channel {channel}: not free (it has "
+                             f"{sorted(self.ratings)}, boards on {sorted(self.boards)})")
+        with self.lock:
+            self.boards[channel] = power
+            self._wire()
+
     def _wire(self) -> None:
-        out = self.outputs[self.board_channel]
-        self.power.supply(out.volts if out.live else 0.0)
+        for channel, power in self.boards.items():
+            out = self.outputs[channel]
+            power.supply(out.volts if out.live else 0.0)
 
     def questionable_condition(self) -> int:
         outs = self.outputs.values()
@@ -101,7 +112,8 @@ class SupplyEmulator(ScpiDevice):
     def amps(self, ch: int, at: float) -> float:
         """The channel's current at `at`, with noise, before readback quantisation."""
         out = self.outputs[ch]
-        load = self.power.current_a(at) if ch == self.board_channel and out.live else 0.0
+        board = self.boards.get(ch)
+        load = board.current_a(at) if board is not None and out.live else 0.0
         if out.ocp and load > (out.ocp_level or out.amps_limit):
             out.on, out.oc_tripped = False, True
             self._wire()

@@ -1,0 +1,280 @@
+"""Several boards on one station: one `bench run` process per slot, and the batch around them.
+
+    bench run --station fixtures/ws100-slots.toml --slots all      # every [[slot]]
+    bench run --station fixtures/ws100-slots.toml --slots 1,3
+
+Each slot is an ordinary run in its own process (its own record, report, archive entry and exit
+code) on a profile written for it: the station's, with the slot's serial port, supply channel
+and radio name, emulated resources replaced by the ones the batch serves, `[dmm]` only where the
+meter's probes are (`[[slot]] meter`, else the first slot), and `[station] slot` set, which
+tells the `psu` and `dmm` fixtures that the slot owns its channel only and that the
+instrument-wide settings are the batch's. The batch does those once (every output off, `*CLS`,
+an N6700's I/O watchdog, the meter's `*RST`) before the slots start, and every output off again
+however it ends; it writes a page of the slots' verdicts and exits with the worst of their
+codes. What the slots share is locked per transaction (drivers/scpi.py) and owned per channel
+(drivers/psu.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import html
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.exitcodes import ExitCode
+from bench.station import EMULATOR, SlotConfig, StationError, StationProfile
+
+ROOT = Path(__file__).resolve().parent.parent
+# the batch's code is its worst slot's, in this order of gravity
+_GRAVITY = (ExitCode.PASS, ExitCode.FAIL, ExitCode.USAGE, ExitCode.ERROR, ExitCode.ABORTED)
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """One slot's run as the batch saw it."""
+
+    number: int
+    code: int
+    verdict: str
+    report: str  # the archived report's path ("" when the run archived none)
+    log: Path  # the slot process's output
+
+
+def chosen_slots(profile: StationProfile, text: str) -> list[SlotConfig]:
+    """`all` or comma-separated slot numbers (`--slots 1,3`); StationError naming what is wrong."""
+    if not profile.slots:
+        raise StationError(f"{profile.path}: --slots needs [[slot]] sections; it has none")
+    if text.strip() == "all":
+        return list(profile.slots)
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise StationError(f"--slots {text!r}: expected all or numbers such as 1,3") from None
+    return [profile.slot(number) for number in dict.fromkeys(numbers)]
+
+
+def slot_profile(profile: StationProfile, slot: SlotConfig,
+                 resources: dict[str, str]) -> str:
+    """The TOML profile of one slot's run (see the module's docstring); `resources`: the
+    concrete resource of each role the batch emulates."""
+    sections: dict[str, dict] = {
+        role: dataclasses.asdict(getattr(profile, role)) for role in profile.roles}
+    sections = {"station": dataclasses.asdict(profile.station) | {
+        "id": f"{profile.station.id}-slot{slot.number}", "slot": slot.number}} | sections
+    if profile.emulator is not None and not resources:
+        sections["emulator"] = dataclasses.asdict(profile.emulator)
+    sections["dut"]["port"] = resources.get("dut", slot.port)
+    if "psu" in sections:
+        sections["psu"]["channel"] = slot.channel
+    if slot.number != profile.meter_slot:  # its plans that read the meter skip, saying why
+        sections.pop("dmm", None)
+    if "radio" in sections:
+        sections["radio"]["name"] = slot.radio_name or profile.radio.name
+        sections["radio"]["address"] = slot.radio_address or profile.radio.address
+    for role, resource in resources.items():
+        if role in sections:
+            sections[role]["port" if role == "dut" else "resource"] = resource
+    unserved = [role for role, values in sections.items()
+                if EMULATOR in (values.get("port"), values.get("resource"))]
+    if unserved and "emulator" not in sections:
+        raise StationError(f"{profile.path}: slot {slot.number}: role(s) {', '.join(unserved)} "
+                           "are \"emulator\" but nothing serves them")
+    lines = [f"# slot {slot.number} of {profile.path} (written by bench/slots.py)"]
+    for name, values in sections.items():
+        lines.append(f"\n[{name}]")
+        lines += [f"{key} = {_toml(value)}" for key, value in values.items() if value is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    """A TOML value of the types station profiles hold (TOML's basic strings escape as JSON's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
+
+
+def emulated_slots(profile: StationProfile, count: int) -> list[SlotConfig]:
+    """`bench emulate --slots N`: the profile's first N slots, or N made up on channels 1..N
+    of its emulated supply when it declares none."""
+    from emulators.supplies import SUPPLIES
+
+    if profile.slots:
+        if count > len(profile.slots):
+            raise StationError(f"{profile.path}: --slots {count}, but it declares "
+                               f"{len(profile.slots)} [[slot]]")
+        return list(profile.slots[:count])
+    model = profile.emulator.psu_model if profile.emulator else ""
+    channels = len(SUPPLIES[model].ratings) if model in SUPPLIES else 0
+    if count < 1 or (profile.psu is not None and count > channels):
+        raise StationError(f"--slots {count}: the emulated {model or 'supply'} has {channels} "
+                           "channels, one per board (N6705C: 4, E36312A: 3; --psu-model)")
+    return [SlotConfig(number, EMULATOR, number) for number in range(1, count + 1)]
+
+
+def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Path,
+              run_args: Sequence[str]) -> int:
+    """Run every slot at once, each `bench run` with `run_args` (plans, --no-index...) on its
+    own profile; write the batch page; the worst slot's exit code."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = reports / "batches" / stamp
+    folder.mkdir(parents=True, exist_ok=True)
+    with _served(profile, slots) as resources, tempfile.TemporaryDirectory() as tmp:
+        shared = {role: resources[slots[0].number][role] for role in ("psu", "dmm")
+                  if role in resources.get(slots[0].number, {})}
+        with _shared_instruments(profile, shared), _stopped_by_signal() as stopped:
+            processes: dict[int, tuple[subprocess.Popen, Path]] = {}
+            try:
+                for slot in slots:
+                    station = Path(tmp) / f"slot{slot.number}.toml"
+                    station.write_text(slot_profile(profile, slot, resources.get(slot.number, {})),
+                                       encoding="utf-8")
+                    log = folder / f"slot{slot.number}.log"
+                    with log.open("w") as out:  # own session: a terminal's Ctrl-C is the batch's
+                        processes[slot.number] = (subprocess.Popen(
+                            [sys.executable, "-m", "bench", "run", "--station", str(station),
+                             "--reports", str(reports), *run_args], stdout=out,
+                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True), log)
+                for process, _ in processes.values():
+                    process.wait()
+            except KeyboardInterrupt:  # each slot ends its own run: ABORTED, its outputs off
+                stopped.append("batch stopped")
+                for process, _ in processes.values():
+                    process.send_signal(signal.SIGTERM)
+                for process, _ in processes.values():
+                    process.wait()
+            results = [_result(number, process.returncode, log)
+                       for number, (process, log) in processes.items()]
+    page = write_batch_page(folder, profile, results)
+    for result in results:
+        print(f"slot {result.number}: {result.verdict} (exit {result.code}) "
+              f"{result.report or result.log}")
+    codes = [_exit_code(r.code) for r in results] + [ExitCode.ABORTED] * bool(stopped)
+    code = max(codes, key=_GRAVITY.index)
+    print(f"\nbatch: {code.name}\nbatch page: {page}")
+    return int(code)
+
+
+def _exit_code(code: int) -> ExitCode:
+    """A slot process's exit code; killed (negative) or unknown: the bench's ERROR."""
+    return ExitCode(code) if code in {c.value for c in ExitCode} else ExitCode.ERROR
+
+
+@contextlib.contextmanager
+def _stopped_by_signal() -> Iterator[list[str]]:
+    """SIGTERM and SIGHUP stop the batch as Ctrl-C does (KeyboardInterrupt), so it can stop its
+    slots and still write its page; the list says whether it was stopped."""
+    stopped: list[str] = []
+    previous = {signum: signal.signal(signum, _interrupt)
+                for signum in (signal.SIGTERM, signal.SIGHUP)} \
+        if threading.current_thread() is threading.main_thread() else {}
+    try:
+        yield stopped
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _served(profile: StationProfile, slots: Sequence[SlotConfig]
+            ) -> Iterator[dict[int, dict[str, str]]]:
+    """The emulated boards and instruments of the slots, for the batch's life ({} if none)."""
+    if not profile.emulated_roles() and not any(s.port == EMULATOR for s in slots):
+        yield {}
+        return
+    from bench.emulation import emulate_slots
+
+    with emulate_slots(profile, slots) as emulated:
+        yield emulated.resources
+
+
+@contextlib.contextmanager
+def _shared_instruments(profile: StationProfile, resources: dict[str, str]) -> Iterator[None]:
+    """The instrument-wide settings, once, before any slot starts; every output off at the end,
+    however the batch ends (an exception, Ctrl-C: the slots' own runs end on theirs)."""
+    from drivers.dmm import Multimeter
+    from drivers.psu import open_supply
+
+    psu = resources.get("psu") or (profile.psu.resource if profile.psu else "")
+    dmm = resources.get("dmm") or (profile.dmm.resource if profile.dmm else "")
+    if dmm:
+        with Multimeter.open(dmm, timeout_ms=profile.dmm.timeout_ms) as meter:
+            meter.clear()
+            meter.reset()
+    if not psu:
+        yield
+        return
+    supply = open_supply(psu, model=profile.psu.model, timeout_ms=profile.psu.timeout_ms)
+    try:
+        supply.all_off()
+        supply.clear()
+        if "psu" not in resources and profile.psu.io_watchdog_s and hasattr(supply,
+                                                                            "io_watchdog"):
+            # the N6700's own I/O watchdog holds every output off once no session, the batch's
+            # or a slot's, has spoken for this long (the batch and every slot killed at once)
+            supply.io_timeout_s = supply.io_watchdog_s = profile.psu.io_watchdog_s
+            supply.io_watchdog = True
+        yield
+    finally:
+        try:
+            supply.all_off()
+            supply.release()
+        finally:
+            supply.close()
+
+
+def _result(number: int, code: int, log: Path) -> SlotResult:
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    verdict = next((line.split(":", 1)[1].strip() for line in reversed(lines)
+                    if line.startswith("verdict:")), f"none (exit {code})")
+    report = next((line.split(":", 1)[1].strip() for line in reversed(lines)
+                   if line.startswith("report:")), "")
+    return SlotResult(number, code, verdict, report, log)
+
+
+def write_batch_page(folder: Path, profile: StationProfile,
+                     results: Sequence[SlotResult]) -> Path:
+    """A static page of the batch (no script: it reads in a mail client) and its JSON twin."""
+    rows = "".join(
+        f"<tr><td>{r.number}</td><td>{html.escape(r.verdict)}</td><td>{r.code}</td>"
+        f"<td>{_link(folder, r.report) if r.report else ''}</td>"
+        f"<td>{_link(folder, str(r.log))}</td></tr>" for r in results)
+    page = folder / "batch.html"
+    page.write_text(
+        f"<!doctype html><meta charset=utf-8><title>batch {folder.name}</title>"
+        f"<h1>Batch {folder.name}: {html.escape(profile.station.id)}</h1>"
+        f"<p>station profile {html.escape(str(profile.path))}</p>"
+        "<table><tr><th>slot</th><th>verdict</th><th>exit code</th><th>report</th>"
+        f"<th>log</th></tr>{rows}</table>\n", encoding="utf-8")
+    (folder / "batch.json").write_text(json.dumps(
+        {"station": profile.station.id, "profile": str(profile.path),
+         "slots": [dataclasses.asdict(r) | {"log": str(r.log)} for r in results]}, indent=1),
+        encoding="utf-8")
+    return page
+
+
+def _link(folder: Path, target: str) -> str:
+    relative = os.path.relpath(target, folder)
+    return f'<a href="{html.escape(relative)}">{html.escape(relative)}</a>'
