@@ -10,13 +10,15 @@ SHA-256 manifest, chained into the ledger and added to the SQLite index as it is
     >>> record.end(Outcome.PASS); record.close()
     >>> run = store(record.path.parent, root)
     >>> run.relative_to(root).parts[0], verify(run)
-    ('_CB-1-f2caa3f9', [])
+    ('_CB-1~f2caa3f9e69713b4', [])
 
 Names that come from the DUT are sanitized so an identity cannot climb out of the archive; a
-name that had to be changed carries a hash of the identity, so two identities that sanitize
-alike never share a folder. The manifest lists every file of the run with its SHA-256; `verify`
-finds any file altered, missing or added since; the ledger (bench.ledger) finds what a manifest
-cannot: a run or manifest deleted, a verdict folder renamed, a manifest rewritten.
+name that had to be changed carries `~` and a hash of the identity, so two identities that
+sanitize alike never share a folder, and no identity, changed or not, lands on a file of the
+archive's own (`ledger.jsonl`, `index.sqlite`, `days`...). The manifest lists every file of
+the run with its SHA-256; `verify` finds any file altered, missing or added since; the ledger
+(bench.ledger) finds what a manifest cannot: a run or manifest deleted, a verdict folder
+renamed, a manifest rewritten.
 
 Runs in progress and runs whose process was killed are bench.incoming's. Several benches may
 archive into one folder at once: each archiving step holds an exclusive
@@ -47,8 +49,12 @@ RECORD = "record.jsonl"
 INDEX = "index.html"
 LOCK = ".lock"
 TEXT_VIEWS = (RECORD, "junit.xml", "report.html")  # files that may name the staging folder
-RESERVED = {"days", "no-serial", "index.html", "statistics.html"}  # names the archive uses
+# The archive's own names at its root: every one but these holds a dot, and a board folder
+# kept as its identity holds none (`board_folder`), so a new file of the archive's never meets
+# a board's folder.
+RESERVED = {"days", "no-serial"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _RUN_NAME = re.compile(r"\d{8}T\d{6}Z_([A-Z]+)(-\d+)?")
 
 
@@ -59,15 +65,17 @@ def safe_name(text: str, fallback: str = "unknown") -> str:
 
 
 def board_folder(unique_id: str) -> str:
-    """The folder of a DUT: its id when that is a safe name, else the sanitized id followed by
-    8 hex digits of the id's SHA-256, so `CB-1\\0` and `CB-1\\n` do not land with `CB-1_`."""
+    """The folder of a DUT: its id when that is plain (letters, digits, `-`, `_`; no dot, so
+    never one of the archive's files) and not reserved, else the sanitized id, `~` and 16 hex
+    digits of the id's SHA-256. Only the second kind holds a `~`, so `CB-1 ` can never share a
+    folder with a board whose id is the first kind, and `CB-1\\0` and `CB-1\\n` do not land
+    together. Folders named by an earlier rule (`<id>-<8 hex>`) stay valid where they are."""
     if not unique_id:
         return "no-serial"
-    name = safe_name(unique_id, "")
-    if name == unique_id and name not in RESERVED:
-        return name
-    digest = hashlib.sha256(unique_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{name[:55] or 'id'}-{digest}"
+    if _PLAIN_ID.fullmatch(unique_id) and unique_id not in RESERVED:
+        return unique_id
+    digest = hashlib.sha256(unique_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe_name(unique_id, '')[:47] or 'id'}~{digest}"
 
 
 def run_folder(view: RecordView) -> Path:
