@@ -38,7 +38,7 @@ def _shown(value: object) -> object:
 def _pre(text: object) -> Markup:
     """Multi-line text for a <pre>: each line visibly escaped, the line breaks kept."""
     lines = ("" if text is None else str(text)).split("\n")
-    return Markup("\n".join(str(escape(visible(line))) for line in lines))
+    return Markup("\n".join(str(escape(visible(line, keep_spaces=True))) for line in lines))
 
 
 def fmt(value: object) -> str:
