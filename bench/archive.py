@@ -242,18 +242,36 @@ def _view(run_dir: Path) -> RecordView:
         return RecordView(run_dir / RECORD, damaged=[Damage(0, f"unreadable: {error}")])
 
 
-def write_index(root: Path) -> Path:
-    """Rebuild the index database from every archived record, then every page from it; drop the
-    empty run folders that a store killed between reserving and filling them left behind."""
+def _indexed(root: Path, folders: list[str]) -> Iterator[tuple[index_db.RunRow, RecordView]]:
+    for folder in folders:
+        view = _view(root / folder)
+        yield index_db.row_of(folder, view), view
+
+
+def write_index(root: Path, rebuild: bool = False) -> Path:
+    """Bring the index database and its pages up to date with the run folders: index the runs
+    archived since, drop the runs gone, and rewrite only the pages listing them or a run
+    archived without its pages (`bench run --no-index`), so the cost follows what changed, not
+    the archive's size. `rebuild`: re-read every record and rewrite every page (after an
+    upgrade, or when `verify` finds the index differs from the records). Under the archive's
+    lock, so a run archived meanwhile is neither missed nor dropped; empty run folders that a
+    store killed between reserving and filling them left behind are removed."""
     with locked(root):
         for run in run_dirs(root):
             if not any(run.iterdir()):
                 run.rmdir()
-    db = index_db.connect(root)
-    index_db.replace_all(db, ((index_db.row_of(run.relative_to(root).as_posix(), view), view)
-                              for run in find_runs(root) for view in [_view(run)]))
-    with locked(root):
-        return index_pages.write_all(root, db)
+        db = index_db.connect(root)
+        on_disk = {run.relative_to(root).as_posix() for run in find_runs(root)}
+        if rebuild:
+            index_db.replace_all(db, _indexed(root, sorted(on_disk)))
+            return index_pages.write_all(root, db)
+        indexed = {folder for (folder,) in db.execute("SELECT folder FROM runs")}
+        removed = [row for folder in sorted(indexed - on_disk)
+                   for row in [index_db.get(db, folder)] if row is not None]
+        index_db.update(db, _indexed(root, sorted(on_disk - indexed)),
+                        [row.folder for row in removed])
+        index_pages.write_for_runs(root, db, index_db.unpublished(db), removed)
+        return root / INDEX
 
 
 class RecordUnreadable(Exception):
