@@ -242,7 +242,8 @@ def _view(run_dir: Path) -> RecordView:
         return RecordView(run_dir / RECORD, damaged=[Damage(0, f"unreadable: {error}")])
 
 
-def _indexed(root: Path, folders: list[str]) -> Iterator[tuple[index_db.RunRow, RecordView]]:
+def index_rows(root: Path, folders: list[str]) -> Iterator[tuple[index_db.RunRow, RecordView]]:
+    """The index rows of archived runs, from their records."""
     for folder in folders:
         view = _view(root / folder)
         yield index_db.row_of(folder, view), view
@@ -263,12 +264,12 @@ def write_index(root: Path, rebuild: bool = False) -> Path:
         db = index_db.connect(root)
         on_disk = {run.relative_to(root).as_posix() for run in find_runs(root)}
         if rebuild:
-            index_db.replace_all(db, _indexed(root, sorted(on_disk)))
+            index_db.replace_all(db, index_rows(root, sorted(on_disk)))
             return index_pages.write_all(root, db)
         indexed = {folder for (folder,) in db.execute("SELECT folder FROM runs")}
         removed = [row for folder in sorted(indexed - on_disk)
                    for row in [index_db.get(db, folder)] if row is not None]
-        index_db.update(db, _indexed(root, sorted(on_disk - indexed)),
+        index_db.update(db, index_rows(root, sorted(on_disk - indexed)),
                         [row.folder for row in removed])
         index_pages.write_for_runs(root, db, index_db.unpublished(db), removed)
         return root / INDEX
