@@ -56,7 +56,8 @@ def _summary(db: sqlite3.Connection) -> str:
 
 def _page(target: Path, heading: str, summary: str, runs: list[RunRow], home: str,
           days: list | None = None, damaged: list | None = None,
-          pages: list | None = None) -> Path:
+          pages: list[tuple[str, object]] | None = None) -> Path:
+    """`pages`: (link, label) of the listing's other pages."""
     return write_atomic(target, render(
         "runs.html", script=FILTER_SCRIPT, title=heading, heading=heading, summary=summary,
         runs=runs, home=home, days=days or [], damaged=damaged or [], pages=pages or [],
@@ -81,26 +82,29 @@ def _listing(root: Path, db: sqlite3.Connection, main: Path, heading: str, filte
              since: RunRow | None = None) -> Path:
     """A listing's main page (its latest LATEST runs, like the home page) and, past LATEST runs,
     its numbered pages beside it in `<main's stem>/` (`index.html`: in `pages/`): page 1 the
-    oldest LATEST runs, and so on, so a new run changes only the last page. `since`: the oldest
-    run just added, so only the pages from its own on are rewritten (all if there were none).
-    A listing left without runs loses its pages."""
+    oldest LATEST runs, and so on, so a new run changes only the last page (and the page before,
+    whose `next` link may be new). `since`: the oldest run just added, so only the pages from
+    the one before its own on are rewritten (all if there were none). A listing left without
+    runs loses its pages."""
     total = index_db.count(db, filters)
     folder = main.parent / ("pages" if main.stem == "index" else main.stem)
     home = "../" * len(main.relative_to(root).parts[:-1])
     numbers = range(1, (total + LATEST - 1) // LATEST + 1) if total > LATEST else range(0)
     first = 1
     if since is not None and (folder / "1.html").exists():
-        first = index_db.count(db, filters, before=since) // LATEST + 1
+        first = max(1, index_db.count(db, filters, before=since) // LATEST)
     elif since is None and folder.is_dir():  # runs removed: drop the pages past the last
         for stale in folder.glob("*.html"):
             if not stale.stem.isdigit() or int(stale.stem) not in numbers:
                 stale.unlink()
     for n in numbers[first - 1:]:
         block = index_db.runs(db, filters, LATEST, (n - 1) * LATEST, oldest_first=True)
-        _page(folder / f"{n}.html", f"{heading}, page {n} of {len(numbers)}",
-              f"Runs {(n - 1) * LATEST + 1} to {(n - 1) * LATEST + len(block)} of {total}, "
-              "oldest first; each page newest first.", block[::-1], f"../{home}",
-              pages=[(f"{m}.html", m) for m in numbers])
+        links = [(f"../{main.name}", "latest runs and every page")]
+        links += [(f"{n - 1}.html", "previous")] if n > 1 else []
+        links += [(f"{n + 1}.html", "next")] if n < len(numbers) else []
+        _page(folder / f"{n}.html", f"{heading}, page {n}",
+              f"Runs {(n - 1) * LATEST + 1} to {(n - 1) * LATEST + len(block)}, counted from "
+              "the oldest; newest first on the page.", block[::-1], f"../{home}", pages=links)
     if not total:
         main.unlink(missing_ok=True)
         return main
