@@ -150,9 +150,9 @@ def test_an_archive_in_the_old_folder_layout_still_verifies_and_indexes(tmp_path
 
 # Item 8: the index is derived; verify compares it with the records.
 
-def _measured_run(root: Path, serial: str, vbat: float, at: float) -> Path:
+def _measured_run(root: Path, serial: str, vbat: float) -> Path:
     record = RunRecord(root / archive.INCOMING / serial / archive.RECORD)
-    record.start({"id": "desk-1", "time": at}, {})
+    record.start({"id": "desk-1"}, {})
     record.dut({"serial": serial})
     taken = [Measurement.judge("vbat", vbat, units="V", low=3.2, high=3.6)]
     record.step("test_power", "", taken[0].outcome, taken, [], 0.0, 1.0)
@@ -183,8 +183,8 @@ EDITS = {
 @pytest.mark.parametrize("edit", sorted(EDITS))
 def test_an_edited_index_is_found_by_verify_and_rebuilt(tmp_path: Path, capsys,
                                                         edit: str) -> None:
-    _measured_run(tmp_path, "CB-1", 3.3, 1.8e9)
-    failed = _measured_run(tmp_path, "CB-2", 3.9, 1.8e9 + 60).relative_to(tmp_path).as_posix()
+    _measured_run(tmp_path, "CB-1", 3.3)
+    failed = _measured_run(tmp_path, "CB-2", 3.9).relative_to(tmp_path).as_posix()
     assert main(["archive", "verify", str(tmp_path)]) == 0
     assert "index: matches the records" in capsys.readouterr().out
     sql, where, detail = EDITS[edit]
