@@ -251,12 +251,13 @@ def index_rows(root: Path, folders: list[str]) -> Iterator[tuple[index_db.RunRow
 
 def write_index(root: Path, rebuild: bool = False) -> Path:
     """Bring the index database and its pages up to date with the run folders: index the runs
-    archived since, drop the runs gone, and rewrite only the pages listing them or a run
-    archived without its pages (`bench run --no-index`), so the cost follows what changed, not
-    the archive's size. `rebuild`: re-read every record and rewrite every page (after an
-    upgrade, or when `verify` finds the index differs from the records). Under the archive's
-    lock, so a run archived meanwhile is neither missed nor dropped; empty run folders that a
-    store killed between reserving and filling them left behind are removed."""
+    archived since (or whose record changed: its size or time), drop the runs gone, and rewrite
+    only the pages listing them or a run archived without its pages (`bench run --no-index`),
+    so the cost follows what changed, not the archive's size. `rebuild`: re-read every record
+    and rewrite every page (after an upgrade, or when `verify` finds the index differs from the
+    records). Under the archive's lock, so a run archived meanwhile is neither missed nor
+    dropped; empty run folders that a store killed between reserving and filling them left
+    behind are removed."""
     with locked(root):
         for run in run_dirs(root):
             if not any(run.iterdir()):
@@ -266,12 +267,13 @@ def write_index(root: Path, rebuild: bool = False) -> Path:
         if rebuild:
             index_db.replace_all(db, index_rows(root, sorted(on_disk)))
             return index_pages.write_all(root, db)
+        known = index_db.stamps(db)
+        changed = sorted(f for f in on_disk if known.get(f) != index_db.stamp(root / f / RECORD))
         indexed = {folder for (folder,) in db.execute("SELECT folder FROM runs")}
-        removed = [row for folder in sorted(indexed - on_disk)
-                   for row in [index_db.get(db, folder)] if row is not None]
-        index_db.update(db, index_rows(root, sorted(on_disk - indexed)),
-                        [row.folder for row in removed])
-        index_pages.write_for_runs(root, db, index_db.unpublished(db), removed)
+        before = [row for folder in sorted(indexed - on_disk) + changed  # what pages listed
+                  for row in [index_db.get(db, folder)] if row is not None]
+        index_db.update(db, index_rows(root, changed), sorted(indexed - on_disk))
+        index_pages.write_for_runs(root, db, index_db.unpublished(db), before)
         return root / INDEX
 
 

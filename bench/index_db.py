@@ -13,7 +13,8 @@ several hosts need one archiving host (see docs/reports.md). The records stay th
 `replace_all` recreates the database from them at any time, and `differences` compares the
 database with such a rebuild, so an index edited by hand (a verdict turned to PASS) is found.
 A run archived without its pages (`bench run --no-index`) stays `unpublished` until
-`bench archive index` writes them.
+`bench archive index` writes them; each run's record is remembered by its `stamp` (size and
+modification time), so `bench archive index` re-reads only the records that changed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ CREATE INDEX IF NOT EXISTS measurements_board ON measurements (board) WHERE late
 CREATE INDEX IF NOT EXISTS measurements_latest ON measurements (series, value, passed)
     WHERE latest = 1;
 CREATE TABLE IF NOT EXISTS unpublished (folder TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID;
 """
 BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
 
@@ -116,6 +118,21 @@ def row_of(folder: str, view: RecordView) -> RunRow:
         "; ".join(str(d) for d in view.damaged))
 
 
+def stamp(record: Path) -> str:
+    """What tells that a record changed since it was indexed: its size and modification time
+    ("" when it cannot be read)."""
+    try:
+        found = record.stat()
+    except OSError:
+        return ""
+    return f"{found.st_size}:{found.st_mtime_ns}"
+
+
+def stamps(db: sqlite3.Connection) -> dict[str, str]:
+    """Run folder -> the stamp of the record it was indexed from."""
+    return dict(db.execute("SELECT folder, stamp FROM sources"))
+
+
 def _series(db: sqlite3.Connection, step: str, m: dict) -> int:
     """The id of a step's measurement across runs; its units and limits are the latest seen."""
     return db.execute(
@@ -160,8 +177,9 @@ def unpublished(db: sqlite3.Connection) -> list[RunRow]:
 
 def update(db: sqlite3.Connection, added: Iterable[tuple[RunRow, RecordView]],
            removed: Iterable[str]) -> None:
-    """Add runs found on disk and drop those gone from it, in one transaction: what `bench
-    archive index` does instead of a rebuild, so its cost follows the change, not the archive."""
+    """Add (or replace) runs found on disk and drop those gone from it, in one transaction: what
+    `bench archive index` does instead of a rebuild, so its cost follows the change, not the
+    archive."""
     with _transaction(db):
         gone = [(folder,) for folder in removed]
         for row, view in added:
@@ -171,6 +189,7 @@ def update(db: sqlite3.Connection, added: Iterable[tuple[RunRow, RecordView]],
             db.executemany("DELETE FROM runs WHERE folder = ?", gone)
             db.executemany("DELETE FROM measurements WHERE folder = ?", gone)
             db.executemany("DELETE FROM unpublished WHERE folder = ?", gone)
+            db.executemany("DELETE FROM sources WHERE folder = ?", gone)
             after_bulk(db)
 
 
@@ -180,6 +199,7 @@ def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = 
     and the board's measurements that the statistics count are switched to this run's if it is
     the board's latest; a bulk load does both once at its end (`replace_all`)."""
     db.execute("DELETE FROM measurements WHERE folder = ?", (row.folder,))
+    db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (row.folder, stamp(view.path)))
     if not bulk:
         old = db.execute("SELECT day, verdict FROM runs WHERE folder = ?", (row.folder,))
         for day, verdict in old.fetchall():
@@ -221,6 +241,7 @@ def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]
         db.execute("DELETE FROM runs")
         db.execute("DELETE FROM measurements")
         db.execute("DELETE FROM unpublished")
+        db.execute("DELETE FROM sources")
         for row, view in runs:
             _insert(db, row, view, bulk=True)
         after_bulk(db)

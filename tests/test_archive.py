@@ -313,7 +313,7 @@ def test_an_archived_run_without_its_record_is_indexed_as_damaged(tmp_path: Path
 
     run = archive.store(staged_run(tmp_path, "CB-1"), tmp_path)
     (run / archive.RECORD).unlink()
-    archive.write_index(tmp_path, rebuild=True)
+    archive.write_index(tmp_path)
     (row,) = index_db.runs(index_db.connect(tmp_path))
     assert row.folder == "CB-1/20270115T080000Z_PASS"
     assert row.damaged.startswith("line 0: unreadable: ") and "record.jsonl" in row.damaged
