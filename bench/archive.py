@@ -150,15 +150,28 @@ def verify(run_dir: Path) -> list[Problem]:
     return problems
 
 
+def _run_shaped(root: Path) -> Iterator[str]:
+    """`<dut>/<stamp>_<VERDICT>` of every run-shaped folder outside hidden ones, in one pass of
+    `os.scandir` (its entries know their type: no stat per file, as a glob would make)."""
+    if not root.is_dir():
+        return
+    with os.scandir(root) as boards:
+        for board in boards:
+            if board.name.startswith(".") or not board.is_dir():
+                continue
+            with os.scandir(board.path) as runs:
+                yield from (f"{board.name}/{run.name}" for run in runs
+                            if _RUN_NAME.fullmatch(run.name) and run.is_dir())
+
+
 def find_runs(root: Path) -> list[Path]:
-    """Archived run folders under `root` (`<dut>/<run>/` holding a manifest), sorted."""
-    return sorted(p.parent for p in root.glob(f"*/*/{MANIFEST}"))
+    """Archived run folders under `root` (run-shaped, holding a manifest), sorted."""
+    return [run for run in run_dirs(root) if (run / MANIFEST).is_file()]
 
 
 def run_dirs(root: Path) -> list[Path]:
     """Every folder that looks like a run (`<dut>/<stamp>_<VERDICT>`), manifest or not."""
-    return sorted(p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith(".")
-                  and _RUN_NAME.fullmatch(p.name))
+    return sorted(root / folder for folder in _run_shaped(root))
 
 
 @contextlib.contextmanager
@@ -259,20 +272,24 @@ def write_index(root: Path, rebuild: bool = False) -> Path:
     dropped; empty run folders that a store killed between reserving and filling them left
     behind are removed."""
     with locked(root):
-        for run in run_dirs(root):
-            if not any(run.iterdir()):
-                run.rmdir()
+        on_disk: dict[str, str] = {}  # sealed run -> its record's stamp
+        for folder in _run_shaped(root):
+            path = os.path.join(root, folder)
+            if os.path.isfile(os.path.join(path, MANIFEST)):
+                on_disk[folder] = index_db.stamp(os.path.join(path, RECORD))
+            elif not os.listdir(path):
+                os.rmdir(path)
         db = index_db.connect(root)
-        on_disk = {run.relative_to(root).as_posix() for run in find_runs(root)}
         if rebuild:
             index_db.replace_all(db, index_rows(root, sorted(on_disk)))
             return index_pages.write_all(root, db)
         known = index_db.stamps(db)
-        changed = sorted(f for f in on_disk if known.get(f) != index_db.stamp(root / f / RECORD))
+        changed = sorted(folder for folder, stamp in on_disk.items() if known.get(folder) != stamp)
         indexed = {folder for (folder,) in db.execute("SELECT folder FROM runs")}
-        before = [row for folder in sorted(indexed - on_disk) + changed  # what pages listed
+        gone = sorted(indexed - on_disk.keys())
+        before = [row for folder in gone + changed  # what the pages listed
                   for row in [index_db.get(db, folder)] if row is not None]
-        index_db.update(db, index_rows(root, changed), sorted(indexed - on_disk))
+        index_db.update(db, index_rows(root, changed), gone)
         index_pages.write_for_runs(root, db, index_db.unpublished(db), before)
         return root / INDEX
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -118,11 +119,11 @@ def row_of(folder: str, view: RecordView) -> RunRow:
         "; ".join(str(d) for d in view.damaged))
 
 
-def stamp(record: Path) -> str:
+def stamp(record: Path | str) -> str:
     """What tells that a record changed since it was indexed: its size and modification time
     ("" when it cannot be read)."""
     try:
-        found = record.stat()
+        found = os.stat(record)
     except OSError:
         return ""
     return f"{found.st_size}:{found.st_mtime_ns}"
