@@ -40,6 +40,8 @@ CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board_key
     ON runs (CASE unique_id WHEN '' THEN folder ELSE unique_id END, started, folder);
+CREATE INDEX IF NOT EXISTS runs_folder
+    ON runs (substr(folder, 1, instr(folder, '/') - 1), started, folder);
 CREATE INDEX IF NOT EXISTS runs_damaged ON runs (started, folder) WHERE damaged != '';
 CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER,
                                   PRIMARY KEY (day, verdict)) WITHOUT ROWID;
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS unpublished (folder TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID;
 """
 BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
+BOARD_FOLDER = "substr(folder, 1, instr(folder, '/') - 1)"  # as in the index runs_folder
 
 
 @dataclass(frozen=True)
@@ -274,15 +277,15 @@ class Filters:
         """The SQL condition and its values; with `before`, only the runs older than it (their
         number is its place in a listing, oldest first)."""
         clauses, values = [], []
+        one_day = self.since if self.since == self.until else ""  # the day index keeps order
         for clause, value in (("unique_id = ?", self.board), ("verdict = ?", self.verdict),
-                              ("day >= ?", self.since), ("day <= ?", self.until),
-                              ("instr(plan, ?) > 0", self.plan), ("firmware = ?", self.firmware)):
+                              ("day = ?", one_day), ("day >= ?", not one_day and self.since),
+                              ("day <= ?", not one_day and self.until),
+                              ("instr(plan, ?) > 0", self.plan), ("firmware = ?", self.firmware),
+                              (f"{BOARD_FOLDER} = ?", self.folder)):
             if value:
                 clauses.append(clause)
                 values.append(value)
-        if self.folder:  # `<folder>/` up to `<folder>0`: the primary key's range, no scan
-            clauses.append("folder > ? AND folder < ?")
-            values += [f"{self.folder}/", f"{self.folder}0"]
         if before is not None:
             clauses.append("(started, folder) < (?, ?)")
             values += [before.started, before.folder]

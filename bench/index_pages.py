@@ -82,9 +82,9 @@ def _listing(root: Path, db: sqlite3.Connection, main: Path, heading: str, filte
              since: RunRow | None = None) -> Path:
     """A listing's main page (its latest LATEST runs, like the home page) and, past LATEST runs,
     its numbered pages beside it in `<main's stem>/` (`index.html`: in `pages/`): page 1 the
-    oldest LATEST runs, and so on, so a new run changes only the last page (and the page before,
-    whose `next` link may be new). `since`: the oldest run just added, so only the pages from
-    the one before its own on are rewritten (all if there were none). A listing left without
+    oldest LATEST runs, and so on, so a new run changes only the last page (and the one before
+    when it opens a page: its `next` link is new). `since`: the oldest run just added, so only
+    the pages from its own on are rewritten (all if there were none). A listing left without
     runs loses its pages."""
     total = index_db.count(db, filters)
     folder = main.parent / ("pages" if main.stem == "index" else main.stem)
@@ -92,7 +92,8 @@ def _listing(root: Path, db: sqlite3.Connection, main: Path, heading: str, filte
     numbers = range(1, (total + LATEST - 1) // LATEST + 1) if total > LATEST else range(0)
     first = 1
     if since is not None and (folder / "1.html").exists():
-        first = max(1, index_db.count(db, filters, before=since) // LATEST)
+        first = index_db.count(db, filters, before=since) // LATEST + 1
+        first -= first > 1 and not (folder / f"{first}.html").exists()
     elif since is None and folder.is_dir():  # runs removed: drop the pages past the last
         for stale in folder.glob("*.html"):
             if not stale.stem.isdigit() or int(stale.stem) not in numbers:
@@ -125,8 +126,8 @@ def write_board(root: Path, db: sqlite3.Connection, folder: str, since: RunRow |
                 ) -> Path:
     """The page of a board folder: the runs stored in it (those of one identity; two only in
     a folder named before identities got `~` names, and then both are listed and named)."""
-    ids = [i for (i,) in db.execute("SELECT DISTINCT unique_id FROM runs WHERE folder > ? "
-                                    "AND folder < ? ORDER BY 1", (f"{folder}/", f"{folder}0"))]
+    ids = [i for (i,) in db.execute(f"SELECT DISTINCT unique_id FROM runs "
+                                    f"WHERE {index_db.BOARD_FOLDER} = ? ORDER BY 1", (folder,))]
     return _listing(root, db, root / folder / "index.html", "Board " + " and ".join(ids),
                     Filters(folder=folder), since)
 
@@ -165,7 +166,7 @@ def write_all(root: Path, db: sqlite3.Connection) -> Path:
     """Every page: home, each day, each board (and bench.stats writes the statistics)."""
     for (day,) in db.execute("SELECT DISTINCT day FROM runs"):
         write_day(root, db, day)
-    boards = db.execute("SELECT DISTINCT substr(folder, 1, instr(folder, '/') - 1) FROM runs")
+    boards = db.execute(f"SELECT DISTINCT {index_db.BOARD_FOLDER} FROM runs")
     for (folder,) in boards.fetchall():
         write_board(root, db, folder)
     write_day_list(root, db)
