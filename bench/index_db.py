@@ -40,8 +40,8 @@ CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board_key
     ON runs (CASE unique_id WHEN '' THEN folder ELSE unique_id END, started, folder);
-CREATE INDEX IF NOT EXISTS runs_folder
-    ON runs (substr(folder, 1, instr(folder, '/') - 1), started, folder);
+CREATE INDEX IF NOT EXISTS runs_board_folder
+    ON runs (substr(folder, 1, instr(folder, '/') - 1), started, folder, unique_id);
 CREATE INDEX IF NOT EXISTS runs_damaged ON runs (started, folder) WHERE damaged != '';
 CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER,
                                   PRIMARY KEY (day, verdict)) WITHOUT ROWID;
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS unpublished (folder TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID;
 """
 BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
-BOARD_FOLDER = "substr(folder, 1, instr(folder, '/') - 1)"  # as in the index runs_folder
+BOARD_FOLDER = "substr(folder, 1, instr(folder, '/') - 1)"  # as in runs_board_folder
 
 
 @dataclass(frozen=True)
