@@ -286,8 +286,8 @@ def write_index(root: Path, rebuild: bool = False) -> Path:
         known = index_db.stamps(db)
         changed = sorted(folder for folder, stamp in on_disk.items() if known.get(folder) != stamp)
         indexed = {folder for (folder,) in db.execute("SELECT folder FROM runs")}
-        gone = sorted(indexed - on_disk.keys())
-        before = [row for folder in gone + changed  # what the pages listed
+        gone = sorted(indexed - on_disk.keys()) + [f for f in changed if f in indexed]
+        before = [row for folder in gone  # what the pages listed
                   for row in [index_db.get(db, folder)] if row is not None]
         index_db.update(db, index_rows(root, changed), gone)
         index_pages.write_for_runs(root, db, index_db.unpublished(db), before)

@@ -181,19 +181,17 @@ def unpublished(db: sqlite3.Connection) -> list[RunRow]:
 
 def update(db: sqlite3.Connection, added: Iterable[tuple[RunRow, RecordView]],
            removed: Iterable[str]) -> None:
-    """Add (or replace) runs found on disk and drop those gone from it, in one transaction: what
-    `bench archive index` does instead of a rebuild, so its cost follows the change, not the
-    archive."""
+    """Drop `removed` runs (gone from disk, or about to be added again from a changed record),
+    then add runs, in one transaction: what `bench archive index` does instead of a rebuild, so
+    its cost follows the change, not the archive."""
     with _transaction(db):
         gone = [(folder,) for folder in removed]
+        for table in ("runs", "measurements", "unpublished", "sources"):
+            db.executemany(f"DELETE FROM {table} WHERE folder = ?", gone)
         for row, view in added:
             _insert(db, row, view)
             db.execute("INSERT OR IGNORE INTO unpublished VALUES (?)", (row.folder,))
-        if gone:
-            db.executemany("DELETE FROM runs WHERE folder = ?", gone)
-            db.executemany("DELETE FROM measurements WHERE folder = ?", gone)
-            db.executemany("DELETE FROM unpublished WHERE folder = ?", gone)
-            db.executemany("DELETE FROM sources WHERE folder = ?", gone)
+        if gone:  # counts and each board's latest run, again from what is left
             after_bulk(db)
 
 
