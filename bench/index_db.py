@@ -251,12 +251,14 @@ def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]
 
 def after_bulk(db: sqlite3.Connection) -> None:
     """After a bulk load: count runs per day and verdict, and flag the measurements of each
-    board's latest run, all at once."""
+    board's latest run, all at once (latest as `_insert` has it: by start, then by folder, so
+    runs of one second agree with the incremental index)."""
     db.execute("DELETE FROM tally")
     db.execute("INSERT INTO tally SELECT day, verdict, COUNT(*) FROM runs GROUP BY 1, 2")
     db.execute("UPDATE measurements SET latest = 0 WHERE latest = 1")
     db.execute(f"UPDATE measurements SET latest = 1 WHERE folder IN (SELECT folder FROM "
-               f"(SELECT folder, MAX(started) FROM runs GROUP BY {BOARD}))")
+               f"(SELECT folder, ROW_NUMBER() OVER (PARTITION BY {BOARD} ORDER BY started DESC, "
+               "folder DESC) AS newest FROM runs) WHERE newest = 1)")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from bench.cli import main
 from bench.measure import Measurement, Outcome
 from bench.record import RunRecord, load_record
 from tests.test_archive import staged_run
+from tests.test_stats import archive_board
 
 DAY = 86400.0
 
@@ -200,6 +201,14 @@ def test_an_edited_index_is_found_by_verify_and_rebuilt(tmp_path: Path, capsys,
     assert audit.audit(tmp_path).intact
     assert main(["archive", "query", str(tmp_path), "--verdict", "FAIL"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("1 run(s): ")
+
+
+def test_runs_of_one_board_in_one_second_verify_against_a_rebuilt_index(tmp_path: Path) -> None:
+    """The latest of same-second runs is the same in the incremental index and in a rebuild."""
+    for k in range(3):
+        archive_board(tmp_path, "CB-1", 3.3 + k / 100, at=1.8e9 + k / 10)
+    result = audit.audit(tmp_path)
+    assert result.index_checked and result.intact, result
 
 
 def test_verify_without_an_index_creates_none(tmp_path: Path, capsys) -> None:
