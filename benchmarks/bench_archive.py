@@ -50,6 +50,7 @@ STEPS = 30
 DAY = 86400.0
 START = 1.8e9  # 2027-01-15T08:00:00Z
 BUSY_END = START + 15 * 3600  # 23:00 the same day
+SCRATCH = tempfile.TemporaryDirectory(prefix="bench-archive-")  # every archive, removed at exit
 
 
 def staged_run(root: Path, serial: str, at: float, rng: random.Random) -> Path:
@@ -110,7 +111,7 @@ def synthesize_history(root: Path, runs: int, rng: random.Random, busy: str = ""
 def archiving_cost(existing: int, samples: int) -> tuple[float, float, float]:
     """Median seconds of store, of publish, and of both, per run, into an archive of `existing`."""
     rng = random.Random(20261128)
-    root = Path(tempfile.mkdtemp(prefix=f"bench-archive-{existing}-"))
+    root = Path(tempfile.mkdtemp(prefix=f"bench-archive-{existing}-", dir=SCRATCH.name))
     synthesize_history(root, existing, rng)
     staged = [staged_run(root / "work", f"CB-NEW-{k:04d}", START + k * 60, rng)
               for k in range(samples + 1)]
@@ -137,7 +138,7 @@ def clock(action) -> float:
 
 def rendering(runs: int) -> None:
     rng = random.Random(7)
-    root = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+    root = Path(tempfile.mkdtemp(prefix="bench-pages-", dir=SCRATCH.name))
     synthesize_history(root, runs, rng)
     db = index_db.connect(root)
     day = db.execute("SELECT day FROM runs ORDER BY started DESC LIMIT 1").fetchone()[0]
@@ -164,7 +165,7 @@ def _kib(path: Path) -> str:
 
 def busy_listing(runs: int) -> None:
     """The pages of one more run on a day and a board that already hold `runs` runs."""
-    root = Path(tempfile.mkdtemp(prefix="bench-busy-"))
+    root = Path(tempfile.mkdtemp(prefix="bench-busy-", dir=SCRATCH.name))
     synthesize_history(root, min(runs, 80_000), random.Random(11), busy="CB-GOLDEN")
     db = index_db.connect(root)
     index_pages.write_all(root, db)  # the pages as the runs before left them
@@ -213,7 +214,7 @@ def index_command(root: Path, rebuild: bool = False) -> None:
 
 def archive_index(runs: int) -> None:
     """`bench archive index` at `runs` run folders: rebuilt, then incremental."""
-    with tempfile.TemporaryDirectory(prefix="bench-index-") as folder:
+    with tempfile.TemporaryDirectory(prefix="bench-index-", dir=SCRATCH.name) as folder:
         root = Path(folder)
         made = clock(lambda: real_archive(root, runs))
         rebuild = clock(lambda: index_command(root, rebuild=True))
