@@ -10,13 +10,15 @@ SHA-256 manifest, chained into the ledger and added to the SQLite index as it is
     >>> record.end(Outcome.PASS); record.close()
     >>> run = store(record.path.parent, root)
     >>> run.relative_to(root).parts[0], verify(run)
-    ('_CB-1-f2caa3f9', [])
+    ('_CB-1~f2caa3f9e69713b4', [])
 
 Names that come from the DUT are sanitized so an identity cannot climb out of the archive; a
-name that had to be changed carries a hash of the identity, so two identities that sanitize
-alike never share a folder. The manifest lists every file of the run with its SHA-256; `verify`
-finds any file altered, missing or added since; the ledger (bench.ledger) finds what a manifest
-cannot: a run or manifest deleted, a verdict folder renamed, a manifest rewritten.
+name that had to be changed carries `~` and a hash of the identity, so two identities that
+sanitize alike never share a folder, and no identity, changed or not, lands on a file of the
+archive's own (`ledger.jsonl`, `index.sqlite`, `days`...). The manifest lists every file of
+the run with its SHA-256; `verify` finds any file altered, missing or added since; the ledger
+(bench.ledger) finds what a manifest cannot: a run or manifest deleted, a verdict folder
+renamed, a manifest rewritten.
 
 Runs in progress and runs whose process was killed are bench.incoming's. Several benches may
 archive into one folder at once: each archiving step holds an exclusive
@@ -47,8 +49,12 @@ RECORD = "record.jsonl"
 INDEX = "index.html"
 LOCK = ".lock"
 TEXT_VIEWS = (RECORD, "junit.xml", "report.html")  # files that may name the staging folder
-RESERVED = {"days", "no-serial", "index.html", "statistics.html"}  # names the archive uses
+# The archive's own names at its root: every one but these holds a dot, and a board folder
+# kept as its identity holds none (`board_folder`), so a new file of the archive's never meets
+# a board's folder.
+RESERVED = {"days", "no-serial"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _RUN_NAME = re.compile(r"\d{8}T\d{6}Z_([A-Z]+)(-\d+)?")
 
 
@@ -59,15 +65,17 @@ def safe_name(text: str, fallback: str = "unknown") -> str:
 
 
 def board_folder(unique_id: str) -> str:
-    """The folder of a DUT: its id when that is a safe name, else the sanitized id followed by
-    8 hex digits of the id's SHA-256, so `CB-1\\0` and `CB-1\\n` do not land with `CB-1_`."""
+    """The folder of a DUT: its id when that is plain (letters, digits, `-`, `_`; no dot, so
+    never one of the archive's files) and not reserved, else the sanitized id, `~` and 16 hex
+    digits of the id's SHA-256. Only the second kind holds a `~`, so `CB-1 ` can never share a
+    folder with a board whose id is the first kind, and `CB-1\\0` and `CB-1\\n` do not land
+    together. Folders named by an earlier rule (`<id>-<8 hex>`) stay valid where they are."""
     if not unique_id:
         return "no-serial"
-    name = safe_name(unique_id, "")
-    if name == unique_id and name not in RESERVED:
-        return name
-    digest = hashlib.sha256(unique_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{name[:55] or 'id'}-{digest}"
+    if _PLAIN_ID.fullmatch(unique_id) and unique_id not in RESERVED:
+        return unique_id
+    digest = hashlib.sha256(unique_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe_name(unique_id, '')[:47] or 'id'}~{digest}"
 
 
 def run_folder(view: RecordView) -> Path:
@@ -142,15 +150,28 @@ def verify(run_dir: Path) -> list[Problem]:
     return problems
 
 
+def _run_shaped(root: Path) -> Iterator[str]:
+    """`<dut>/<stamp>_<VERDICT>` of every run-shaped folder outside hidden ones, in one pass of
+    `os.scandir` (its entries know their type: no stat per file, as a glob would make)."""
+    if not root.is_dir():
+        return
+    with os.scandir(root) as boards:
+        for board in boards:
+            if board.name.startswith(".") or not board.is_dir():
+                continue
+            with os.scandir(board.path) as runs:
+                yield from (f"{board.name}/{run.name}" for run in runs
+                            if _RUN_NAME.fullmatch(run.name) and run.is_dir())
+
+
 def find_runs(root: Path) -> list[Path]:
-    """Archived run folders under `root` (`<dut>/<run>/` holding a manifest), sorted."""
-    return sorted(p.parent for p in root.glob(f"*/*/{MANIFEST}"))
+    """Archived run folders under `root` (run-shaped, holding a manifest), sorted."""
+    return [run for run in run_dirs(root) if (run / MANIFEST).is_file()]
 
 
 def run_dirs(root: Path) -> list[Path]:
     """Every folder that looks like a run (`<dut>/<stamp>_<VERDICT>`), manifest or not."""
-    return sorted(p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith(".")
-                  and _RUN_NAME.fullmatch(p.name))
+    return sorted(root / folder for folder in _run_shaped(root))
 
 
 @contextlib.contextmanager
@@ -234,18 +255,43 @@ def _view(run_dir: Path) -> RecordView:
         return RecordView(run_dir / RECORD, damaged=[Damage(0, f"unreadable: {error}")])
 
 
-def write_index(root: Path) -> Path:
-    """Rebuild the index database from every archived record, then every page from it; drop the
-    empty run folders that a store killed between reserving and filling them left behind."""
+def index_rows(root: Path, folders: list[str]) -> Iterator[tuple[index_db.RunRow, RecordView]]:
+    """The index rows of archived runs, from their records."""
+    for folder in folders:
+        view = _view(root / folder)
+        yield index_db.row_of(folder, view), view
+
+
+def write_index(root: Path, rebuild: bool = False) -> Path:
+    """Bring the index database and its pages up to date with the run folders: index the runs
+    archived since (or whose record changed: its size or time), drop the runs gone, and rewrite
+    only the pages listing them or a run archived without its pages (`bench run --no-index`),
+    so the cost follows what changed, not the archive's size. `rebuild`: re-read every record
+    and rewrite every page (after an upgrade, or when `verify` finds the index differs from the
+    records). Under the archive's lock, so a run archived meanwhile is neither missed nor
+    dropped; empty run folders that a store killed between reserving and filling them left
+    behind are removed."""
     with locked(root):
-        for run in run_dirs(root):
-            if not any(run.iterdir()):
-                run.rmdir()
-    db = index_db.connect(root)
-    index_db.replace_all(db, ((index_db.row_of(run.relative_to(root).as_posix(), view), view)
-                              for run in find_runs(root) for view in [_view(run)]))
-    with locked(root):
-        return index_pages.write_all(root, db)
+        on_disk: dict[str, str] = {}  # sealed run -> its record's stamp
+        for folder in _run_shaped(root):
+            path = os.path.join(root, folder)
+            if os.path.isfile(os.path.join(path, MANIFEST)):
+                on_disk[folder] = index_db.stamp(os.path.join(path, RECORD))
+            elif not os.listdir(path):
+                os.rmdir(path)
+        db = index_db.connect(root)
+        if rebuild:
+            index_db.replace_all(db, index_rows(root, sorted(on_disk)))
+            return index_pages.write_all(root, db)
+        known = index_db.stamps(db)
+        changed = sorted(folder for folder, stamp in on_disk.items() if known.get(folder) != stamp)
+        indexed = {folder for (folder,) in db.execute("SELECT folder FROM runs")}
+        gone = sorted(indexed - on_disk.keys()) + [f for f in changed if f in indexed]
+        before = [row for folder in gone  # what the pages listed
+                  for row in [index_db.get(db, folder)] if row is not None]
+        index_db.update(db, index_rows(root, changed), gone)
+        index_pages.write_for_runs(root, db, index_db.unpublished(db), before)
+        return root / INDEX
 
 
 class RecordUnreadable(Exception):

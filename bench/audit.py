@@ -8,15 +8,20 @@ the ledger's chain against itself, and optionally its head against one a lab kep
 What each check catches: a file altered, missing or added (manifest); a manifest deleted or
 rewritten together with a file (its hash in the ledger); a run deleted or its verdict folder
 renamed (a ledger entry without its folder, a folder without its entry); an entry edited or
-removed (the chain); the whole ledger rewritten (the head kept elsewhere, `--head`).
+removed (the chain); the whole ledger rewritten (the head kept elsewhere, `--head`); the index
+database edited (it is derived: compared with one rebuilt from the records, so `bench archive
+query` and the pages cannot say what no record says); a killed run left unarchived in
+`.incoming` (its process is gone: `bench archive index` archives it).
 """
 
 from __future__ import annotations
 
+import fcntl
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import ledger, signing
+from bench import archive, index_db, ledger, signing
 from bench.archive import MANIFEST, RECORD, Problem, file_digest, run_dirs, verify
 from bench.record import load_record
 
@@ -26,10 +31,12 @@ class Audit:
     runs: dict[str, list[Problem]] = field(default_factory=dict)  # folder -> its problems
     chain: list[str] = field(default_factory=list)
     head: dict | None = None
+    archive: list[Problem] = field(default_factory=list)  # index rows of no run, stranded runs
+    index_checked: bool = False  # an index database was there and compared with the records
 
     @property
     def intact(self) -> bool:
-        return not self.chain and not any(self.runs.values())
+        return not self.chain and not self.archive and not any(self.runs.values())
 
     @property
     def bad_runs(self) -> int:
@@ -61,6 +68,47 @@ def _check_entry(root: Path, entry: dict, public_key: str | None) -> list[Proble
     return problems
 
 
+def _index(root: Path, result: Audit) -> None:
+    """The index database against one rebuilt from the records: a difference goes to its run's
+    problems (to the archive's when no such run is on disk), unless the run has problems
+    already, which explain it. Opened read-only: verifying changes nothing."""
+    path = root / index_db.DATABASE
+    if not path.exists():
+        return
+    result.index_checked = True
+    rebuilt = index_db.connect(None)
+    index_db.replace_all(rebuilt, archive.index_rows(
+        root, [run.relative_to(root).as_posix() for run in archive.find_runs(root)]))
+    try:
+        kept = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        found = index_db.differences(kept, rebuilt)
+    except sqlite3.Error as error:
+        result.archive.append(Problem("index", index_db.DATABASE, f"unreadable: {error}"))
+        return
+    explained = {folder for folder, problems in result.runs.items() if problems}
+    for folder, detail in found:
+        if folder not in explained:
+            result.runs.get(folder, result.archive).append(
+                Problem("index", folder or index_db.DATABASE, detail))
+
+
+def _stranded(root: Path) -> list[Problem]:
+    """Staged runs whose process is gone (nobody holds their lock): not archived yet."""
+    incoming = root / archive.INCOMING
+    found = []
+    for folder in sorted(p for p in incoming.glob("*") if p.is_dir()) if incoming.is_dir() else []:
+        lock = incoming / f"{folder.name}.lock"
+        if lock.exists():
+            with lock.open("rb") as held:
+                try:  # shared and at once: never waits for, nor stops, a live run
+                    fcntl.flock(held, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+        found.append(Problem("unarchived", folder.relative_to(root).as_posix(),
+                             "a killed run left in .incoming: `bench archive index` archives it"))
+    return found
+
+
 def audit(root: Path, kept_head: str | None = None, public_key: str | None = None) -> Audit:
     entries, chain_problems = ledger.chain(root)
     result = Audit(chain=chain_problems, head=entries[-1] if entries else None)
@@ -74,6 +122,8 @@ def audit(root: Path, kept_head: str | None = None, public_key: str | None = Non
     if kept_head and kept_head not in {entry.get("hash") for entry in entries}:
         result.chain.append(f"the head you kept ({kept_head[:16]}…) is not in the ledger: "
                             "the ledger was rewritten or cut")
+    _index(root, result)
+    result.archive += _stranded(root)
     return result
 
 
@@ -82,8 +132,6 @@ def adopt(root: Path) -> list[tuple[str, str]]:
     manifest (entry marked `adopted`); (folder, why not) for those left out. What happened to an
     adopted run before today cannot be vouched for: adopt once, when upgrading, then keep the
     head."""
-    from bench import archive
-
     refused = []
     with archive.locked(root):
         for folder, problems in audit(root).runs.items():

@@ -127,7 +127,8 @@ def cmd_archive_index(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     with folders.writing_into(root):
         archiving.recover(root)
-        print(f"index: {archive.write_index(root)}\nstatistics: {stats.write_statistics(root)}")
+        print(f"index: {archive.write_index(root, args.rebuild)}\n"
+              f"statistics: {stats.write_statistics(root)}")
         damaged = index_db.damaged(index_db.connect(root), limit=-1)
     for row in damaged:
         record = root / row.folder / archive.RECORD
@@ -464,9 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--head", help="a ledger head hash kept elsewhere, to check against")
     verify.add_argument("--key", help="require every run signed by this public key (hex)")
     verify.set_defaults(func=cmd_archive_verify)
-    index = tasks.add_parser("index", help="recover killed runs, rebuild the index database, "
-                             "every page and the statistics from the records")
+    index = tasks.add_parser("index", help="recover killed runs, index the runs archived since, "
+                             "their pages and the statistics")
     index.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
+    index.add_argument("--rebuild", action="store_true",
+                       help="re-read every record and rewrite every page")
     index.set_defaults(func=cmd_archive_index)
     query = tasks.add_parser("query", help="a page of the runs matching filters")
     query.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")

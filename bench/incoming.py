@@ -88,8 +88,12 @@ def recover(root: Path) -> list[Recovered]:
                 folder.rmdir()
                 (incoming / f"{folder.name}.lock").unlink(missing_ok=True)
                 continue
-            archive.rebuild_report(folder / archive.RECORD, folder / "report.html")
-            archived = archive.store(folder, root)
+            try:  # one run that cannot be archived must not keep the others in here
+                archive.rebuild_report(folder / archive.RECORD, folder / "report.html")
+                archived = archive.store(folder, root)
+            except (OSError, ValueError, archive.RecordUnreadable) as error:
+                found.append(Recovered(folder, None, f"not archived ({error}): left in place"))
+                continue
             (incoming / f"{folder.name}.lock").unlink(missing_ok=True)
             label = load_record(archived / archive.RECORD).label
             found.append(Recovered(folder, archived, f"archived as {label}"))

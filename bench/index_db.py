@@ -9,14 +9,19 @@ and per numeric measurement, updated as each run is archived and rebuildable fro
 Pages and statistics are queries on it, so archiving a run costs the same with 100 or 30,000
 runs already archived. WAL mode and a busy timeout let several benches on one host write into a
 shared archive at once; SQLite locking over a network filesystem is not reliable, so benches on
-several hosts need one archiving host (see docs/reports.md). The records stay the truth: `rebuild`
-recreates the database from them at any time.
+several hosts need one archiving host (see docs/reports.md). The records stay the truth:
+`replace_all` recreates the database from them at any time, and `differences` compares the
+database with such a rebuild, so an index edited by hand (a verdict turned to PASS) is found.
+A run archived without its pages (`bench run --no-index`) stays `unpublished` until
+`bench archive index` writes them; each run's record is remembered by its `stamp` (size and
+modification time), so `bench archive index` re-reads only the records that changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -35,6 +40,8 @@ CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board_key
     ON runs (CASE unique_id WHEN '' THEN folder ELSE unique_id END, started, folder);
+CREATE INDEX IF NOT EXISTS runs_board_folder
+    ON runs (substr(folder, 1, instr(folder, '/') - 1), started, folder, unique_id);
 CREATE INDEX IF NOT EXISTS runs_damaged ON runs (started, folder) WHERE damaged != '';
 CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER,
                                   PRIMARY KEY (day, verdict)) WITHOUT ROWID;
@@ -47,8 +54,11 @@ CREATE INDEX IF NOT EXISTS measurements_folder ON measurements (folder);
 CREATE INDEX IF NOT EXISTS measurements_board ON measurements (board) WHERE latest = 1;
 CREATE INDEX IF NOT EXISTS measurements_latest ON measurements (series, value, passed)
     WHERE latest = 1;
+CREATE TABLE IF NOT EXISTS unpublished (folder TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID;
 """
 BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
+BOARD_FOLDER = "substr(folder, 1, instr(folder, '/') - 1)"  # as in runs_board_folder
 
 
 @dataclass(frozen=True)
@@ -75,12 +85,16 @@ class RunRow:
 COLUMNS = ", ".join(f.name for f in fields(RunRow))
 
 
-def connect(root: Path) -> sqlite3.Connection:
-    """The archive's database, created if absent; WAL, and 30 s of patience with other writers."""
-    root.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(root / DATABASE, timeout=30, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+def connect(root: Path | None) -> sqlite3.Connection:
+    """The archive's database, created if absent; WAL, and 30 s of patience with other writers.
+    `None`: an empty database in memory (what the archive's would be, rebuilt: `differences`)."""
+    if root is None:
+        db = sqlite3.connect(":memory:", isolation_level=None)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(root / DATABASE, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
     _add_columns(db)
     return db
@@ -123,6 +137,21 @@ def row_of(folder: str, view: RecordView) -> RunRow:
         "; ".join(str(d) for d in view.damaged))
 
 
+def stamp(record: Path | str) -> str:
+    """What tells that a record changed since it was indexed: its size and modification time
+    ("" when it cannot be read)."""
+    try:
+        found = os.stat(record)
+    except OSError:
+        return ""
+    return f"{found.st_size}:{found.st_mtime_ns}"
+
+
+def stamps(db: sqlite3.Connection) -> dict[str, str]:
+    """Run folder -> the stamp of the record it was indexed from."""
+    return dict(db.execute("SELECT folder, stamp FROM sources"))
+
+
 def _series(db: sqlite3.Connection, step: str, m: dict) -> int:
     """The id of a step's measurement across runs, keyed on the measurement's spec `id` (its
     display name when it has none, as in records before format 2), so renaming a measurement
@@ -149,9 +178,38 @@ def _measurements(db: sqlite3.Connection, row: RunRow, view: RecordView,
 
 
 def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
-    """Insert (or replace) one run and its measurements, in one transaction."""
+    """Insert (or replace) one run and its measurements, in one transaction; its pages are due
+    (`unpublished`) until `published` says they were written."""
     with _transaction(db):
         _insert(db, row, view)
+        db.execute("INSERT OR IGNORE INTO unpublished VALUES (?)", (row.folder,))
+
+
+def published(db: sqlite3.Connection, folders: Iterable[str]) -> None:
+    """The pages listing these runs have been written."""
+    db.executemany("DELETE FROM unpublished WHERE folder = ?", [(f,) for f in folders])
+
+
+def unpublished(db: sqlite3.Connection) -> list[RunRow]:
+    """The runs added since their pages were last written."""
+    return [RunRow(*row) for row in db.execute(
+        f"SELECT {COLUMNS} FROM runs WHERE folder IN (SELECT folder FROM unpublished)")]
+
+
+def update(db: sqlite3.Connection, added: Iterable[tuple[RunRow, RecordView]],
+           removed: Iterable[str]) -> None:
+    """Drop `removed` runs (gone from disk, or about to be added again from a changed record),
+    then add runs, in one transaction: what `bench archive index` does instead of a rebuild, so
+    its cost follows the change, not the archive."""
+    with _transaction(db):
+        gone = [(folder,) for folder in removed]
+        for table in ("runs", "measurements", "unpublished", "sources"):
+            db.executemany(f"DELETE FROM {table} WHERE folder = ?", gone)
+        for row, view in added:
+            _insert(db, row, view)
+            db.execute("INSERT OR IGNORE INTO unpublished VALUES (?)", (row.folder,))
+        if gone:  # counts and each board's latest run, again from what is left
+            after_bulk(db)
 
 
 def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = False
@@ -160,6 +218,7 @@ def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = 
     and the board's measurements that the statistics count are switched to this run's if it is
     the board's latest; a bulk load does both once at its end (`replace_all`)."""
     db.execute("DELETE FROM measurements WHERE folder = ?", (row.folder,))
+    db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (row.folder, stamp(view.path)))
     if not bulk:
         old = db.execute("SELECT day, verdict FROM runs WHERE folder = ?", (row.folder,))
         for day, verdict in old.fetchall():
@@ -201,6 +260,8 @@ def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]
     with _transaction(db):
         db.execute("DELETE FROM runs")
         db.execute("DELETE FROM measurements")
+        db.execute("DELETE FROM unpublished")
+        db.execute("DELETE FROM sources")
         for row, view in runs:
             _insert(db, row, view, bulk=True)
         after_bulk(db)
@@ -208,12 +269,14 @@ def replace_all(db: sqlite3.Connection, runs: Iterable[tuple[RunRow, RecordView]
 
 def after_bulk(db: sqlite3.Connection) -> None:
     """After a bulk load: count runs per day and verdict, and flag the measurements of each
-    board's latest run, all at once."""
+    board's latest run, all at once (latest as `_insert` has it: by start, then by folder, so
+    runs of one second agree with the incremental index)."""
     db.execute("DELETE FROM tally")
     db.execute("INSERT INTO tally SELECT day, verdict, COUNT(*) FROM runs GROUP BY 1, 2")
     db.execute("UPDATE measurements SET latest = 0 WHERE latest = 1")
     db.execute(f"UPDATE measurements SET latest = 1 WHERE folder IN (SELECT folder FROM "
-               f"(SELECT folder, MAX(started) FROM runs GROUP BY {BOARD}))")
+               f"(SELECT folder, ROW_NUMBER() OVER (PARTITION BY {BOARD} ORDER BY started DESC, "
+               "folder DESC) AS newest FROM runs) WHERE newest = 1)")
 
 
 @dataclass(frozen=True)
@@ -226,15 +289,24 @@ class Filters:
     until: str = ""  # YYYY-MM-DD, inclusive
     plan: str = ""  # part of a plan file name
     firmware: str = ""
+    folder: str = ""  # a board folder: the runs stored in it
 
-    def where(self) -> tuple[str, list]:
+    def where(self, before: RunRow | None = None) -> tuple[str, list]:
+        """The SQL condition and its values; with `before`, only the runs older than it (their
+        number is its place in a listing, oldest first)."""
         clauses, values = [], []
+        one_day = self.since if self.since == self.until else ""  # the day index keeps order
         for clause, value in (("unique_id = ?", self.board), ("verdict = ?", self.verdict),
-                              ("day >= ?", self.since), ("day <= ?", self.until),
-                              ("instr(plan, ?) > 0", self.plan), ("firmware = ?", self.firmware)):
+                              ("day = ?", one_day), ("day >= ?", not one_day and self.since),
+                              ("day <= ?", not one_day and self.until),
+                              ("instr(plan, ?) > 0", self.plan), ("firmware = ?", self.firmware),
+                              (f"{BOARD_FOLDER} = ?", self.folder)):
             if value:
                 clauses.append(clause)
                 values.append(value)
+        if before is not None:
+            clauses.append("(started, folder) < (?, ?)")
+            values += [before.started, before.folder]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
 
     def __str__(self) -> str:
@@ -242,12 +314,52 @@ class Filters:
                          if getattr(self, f.name))
 
 
+def _measurements_by_run(db: sqlite3.Connection) -> dict[str, list[tuple]]:
+    found: dict[str, list[tuple]] = {}
+    for folder, *measured in db.execute(
+            "SELECT m.folder, s.step, s.name, m.value, m.passed, m.latest FROM measurements m "
+            "JOIN series s ON s.id = m.series ORDER BY 1, 2, 3, 4, 5, 6"):
+        found.setdefault(folder, []).append(tuple(measured))
+    return found
+
+
+def differences(db: sqlite3.Connection, rebuilt: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(run folder, what differs) between the archive's index `db` and `rebuilt`, the same
+    rebuilt from the records; the folder is "" for the per-day counts. Series limits and units
+    are left out: they are the latest seen, which depends on the order runs were archived."""
+    def rows(of: sqlite3.Connection) -> dict[str, RunRow]:
+        return {row[0]: RunRow(*row) for row in of.execute(f"SELECT {COLUMNS} FROM runs")}
+
+    found = []
+    kept, truth = rows(db), rows(rebuilt)
+    for folder in sorted(kept.keys() | truth.keys()):
+        if folder not in truth:
+            found.append((folder, "in the index but no such run is archived"))
+        elif folder not in kept:
+            found.append((folder, "archived but missing from the index"))
+        else:
+            found += [(folder, f"{f.name} is {getattr(kept[folder], f.name)!r} in the index, "
+                               f"{getattr(truth[folder], f.name)!r} in the record")
+                      for f in fields(RunRow)
+                      if getattr(kept[folder], f.name) != getattr(truth[folder], f.name)]
+    measured, expected = _measurements_by_run(db), _measurements_by_run(rebuilt)
+    found += [(folder, "its measurements in the index differ from the record")
+              for folder in sorted(measured.keys() | expected.keys())
+              if folder in kept and folder in truth
+              and measured.get(folder) != expected.get(folder)]
+    tally = "SELECT day, verdict, n FROM tally WHERE n > 0 ORDER BY 1, 2"
+    if list(db.execute(tally)) != list(rebuilt.execute(tally)):
+        found.append(("", "its runs per day and verdict differ from the records'"))
+    return found
+
+
 def runs(db: sqlite3.Connection, filters: Filters = Filters(), limit: int = 100,
-         offset: int = 0) -> list[RunRow]:
-    """Runs matching `filters`, newest first."""
+         offset: int = 0, oldest_first: bool = False) -> list[RunRow]:
+    """Runs matching `filters`, newest first (or oldest first)."""
     where, values = filters.where()
-    found = db.execute(f"SELECT {COLUMNS} FROM runs{where} ORDER BY started DESC, folder DESC "
-                       "LIMIT ? OFFSET ?", [*values, limit, offset])
+    order = "ASC" if oldest_first else "DESC"
+    found = db.execute(f"SELECT {COLUMNS} FROM runs{where} ORDER BY started {order}, "
+                       f"folder {order} LIMIT ? OFFSET ?", [*values, limit, offset])
     return [RunRow(*row) for row in found]
 
 
@@ -256,8 +368,10 @@ def get(db: sqlite3.Connection, folder: str) -> RunRow | None:
     return None if found is None else RunRow(*found)
 
 
-def count(db: sqlite3.Connection, filters: Filters = Filters()) -> int:
-    where, values = filters.where()
+def count(db: sqlite3.Connection, filters: Filters = Filters(),
+          before: RunRow | None = None) -> int:
+    """Runs matching `filters` (that come before `before` in time, when given)."""
+    where, values = filters.where(before)
     return db.execute(f"SELECT COUNT(*) FROM runs{where}", values).fetchone()[0]
 
 

@@ -1,8 +1,10 @@
 """`bench archive verify [DIR] [--head HASH] [--key PUBLIC]`: what it prints and exits with.
 
 On the archive root: every run of the ledger and every run folder on disk, each `ok` or
-`ALTERED` with its problems, the ledger's chain problems, `N of M runs intact`, and the chain
-head to keep elsewhere. On one run folder: that run against its manifest and its ledger entry.
+`ALTERED` with its problems (the index's differences from its record among them), the
+ledger's chain problems, the archive's own (index rows of no run, killed runs left in
+`.incoming`), `N of M runs intact`, whether the index matches the records, and the chain head
+to keep elsewhere. On one run folder: that run against its manifest and its ledger entry.
 Exit 0 only when nothing is wrong; 1 when anything is (or nothing is archived there).
 """
 
@@ -23,7 +25,8 @@ def _one_run(run: Path, kept_head: str | None, key: str | None) -> Audit:
     problems = whole.runs.get(folder)
     if problems is None:  # not ledgered and not a run-shaped name: its manifest alone
         problems = archive.verify(run)
-    return Audit({folder: problems}, whole.chain, whole.head)
+    return Audit({folder: problems}, whole.chain, whole.head,
+                 index_checked=whole.index_checked)
 
 
 def run(target: Path, kept_head: str | None = None, key: str | None = None) -> int:
@@ -32,7 +35,7 @@ def run(target: Path, kept_head: str | None = None, key: str | None = None) -> i
         root, result = target.parent.parent, _one_run(target, kept_head, key)
     else:
         root, result = target, audit(target, kept_head, key)
-    if not result.runs and not result.chain:
+    if not result.runs and not result.chain and not result.archive:
         print(f"bench: no archived run under {target}", file=sys.stderr)
         return ExitCode.FAIL
     for folder, problems in sorted(result.runs.items()):
@@ -41,9 +44,21 @@ def run(target: Path, kept_head: str | None = None, key: str | None = None) -> i
             print(f"         {problem}")
     for problem in result.chain:
         print(f"LEDGER   {problem}")
+    for problem in result.archive:
+        print(f"ARCHIVE  {problem}")
     total = len(result.runs)
     print(f"{total - result.bad_runs} of {total} run(s) intact"
-          + ("" if not result.chain else f"; ledger: {len(result.chain)} problem(s)"))
+          + ("" if not result.chain else f"; ledger: {len(result.chain)} problem(s)")
+          + ("" if not result.archive else f"; archive: {len(result.archive)} problem(s)"))
+    index = [p for problems in (*result.runs.values(), result.archive) for p in problems
+             if p.kind == "index"]
+    if not result.index_checked:
+        print(f"index: none in {root}")
+    elif index:
+        print(f"index: {len(index)} difference(s) from the records; `bench archive index "
+              "--rebuild` rebuilds it from them")
+    else:
+        print("index: matches the records")
     if result.head is not None:
         print(f"ledger head: entry {result.head.get('seq')} {result.head.get('hash')}")
     else:

@@ -35,7 +35,7 @@ def staged_run(root: Path, serial: str, verdict: Outcome = Outcome.PASS, at: flo
 
 
 def _hashed(name: str, serial: str) -> str:
-    return f"{name}-{hashlib.sha256(serial.encode()).hexdigest()[:8]}"
+    return f"{name}~{hashlib.sha256(serial.encode()).hexdigest()[:16]}"
 
 
 @pytest.mark.parametrize(("serial", "folder"), [
@@ -49,6 +49,8 @@ def _hashed(name: str, serial: str) -> str:
     ("", "no-serial"),
     ("no-serial", _hashed("no-serial", "no-serial")),
     ("days", _hashed("days", "days")),
+    ("ledger.jsonl", _hashed("ledger.jsonl", "ledger.jsonl")),
+    ("1.2", _hashed("1.2", "1.2")),  # a dot: never a file name of the archive's own
 ])
 def test_dut_serial_becomes_a_safe_folder(tmp_path: Path, serial: str, folder: str) -> None:
     run = archive.store(staged_run(tmp_path, serial), tmp_path)
@@ -187,7 +189,7 @@ def test_safe_name_is_short_plain_and_never_hidden(text: str, name: str) -> None
 
 def test_a_long_serial_is_cut_and_keeps_its_hash() -> None:
     serial = "x" * 70
-    assert archive.board_folder(serial) == _hashed("x" * 55, serial)
+    assert archive.board_folder(serial) == _hashed("x" * 47, serial)
     assert archive.board_folder("y" * 64) == "y" * 64  # safe and within the length: as it is
 
 
