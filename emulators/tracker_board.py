@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from emulators.mcuboot import Mcuboot
 from emulators.tracker_defects import DEFECTS
 from emulators.tracker_knobs import check_knobs
 from protocols.tracker_messages import DEFAULT_INTERVAL_MS, Fix
@@ -85,6 +86,7 @@ class TrackerBoard:
         if "wrong-firmware" in self.defects:
             base = replace(base, firmware="2.0.9")
         self.identity = base
+        self.bootloader = Mcuboot(base.firmware, self.defects)  # flash: survives every reset
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -144,6 +146,7 @@ class TrackerBoard:
         with self._lock:
             self._boot_timer = None
             self._reset_volatile()
+            self.identity = replace(self.identity, firmware=self.bootloader.boot())
             self.powered, self.shipping = True, False
             self.booted_at = self.clock()
             self.boot_count += 1
