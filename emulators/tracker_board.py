@@ -8,8 +8,10 @@
 
 A USB-powered asset tracker: it runs from 5 V VBUS (no battery), boots when VBUS rises above
 4.4 V and stops below 4.2 V. Shipping mode switches everything off but the USB wake-up
-comparator; only a power cycle (unplug, replug) wakes it. Faces (serial, radio) never keep board
-state of their own: they call this model and follow its events. The supply and meter see it
+comparator; only a power cycle (unplug, replug) wakes it. Its MCUboot (`bootloader`,
+emulators/mcuboot.py) picks the image each boot runs, and the firmware version is that image's.
+Faces (serial, radio) never keep board state of their own: they call this model and follow its
+events. The supply and meter see it
 through `emulators.interfaces.PowerFace` (supply, current_a, clock, test_point_v).
 """
 
