@@ -13,7 +13,6 @@ the `dfu` extra.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 
@@ -23,42 +22,19 @@ pytest.importorskip("smpclient", reason="firmware update needs the dfu extra: "
                                          "pip install -e '.[dfu]' (smpclient, smp, imgtool)")
 
 from drivers.ble import BleLink, BleRadio
-from drivers.dfu import BleLinkTransport, DfuDriver, DfuError, make_key, public_key_der, sign_image
+from drivers.dfu import BleLinkTransport, DfuDriver, DfuError
 from drivers.tracker import TrackerDriver
+from fixtures.dfu import Images, measure_upload, session_images
 from protocols.mcuboot_image import parse_image
 
 pytestmark = pytest.mark.requires("radio")
 
 
-@dataclass(frozen=True)
-class Images:
-    """What the plan uploads, by role; `versions` as SMP's image list shows them."""
-
-    raw: dict[str, bytes]
-    versions: dict[str, str]
-
-
 @pytest.fixture(scope="module")
 def images(station, dut: TrackerDriver, spec, tmp_path_factory: pytest.TempPathFactory) -> Images:
-    """This session's keys and images; the emulated bootloader is built with the lab key."""
-    if station.emulator is None:
-        pytest.skip("test_dfu signs its images with keys made for this session: only the "
-                    "emulated bootloader can trust them (a desk's signing key is not "
-                    "configurable yet)")
-    where = tmp_path_factory.mktemp("dfu")
-    lab, stranger = make_key(where / "lab.pem"), make_key(where / "stranger.pem")
-    station.emulator.board.board.bootloader.provision(public_key_der(lab))
-    base = dut.identify().firmware
-    body = random.Random(21).randbytes(int(spec["dfu.image_size"]))
-    plan = {"rc": (body, f"{base}+1", lab), "newer": (body[::-1], f"{base}+2", lab),
-            "wrong key": (body, f"{base}+3", stranger), "tampered": (body, f"{base}+3", lab),
-            "downgrade": (body, "0.0.1", lab)}
-    raw = {role: sign_image(data, version, key, where / f"{role.replace(' ', '-')}.bin")
-           for role, (data, version, key) in plan.items()}
-    tampered = bytearray(raw["tampered"])
-    tampered[0x200 + 100] ^= 0x01  # one bit of the body: the SHA256 TLV no longer matches
-    raw["tampered"] = bytes(tampered)
-    return Images(raw, {role: parse_image(image).version for role, image in raw.items()})
+    """This session's keys and images (fixtures/dfu.py)."""
+    return session_images(station, dut.identify().firmware, int(spec["dfu.image_size"]),
+                          tmp_path_factory.mktemp("dfu"))
 
 
 @dataclass
@@ -108,17 +84,6 @@ class BleSmp:
         return self.dfu, time.monotonic() - started
 
 
-def _upload(dfu: DfuDriver, image: bytes, measure, spec) -> None:
-    """Upload, measuring its result ("ok" or the refusal) and rate."""
-    try:
-        result = dfu.upload(image)
-    except DfuError as refused:
-        measure(spec.limit("dfu_upload_result"), refused.code, nominal="ok")
-        return
-    measure(spec.limit("dfu_upload_result"), "ok", nominal="ok")
-    measure(spec.limit("dfu_upload_rate"), result.bytes_per_s)
-
-
 def test_version_before(radio, dut: TrackerDriver, measure, spec, images: Images) -> None:
     """The released firmware runs, confirmed, and SMP's image list agrees with IDENTIFY."""
     firmware = dut.identify().firmware
@@ -138,7 +103,7 @@ def test_upload_release_candidate(radio, measure, spec, images: Images) -> None:
     measure(spec.limit("dfu_image_hash"), image.hash.hex())
     measure(spec.limit("dfu_image_signer_key_hash"), image.signer_key_hash.hex())
     with BleSmp(radio, measure) as session:
-        _upload(session.dfu, images.raw["rc"], measure, spec)
+        measure_upload(session.dfu, images.raw["rc"], measure, spec)
         slots = session.dfu.images()
     slot = slots[1] if len(slots) > 1 else None
     measure(spec.limit("dfu_slot_1_version"), slot and slot.version, nominal=image.version)
@@ -179,7 +144,7 @@ def test_unconfirmed_image_reverts(radio, measure, spec, images: Images) -> None
     that ran, confirmed, before it."""
     with BleSmp(radio, measure) as session:
         confirmed = session.dfu.images()[0].version
-        _upload(session.dfu, images.raw["newer"], measure, spec)
+        measure_upload(session.dfu, images.raw["newer"], measure, spec)
         session.dfu.test(parse_image(images.raw["newer"]).hash)
         dfu, _ = session.reset()
         measure(spec.limit("dfu_version_running_on_test"), dfu.images()[0].version,
