@@ -12,7 +12,8 @@ built with (`trusted`), and a refused image is erased, never booted.
 
 This state is flash: a power cut loses none of it, the upload in progress included (its length,
 SHA-256 and the offset written so far), so a client that restarts the same image resumes at the
-offset the server reports. Defects (emulators/ws100_defects.py) are switches here:
+offset the server reports. Every board with MCUboot holds one (the WS-100, the tracker); the
+board's defects (emulators/ws100_defects.py, emulators/tracker_defects.py) are switches here:
 `dfu-crash-on-boot` (the new image never comes up: the watchdog resets and MCUboot reverts) and
 `dfu-no-revert` (an unconfirmed image stays).
 """

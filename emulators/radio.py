@@ -30,6 +30,7 @@ from bumble.device import Connection
 
 from emulators.ble_controller import LEGACY_DATA_MAX
 from emulators.ble_peripheral import BlePeripheral, Props, attribute_uuid
+from emulators.smp_gatt import smp_services
 from emulators.ws100_board import BoardEvent, BoardModel
 from emulators.ws100_knobs import every
 from protocols import gatt as fmt
@@ -102,18 +103,8 @@ class RadioFace(BlePeripheral):
                          list(self.environment.values())),
             gatt.Service(attribute_uuid(fmt.CONTROL_SERVICE),
                          [command, self.response, self.telemetry]),
-            *self._smp_service(),
+            *smp_services(self, self.board.bootloader, self.board.reset, self.board.defects),
         ]
-
-    def _smp_service(self) -> list[gatt.Service]:
-        """mcumgr over GATT (emulators/smp_gatt.py); none without the `dfu` extra."""
-        try:
-            from emulators.smp_gatt import smp_service
-            from emulators.smp_server import SmpServer
-        except ModuleNotFoundError:
-            return []
-        board = self.board
-        return [smp_service(self, SmpServer(board.bootloader, board.reset, board.defects))]
 
     @staticmethod
     def _environment_fields() -> list[tuple[str, str, object, str]]:

@@ -8,8 +8,10 @@
 
 A USB-powered asset tracker: it runs from 5 V VBUS (no battery), boots when VBUS rises above
 4.4 V and stops below 4.2 V. Shipping mode switches everything off but the USB wake-up
-comparator; only a power cycle (unplug, replug) wakes it. Faces (serial, radio) never keep board
-state of their own: they call this model and follow its events. The supply and meter see it
+comparator; only a power cycle (unplug, replug) wakes it. Its MCUboot (`bootloader`,
+emulators/mcuboot.py) picks the image each boot runs, and the firmware version is that image's.
+Faces (serial, radio) never keep board state of their own: they call this model and follow its
+events. The supply and meter see it
 through `emulators.interfaces.PowerFace` (supply, current_a, clock, test_point_v).
 """
 
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from emulators.mcuboot import Mcuboot
 from emulators.tracker_defects import DEFECTS
 from emulators.tracker_knobs import check_knobs
 from protocols.tracker_messages import DEFAULT_INTERVAL_MS, Fix
@@ -85,6 +88,7 @@ class TrackerBoard:
         if "wrong-firmware" in self.defects:
             base = replace(base, firmware="2.0.9")
         self.identity = base
+        self.bootloader = Mcuboot(base.firmware, self.defects)  # flash: survives every reset
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -144,6 +148,7 @@ class TrackerBoard:
         with self._lock:
             self._boot_timer = None
             self._reset_volatile()
+            self.identity = replace(self.identity, firmware=self.bootloader.boot())
             self.powered, self.shipping = True, False
             self.booted_at = self.clock()
             self.boot_count += 1

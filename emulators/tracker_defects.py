@@ -22,11 +22,14 @@ DEFECTS: dict[str, str] = {
                    "the first sample",
     "factory-reset-keeps-interval": "FACTORY_RESET reboots but leaves the reporting interval "
                                     "in flash",
+    "dfu-no-confirm": "the firmware denies confirming a new image over SMP "
+                      "(IMAGE_CONFIRMATION_DENIED), so it reverts at the next reset",
+    "dfu-no-revert": "MCUboot never reverts: an image tested and never confirmed stays",
 }
 
 FACES: dict[str, str] = {
     "wrong-firmware": "identity", "motion-events-lost": "serial", "gnss-fix-stale": "serial",
     "interval-ignored": "serial", "shipping-current-high": "power",
     "nus-fragment-overrun": "radio", "accel-stuck": "serial",
-    "factory-reset-keeps-interval": "serial",
+    "factory-reset-keeps-interval": "serial", "dfu-no-confirm": "radio", "dfu-no-revert": "radio",
 }

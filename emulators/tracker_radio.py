@@ -13,7 +13,8 @@ the default ATT MTU of 23, so most replies span two notifications.
 
 The peripheral itself (controller on a Bumble link, TCP centrals, strict GATT, advertising) is
 the generic `emulators.ble_peripheral.BlePeripheral`; this module holds the tracker's service,
-advertising payload and how its firmware sits behind them.
+advertising payload and how its firmware sits behind them. With the `dfu` extra it also serves
+mcumgr's SMP service (emulators/smp_gatt.py) on the board's MCUboot (docs/dfu.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bumble.core import AdvertisingData
 from bumble.device import Connection
 
 from emulators.ble_peripheral import BlePeripheral, Props, attribute_uuid
+from emulators.smp_gatt import smp_services
 from emulators.tracker_board import BoardEvent, TrackerBoard
 from emulators.tracker_firmware import Firmware
 from protocols.tracker_frames import FrameDecoder
@@ -67,7 +69,9 @@ class NusFace(BlePeripheral):
         self.tx = self.characteristic(NUS_TX, Props.NOTIFY)
         rx = self.characteristic(NUS_RX, Props.WRITE | Props.WRITE_WITHOUT_RESPONSE,
                                  write=self._on_write)
-        return [gatt.Service(attribute_uuid(NUS_SERVICE), [rx, self.tx])]
+        board = self.board
+        return [gatt.Service(attribute_uuid(NUS_SERVICE), [rx, self.tx]),
+                *smp_services(self, board.bootloader, board.reboot, board.defects)]
 
     def advertising_data(self) -> bytes:
         """Flags, the NUS UUID and the name: 31 bytes, all that legacy advertising holds."""

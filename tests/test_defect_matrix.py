@@ -58,6 +58,8 @@ CAUGHT_BY = {
         "nus-fragment-overrun": "malformed_frames_over_nus",
         "accel-stuck": "z_noise",
         "factory-reset-keeps-interval": "interval_after_reset",
+        "dfu-no-confirm": "dfu_confirm_result",
+        "dfu-no-revert": "dfu_version_after_unconfirmed_reset",
     },
 }
 

@@ -18,9 +18,9 @@ from fixtures.tracker import KIT
 from tests.plan_runner import run_plan
 
 PLANS = "testplans/tracker"
-IDENTIFY, GNSS, REPORTING, MOTION, POWER, NUS, ACCEL, RESET = (
+IDENTIFY, GNSS, REPORTING, MOTION, POWER, NUS, ACCEL, RESET, DFU = (
     f"{PLANS}/test_{name}.py" for name in ("identify", "gnss", "reporting", "motion", "power",
-                                           "nus", "accelerometer", "factory_reset"))
+                                           "nus", "accelerometer", "factory_reset", "dfu"))
 # defect -> plans run, and {failing test: the failed measurement, or words of its DutError};
 # every other test of those plans must pass
 CASES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
@@ -41,6 +41,9 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "accel-stuck": ((ACCEL,), {f"{ACCEL}::test_axes_are_live": "z noise (standard deviation)"}),
     "factory-reset-keeps-interval": ((RESET,), {
         f"{RESET}::test_factory_reset_restores_defaults": "interval after reset"}),
+    "dfu-no-confirm": ((DFU,), {f"{DFU}::test_confirm": "confirm result"}),
+    "dfu-no-revert": ((DFU,), {
+        f"{DFU}::test_unconfirmed_image_reverts": "version after unconfirmed reset"}),
 }
 
 

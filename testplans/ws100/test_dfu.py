@@ -4,68 +4,35 @@ The steps run in order on one board, as a lab's update plan does: version before
 slot 1 hash and version); test and reset (alive within the limit, the new image running
 unconfirmed); confirm; a newer image left unconfirmed reverts at the next reset; images signed by
 a stranger's key, tampered or older are refused with their codes; a supply cut in the middle of
-an upload resumes at the server's offset. Images are built here with imgtool from the running
-version plus a build number (1.4.2+1 runs as firmware 1.4.2), signed with a key made for this
-session, so every other plan still sees the released firmware. Needs the `dfu` extra.
+an upload resumes at the server's offset. Images are built (fixtures/dfu.py) with imgtool from
+the running version plus a build number (1.4.2+1 runs as firmware 1.4.2), signed with a key made
+for this session, so every other plan still sees the released firmware. Needs the `dfu` extra.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 
 pytest.importorskip("smpclient", reason="firmware update needs the dfu extra: "
                                          "pip install -e '.[dfu]' (smpclient, smp, imgtool)")
 
-from drivers.dfu import (
-    DfuDriver,
-    DfuError,
-    UploadResult,
-    make_key,
-    public_key_der,
-    sign_image,
-    uart_handover,
-)
+from drivers.dfu import DfuDriver, DfuError, uart_handover
 from drivers.psu import SupplyChannel
 from drivers.ws100 import Ws100Driver
+from fixtures.dfu import Images, measure_upload, session_images
 from protocols.mcuboot_image import parse_image
 
 CUT_AFTER_CHUNKS = 3  # acknowledged chunks before the supply is cut
 
 
-@dataclass(frozen=True)
-class Images:
-    """What the plan uploads, by role; `versions` as SMP's image list shows them."""
-
-    raw: dict[str, bytes]
-    versions: dict[str, str]
-
-
 @pytest.fixture(scope="module")
 def images(station, dut: Ws100Driver, spec, tmp_path_factory: pytest.TempPathFactory) -> Images:
-    """This session's keys and images; the emulated bootloader is built with the lab key."""
-    if station.emulator is None:
-        pytest.skip("test_dfu signs its images with keys made for this session: only the "
-                    "emulated bootloader can trust them (a desk's signing key is not "
-                    "configurable yet)")
-    where = tmp_path_factory.mktemp("dfu")
-    lab, stranger = make_key(where / "lab.pem"), make_key(where / "stranger.pem")
-    station.emulator.board.board.bootloader.provision(public_key_der(lab))
-    base = dut.get_info().firmware
-    body = random.Random(20).randbytes(int(spec["dfu.image_size"]))
-    plan = {"rc": (body, f"{base}+1", lab), "newer": (body[::-1], f"{base}+2", lab),
-            "wrong key": (body, f"{base}+3", stranger), "tampered": (body, f"{base}+3", lab),
-            "downgrade": (body, "0.0.1", lab), "resumed": (body[1:], f"{base}+4", lab)}
-    raw = {role: sign_image(data, version, key, where / f"{role.replace(' ', '-')}.bin")
-           for role, (data, version, key) in plan.items()}
-    tampered = bytearray(raw["tampered"])
-    tampered[0x200 + 100] ^= 0x01  # one bit of the body: the SHA256 TLV no longer matches
-    raw["tampered"] = bytes(tampered)
-    return Images(raw, {role: parse_image(image).version for role, image in raw.items()})
+    """This session's keys and images (fixtures/dfu.py)."""
+    return session_images(station, dut.get_info().firmware, int(spec["dfu.image_size"]),
+                          tmp_path_factory.mktemp("dfu"))
 
 
 @contextmanager
@@ -78,18 +45,6 @@ def smp(dut: Ws100Driver, measure) -> Iterator[DfuDriver]:
         finally:
             dfu.close()
             measure.attach("SMP exchange (update timeline)", "\n".join(dfu.exchange))
-
-
-def _upload(dfu: DfuDriver, image: bytes, measure, spec) -> UploadResult | None:
-    """Upload, measuring its result ("ok" or the refusal) and rate; None when refused."""
-    try:
-        result = dfu.upload(image)
-    except DfuError as refused:
-        measure(spec.limit("dfu_upload_result"), refused.code, nominal="ok")
-        return None
-    measure(spec.limit("dfu_upload_result"), "ok", nominal="ok")
-    measure(spec.limit("dfu_upload_rate"), result.bytes_per_s)
-    return result
 
 
 def _reset(dfu: DfuDriver) -> None:
@@ -116,7 +71,7 @@ def test_upload_release_candidate(dut: Ws100Driver, measure, spec, images: Image
     measure(spec.limit("dfu_image_hash"), image.hash.hex())
     measure(spec.limit("dfu_image_signer_key_hash"), image.signer_key_hash.hex())
     with smp(dut, measure) as dfu:
-        _upload(dfu, images.raw["rc"], measure, spec)
+        measure_upload(dfu, images.raw["rc"], measure, spec)
         slots = dfu.images()
     slot = slots[1] if len(slots) > 1 else None
     measure(spec.limit("dfu_slot_1_version"), slot and slot.version, nominal=image.version)
@@ -155,7 +110,7 @@ def test_unconfirmed_image_reverts(dut: Ws100Driver, measure, spec, images: Imag
     """A newer image tested but never confirmed runs once; the next reset reverts to the last
     confirmed one."""
     with smp(dut, measure) as dfu:
-        _upload(dfu, images.raw["newer"], measure, spec)
+        measure_upload(dfu, images.raw["newer"], measure, spec)
         dfu.test(parse_image(images.raw["newer"]).hash)
         _reset(dfu)
         measure(spec.limit("dfu_version_running_on_test"), dfu.images()[0].version,
@@ -212,7 +167,7 @@ def test_power_cut_resumes_upload(dut: Ws100Driver, psu: SupplyChannel, measure,
         measure(spec.limit("dfu_offset_acknowledged_before_the_cut"), acked[-1] if acked else None,
                 low=1, high=len(image) - 1)
         dfu.wait_alive(10.0)
-        result = _upload(dfu, image, measure, spec)
+        result = measure_upload(dfu, image, measure, spec)
         measure(spec.limit("dfu_resume_offset"), result and result.started_at, nominal=acked[-1])
         slots = dfu.images()
     measure(spec.limit("dfu_slot_1_version_after_resume"),
