@@ -1,0 +1,83 @@
+"""One archive for the lab: the index in a real PostgreSQL server (Debian's, `initdb` in a
+temporary folder, on a unix socket there), two benches archiving into one folder at once, and
+`bench archive verify` finding an edit in that index as it does in SQLite's."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import audit, index_db, ledger
+from tests.plan_runner import ROOT
+from tests.test_index import WRITER
+
+BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+pytest.importorskip("psycopg", reason="psycopg missing: pip install 'citebench[lab]'")
+
+
+def _as_postgres(*command: str) -> list[str]:
+    """initdb and postgres refuse root: run them as the `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else list(command)
+
+
+@pytest.fixture
+def lab_database(tmp_path: Path) -> Iterator[str]:
+    """A PostgreSQL server of its own, listening only on a socket in the temporary folder; its
+    URL, stopped afterwards."""
+    if not BIN:
+        pytest.skip("PostgreSQL server binaries missing (apt-get install postgresql)")
+    home = Path(tempfile.mkdtemp(prefix="citebench-pg-"))  # pytest's folders are root's only
+    if os.getuid() == 0:
+        shutil.chown(home, "postgres")
+    data = home / "data"
+    subprocess.run(_as_postgres(f"{BIN[-1]}/initdb", "-D", str(data), "-U", "bench",
+                                "--auth=trust", "-E", "UTF8"),
+                   check=True, capture_output=True, timeout=60)
+    server = subprocess.Popen(_as_postgres(
+        f"{BIN[-1]}/postgres", "-D", str(data), "-k", str(home), "-c", "listen_addresses="))
+    url = f"postgresql://bench@/postgres?host={home}"
+    try:
+        import psycopg
+
+        for _ in range(600):  # until it accepts connections (or has died)
+            assert server.poll() is None, "postgres exited at start"
+            try:
+                psycopg.connect(url).close()
+                break
+            except psycopg.OperationalError:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.wait(timeout=0.1)  # ends at once if the server died
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_benches_index_into_postgresql_at_once_and_verify_finds_an_edit(
+        tmp_path: Path, lab_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "lab"
+    env = {**os.environ, index_db.INDEX_URL: lab_database}
+    benches = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(bench)],
+                                cwd=ROOT, env=env) for bench in range(2)]
+    assert [bench.wait(timeout=120) for bench in benches] == [0, 0]
+    monkeypatch.setenv(index_db.INDEX_URL, lab_database)
+    assert not (root / index_db.DATABASE).exists()  # nothing in the shared folder but runs
+    db = index_db.connect(root)
+    assert index_db.count(db) == 24 == len(ledger.chain(root)[0])
+    assert audit.audit(root).intact
+    db.execute("UPDATE runs SET verdict = 'FAIL' WHERE folder = "
+               "(SELECT min(folder) FROM runs)")
+    found = audit.audit(root)
+    assert not found.intact
+    assert any(p.kind == "index" and "verdict is 'FAIL' in the index" in p.detail
+               for problems in found.runs.values() for p in problems)
