@@ -30,7 +30,7 @@ from bench.record import load_record
 class Audit:
     runs: dict[str, list[Problem]] = field(default_factory=dict)  # folder -> its problems
     chain: list[str] = field(default_factory=list)
-    head: dict | None = None
+    heads: dict[str, dict] = field(default_factory=dict)  # ledger file -> its last entry
     archive: list[Problem] = field(default_factory=list)  # index rows of no run, stranded runs
     index_checked: bool = False  # an index database was there and compared with the records
 
@@ -113,7 +113,7 @@ def _stranded(root: Path) -> list[Problem]:
 
 def audit(root: Path, kept_head: str | None = None, public_key: str | None = None) -> Audit:
     entries, chain_problems = ledger.chain(root)
-    result = Audit(chain=chain_problems, head=entries[-1] if entries else None)
+    result = Audit(chain=chain_problems, heads=ledger.heads(root))
     for entry in entries:
         result.runs[str(entry.get("run"))] = _check_entry(root, entry, public_key)
     for run in run_dirs(root):

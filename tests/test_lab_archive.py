@@ -1,6 +1,7 @@
 """One archive for the lab: the index in a real PostgreSQL server (Debian's, `initdb` in a
 temporary folder, on a unix socket there), two benches archiving into one folder at once, and
-`bench archive verify` finding an edit in that index as it does in SQLite's."""
+`bench archive verify` finding an edit in that index as it does in SQLite's, and checking each
+bench's own ledger chain."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import audit, index_db, ledger
+from bench import archive, audit, index_db, ledger
+from bench.cli import main
+from bench.measure import Outcome
 from tests.plan_runner import ROOT
+from tests.test_archive import staged_run
 from tests.test_index import WRITER
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -64,20 +68,44 @@ def lab_database(tmp_path: Path) -> Iterator[str]:
 
 
 def test_two_benches_index_into_postgresql_at_once_and_verify_finds_an_edit(
-        tmp_path: Path, lab_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, lab_database: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "lab"
-    env = {**os.environ, index_db.INDEX_URL: lab_database}
-    benches = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(bench)],
-                                cwd=ROOT, env=env) for bench in range(2)]
+    benches = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(bench)], cwd=ROOT,
+                                env={**os.environ, index_db.INDEX_URL: lab_database,
+                                     ledger.BENCH: f"bench-{bench}"}) for bench in range(2)]
     assert [bench.wait(timeout=120) for bench in benches] == [0, 0]
     monkeypatch.setenv(index_db.INDEX_URL, lab_database)
     assert not (root / index_db.DATABASE).exists()  # nothing in the shared folder but runs
     db = index_db.connect(root)
     assert index_db.count(db) == 24 == len(ledger.chain(root)[0])
-    assert audit.audit(root).intact
+    assert {name: head["seq"] for name, head in ledger.heads(root).items()} == {
+        "ledger-bench-0.jsonl": 12, "ledger-bench-1.jsonl": 12}  # one chain per bench
+    assert main(["archive", "verify", str(root)]) == 0
+    said = capsys.readouterr().out
+    assert "24 of 24 run(s) intact" in said and "index: matches the records" in said
+    assert "ledger head of ledger-bench-0.jsonl: entry 12" in said
+    assert "ledger head of ledger-bench-1.jsonl: entry 12" in said
     db.execute("UPDATE runs SET verdict = 'FAIL' WHERE folder = "
                "(SELECT min(folder) FROM runs)")
     found = audit.audit(root)
     assert not found.intact
     assert any(p.kind == "index" and "verdict is 'FAIL' in the index" in p.detail
                for problems in found.runs.values() for p in problems)
+
+
+def test_verify_checks_each_bench_ledger_as_a_chain_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for bench in ("bench-0", "bench-1"):
+        monkeypatch.setenv(ledger.BENCH, bench)
+        for n in range(3):
+            archive.store(staged_run(tmp_path / bench, f"CB-{n}", Outcome.PASS, 1.8e9 + n),
+                          tmp_path / "lab")
+    root = tmp_path / "lab"
+    assert audit.audit(root).intact
+    kept = (root / "ledger-bench-1.jsonl").read_text().splitlines(keepends=True)
+    (root / "ledger-bench-1.jsonl").write_text("".join(kept[:1] + kept[2:]))  # one removed
+    found = audit.audit(root)
+    assert found.chain == ["ledger-bench-1.jsonl line 2: does not follow the entry before it "
+                           "(an entry was removed, inserted or edited)",
+                           "ledger-bench-1.jsonl line 2: sequence 3, expected 2"]
