@@ -22,6 +22,7 @@ from bench.cli import main
 from bench.measure import Outcome
 from tests.plan_runner import ROOT
 from tests.test_archive import staged_run
+from tests.test_bad_input import IDENTIFICATION
 from tests.test_index import WRITER
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -71,21 +72,26 @@ def test_two_benches_index_into_postgresql_at_once_and_verify_finds_an_edit(
         tmp_path: Path, lab_database: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "lab"
-    benches = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(bench)], cwd=ROOT,
+    # two benches running the emulated station, two archiving a dozen runs each
+    run = [sys.executable, "-m", "bench", "run", "--plan", IDENTIFICATION, "--reports", str(root)]
+    commands = [run, run, *([sys.executable, "-c", WRITER, str(root), n] for n in "23")]
+    benches = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                                 env={**os.environ, index_db.INDEX_URL: lab_database,
-                                     ledger.BENCH: f"bench-{bench}"}) for bench in range(2)]
-    assert [bench.wait(timeout=120) for bench in benches] == [0, 0]
+                                     ledger.BENCH: f"bench-{n}"})
+               for n, command in enumerate(commands)]
+    assert [bench.wait(timeout=120) for bench in benches] == [0, 0, 0, 0]
     monkeypatch.setenv(index_db.INDEX_URL, lab_database)
     assert not (root / index_db.DATABASE).exists()  # nothing in the shared folder but runs
     db = index_db.connect(root)
-    assert index_db.count(db) == 24 == len(ledger.chain(root)[0])
+    assert index_db.count(db) == 26 == len(ledger.chain(root)[0])
+    assert index_db.count(db, index_db.Filters(plan="test_identification.py")) == 2
     assert {name: head["seq"] for name, head in ledger.heads(root).items()} == {
-        "ledger-bench-0.jsonl": 12, "ledger-bench-1.jsonl": 12}  # one chain per bench
+        "ledger-bench-0.jsonl": 1, "ledger-bench-1.jsonl": 1, "ledger-bench-2.jsonl": 12,
+        "ledger-bench-3.jsonl": 12}  # one chain per bench
     assert main(["archive", "verify", str(root)]) == 0
     said = capsys.readouterr().out
-    assert "24 of 24 run(s) intact" in said and "index: matches the records" in said
-    assert "ledger head of ledger-bench-0.jsonl: entry 12" in said
-    assert "ledger head of ledger-bench-1.jsonl: entry 12" in said
+    assert "26 of 26 run(s) intact" in said and "index: matches the records" in said
+    assert "ledger head of ledger-bench-3.jsonl: entry 12" in said
     db.execute("UPDATE runs SET verdict = 'FAIL' WHERE folder = "
                "(SELECT min(folder) FROM runs)")
     found = audit.audit(root)
