@@ -154,9 +154,17 @@ class _Postgres:
     def __init__(self, url: str) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"{INDEX_URL}={url!r}: not a postgresql:// URL")
-        import psycopg  # lazily: only a lab archive needs it
-
-        self.db = psycopg.connect(url, autocommit=True)
+        shown = re.sub(r":[^:@/]*@", ":***@", url)  # a password in the URL stays unprinted
+        try:  # an OSError: a bench's ordinary "not archived, the run stays staged" path
+            import psycopg  # lazily: only a lab archive needs it
+        except ImportError as error:
+            raise OSError(f"{INDEX_URL}: the lab's index {shown} needs psycopg ({error}): "
+                          "pip install 'citebench[lab]'") from error
+        try:
+            self.db = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as error:
+            raise OSError(f"{INDEX_URL}: the lab's index {shown} cannot be reached: "
+                          f"{str(error).strip()}") from error
         if self.db.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
             with self.db.transaction():  # under the writers' lock: CREATE INDEX blocks writes
                 self.db.execute(self.LOCK)

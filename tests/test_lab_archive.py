@@ -20,6 +20,7 @@ import pytest
 from bench import archive, audit, index_db, ledger
 from bench.cli import main
 from bench.measure import Outcome
+from bench.record import load_record
 from tests.plan_runner import ROOT
 from tests.test_archive import staged_run
 from tests.test_bad_input import IDENTIFICATION
@@ -115,3 +116,18 @@ def test_verify_checks_each_bench_ledger_as_a_chain_of_its_own(
     assert found.chain == ["ledger-bench-1.jsonl line 2: does not follow the entry before it "
                            "(an entry was removed, inserted or edited)",
                            "ledger-bench-1.jsonl line 2: sequence 3, expected 2"]
+
+
+def test_an_unreachable_lab_index_archives_nothing_and_keeps_the_run(tmp_path: Path) -> None:
+    """Checked before the run is moved: the run stays staged, and the next `bench run` or `bench
+    archive index` with the index back archives it."""
+    nowhere = f"postgresql://bench@/postgres?host={tmp_path / 'no-server'}"
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "--plan", IDENTIFICATION,
+                           "--reports", str(tmp_path / "lab")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, index_db.INDEX_URL: nowhere})
+    assert f"not archived (BENCH_INDEX: the lab's index {nowhere} cannot be reached: " \
+        in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert archive.run_dirs(tmp_path / "lab") == []
+    staged = list((tmp_path / "lab" / archive.INCOMING).glob("*/record.jsonl"))
+    assert len(staged) == 1 and load_record(staged[0]).verdict is Outcome.PASS
