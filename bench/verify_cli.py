@@ -3,7 +3,7 @@
 On the archive root: every run of the ledger and every run folder on disk, each `ok` or
 `ALTERED` with its problems (the index's differences from its record among them), the
 ledger's chain problems, the archive's own (index rows of no run, killed runs left in
-`.incoming`), `N of M runs intact`, whether the index matches the records, and the chain head
+`.incoming`), `N of M runs intact`, whether the index matches the records, and each chain's head
 to keep elsewhere. On one run folder: that run against its manifest and its ledger entry.
 Exit 0 only when nothing is wrong; 1 when anything is (or nothing is archived there).
 """
