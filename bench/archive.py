@@ -15,7 +15,7 @@ SHA-256 manifest, chained into the ledger and added to the SQLite index as it is
 Names that come from the DUT are sanitized so an identity cannot climb out of the archive; a
 name that had to be changed carries `~` and a hash of the identity, so two identities that
 sanitize alike never share a folder, and no identity, changed or not, lands on a file of the
-archive's own (`ledger.jsonl`, `index.sqlite`, `days`...). The manifest lists every file of
+archive's own (`ledger*.jsonl`, `index.sqlite`, `days`...). The manifest lists every file of
 the run with its SHA-256; `verify` finds any file altered, missing or added since; the ledger
 (bench.ledger) finds what a manifest cannot: a run or manifest deleted, a verdict folder
 renamed, a manifest rewritten.

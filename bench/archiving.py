@@ -53,8 +53,9 @@ def finish_run(out: Path, reports: Path, index: bool = True) -> int:
     verdict = view.verdict.name
     for damage in view.damaged:
         _warn(f"record {out / archive.RECORD} {damage}")
-    try:
-        run_dir = archive.store(out, reports)
+    try:  # the index first: one that cannot be reached (a lab's server) leaves the run staged
+        db = index_db.connect(reports)
+        run_dir = archive.store(out, reports, db)
     except PAGE_ERRORS as error:
         print(f"\nverdict: {verdict}\nnot archived ({error}); the run stays in {out}")
         return for_verdict(verdict)
@@ -63,7 +64,6 @@ def finish_run(out: Path, reports: Path, index: bool = True) -> int:
     recovered = recover(reports)
     if index:
         try:
-            db = index_db.connect(reports)
             archive.publish(reports, run_dir, db)
             for run in recovered:
                 if run.archived is not None:

@@ -30,7 +30,7 @@ from bench.record import load_record
 class Audit:
     runs: dict[str, list[Problem]] = field(default_factory=dict)  # folder -> its problems
     chain: list[str] = field(default_factory=list)
-    head: dict | None = None
+    heads: dict[str, dict] = field(default_factory=dict)  # ledger file -> its last entry
     archive: list[Problem] = field(default_factory=list)  # index rows of no run, stranded runs
     index_checked: bool = False  # an index database was there and compared with the records
 
@@ -73,14 +73,16 @@ def _index(root: Path, result: Audit) -> None:
     problems (to the archive's when no such run is on disk), unless the run has problems
     already, which explain it. Opened read-only: verifying changes nothing."""
     path = root / index_db.DATABASE
-    if not path.exists():
+    lab = index_db.in_lab_database()
+    if not lab and not path.exists():
         return
     result.index_checked = True
     rebuilt = index_db.connect(None)
     index_db.replace_all(rebuilt, archive.index_rows(
         root, [run.relative_to(root).as_posix() for run in archive.find_runs(root)]))
-    try:
-        kept = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:  # only read: the lab's database through the same queries, a file opened read-only
+        kept = (index_db.connect(root) if lab
+                else sqlite3.connect(f"file:{path}?mode=ro", uri=True))
         found = index_db.differences(kept, rebuilt)
     except sqlite3.Error as error:
         result.archive.append(Problem("index", index_db.DATABASE, f"unreadable: {error}"))
@@ -111,7 +113,7 @@ def _stranded(root: Path) -> list[Problem]:
 
 def audit(root: Path, kept_head: str | None = None, public_key: str | None = None) -> Audit:
     entries, chain_problems = ledger.chain(root)
-    result = Audit(chain=chain_problems, head=entries[-1] if entries else None)
+    result = Audit(chain=chain_problems, heads=ledger.heads(root))
     for entry in entries:
         result.runs[str(entry.get("run"))] = _check_entry(root, entry, public_key)
     for run in run_dirs(root):

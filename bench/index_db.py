@@ -15,6 +15,10 @@ database with such a rebuild, so an index edited by hand (a verdict turned to PA
 A run archived without its pages (`bench run --no-index`) stays `unpublished` until
 `bench archive index` writes them; each run's record is remembered by its `stamp` (size and
 modification time), so `bench archive index` re-reads only the records that changed.
+
+A lab whose benches share one archive folder over the network keeps the index in PostgreSQL
+instead: `BENCH_INDEX=postgresql://host/db` (docs/lab.md). The queries are written once, in the
+SQL both accept; `_Postgres` changes only what differs (placeholders, `instr`, the write lock).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -30,6 +35,7 @@ from pathlib import Path
 from bench.record import RecordView, measurement_key
 
 DATABASE = "index.sqlite"
+INDEX_URL = "BENCH_INDEX"  # environment: a postgresql:// URL puts the index there
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     folder TEXT PRIMARY KEY, unique_id TEXT, board TEXT, started TEXT, day TEXT, verdict TEXT,
@@ -57,6 +63,29 @@ CREATE INDEX IF NOT EXISTS measurements_latest ON measurements (series, value, p
 CREATE TABLE IF NOT EXISTS unpublished (folder TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID;
 """
+# The same tables in PostgreSQL (REAL is single precision there; expression indexes need
+# parentheses); the columns of ADDED_COLUMNS are in it from the start.
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    folder TEXT PRIMARY KEY, unique_id TEXT, board TEXT, started TEXT, day TEXT, verdict TEXT,
+    plan TEXT, firmware TEXT, station TEXT, operator TEXT, steps INTEGER, failed INTEGER,
+    planned INTEGER, ending TEXT, damaged TEXT);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, folder);
+CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
+CREATE INDEX IF NOT EXISTS runs_board_key
+    ON runs ((CASE unique_id WHEN '' THEN folder ELSE unique_id END), started, folder);
+CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER, PRIMARY KEY (day, verdict));
+CREATE TABLE IF NOT EXISTS series (
+    id SERIAL PRIMARY KEY, step TEXT, name TEXT, units TEXT, low DOUBLE PRECISION,
+    high DOUBLE PRECISION, label TEXT, UNIQUE (step, name));
+CREATE TABLE IF NOT EXISTS measurements (
+    folder TEXT, board TEXT, series INTEGER, value DOUBLE PRECISION, passed INTEGER,
+    latest INTEGER, marginal INTEGER DEFAULT 0);
+CREATE INDEX IF NOT EXISTS measurements_folder ON measurements (folder);
+CREATE INDEX IF NOT EXISTS measurements_board ON measurements (board) WHERE latest = 1;
+CREATE TABLE IF NOT EXISTS unpublished (folder TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT);
+"""
 BOARD = "CASE unique_id WHEN '' THEN folder ELSE unique_id END"  # one board, one vote
 BOARD_FOLDER = "substr(folder, 1, instr(folder, '/') - 1)"  # as in runs_board_folder
 
@@ -83,11 +112,16 @@ class RunRow:
 
 
 COLUMNS = ", ".join(f.name for f in fields(RunRow))
+REPLACED = ", ".join(f"{f.name} = excluded.{f.name}" for f in fields(RunRow)[1:])
 
 
 def connect(root: Path | None) -> sqlite3.Connection:
     """The archive's database, created if absent; WAL, and 30 s of patience with other writers.
-    `None`: an empty database in memory (what the archive's would be, rebuilt: `differences`)."""
+    `None`: an empty database in memory (what the archive's would be, rebuilt: `differences`).
+    With a postgresql:// URL in BENCH_INDEX, the lab's database there, whatever `root`."""
+    url = os.environ.get(INDEX_URL, "")
+    if root is not None and url:
+        return _Postgres(url)  # type: ignore[return-value]  # the sqlite3 calls used here
     if root is None:
         db = sqlite3.connect(":memory:", isolation_level=None)
     else:
@@ -102,6 +136,60 @@ def connect(root: Path | None) -> sqlite3.Connection:
 
 # Columns added since the first schema: (table, column, declaration).
 ADDED_COLUMNS = (("series", "label", "TEXT"), ("measurements", "marginal", "INTEGER DEFAULT 0"))
+
+
+def in_lab_database() -> bool:
+    """Whether archives keep their index in the lab's PostgreSQL database (BENCH_INDEX)."""
+    return bool(os.environ.get(INDEX_URL))
+
+
+class _Postgres:
+    """The lab's index in PostgreSQL through psycopg (extra `citebench[lab]`), answering the
+    `execute`/`executemany` calls of this module in SQLite's dialect: `?` placeholders become
+    `%s`, `instr` becomes `strpos` (same arguments), `INDEXED BY` hints go, and BEGIN IMMEDIATE
+    takes a transaction-wide advisory lock, so writers queue as they do on SQLite's file."""
+
+    LOCK = "SELECT pg_advisory_xact_lock(19)"  # the index's one writer, until COMMIT
+
+    def __init__(self, url: str) -> None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"{INDEX_URL}={url!r}: not a postgresql:// URL")
+        shown = re.sub(r":[^:@/]*@", ":***@", url)  # a password in the URL stays unprinted
+        try:  # an OSError: a bench's ordinary "not archived, the run stays staged" path
+            import psycopg  # lazily: only a lab archive needs it
+        except ImportError as error:
+            raise OSError(f"{INDEX_URL}: the lab's index {shown} needs psycopg ({error}): "
+                          "pip install 'citebench[lab]'") from error
+        try:
+            self.db = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as error:
+            raise OSError(f"{INDEX_URL}: the lab's index {shown} cannot be reached: "
+                          f"{str(error).strip()}") from error
+        if self.db.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
+            with self.db.transaction():  # under the writers' lock: CREATE INDEX blocks writes
+                self.db.execute(self.LOCK)
+                self.db.execute(POSTGRES_SCHEMA)
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        if sql == "BEGIN IMMEDIATE":
+            return f"BEGIN; {_Postgres.LOCK}"
+        sql = re.sub(r" INDEXED BY \w+", "", sql).replace("instr(", "strpos(")
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, values: Iterable = ()):  # a psycopg cursor: sqlite3's calls
+        values = tuple(values)
+        if not values:  # no placeholders: psycopg sends it as written
+            return self.db.execute(sql if sql != "BEGIN IMMEDIATE" else self._sql(sql))
+        return self.db.execute(self._sql(sql), values)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
+        rows = list(rows)
+        if rows:
+            self.db.cursor().executemany(self._sql(sql), rows)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _add_columns(db: sqlite3.Connection) -> None:
@@ -182,7 +270,7 @@ def add(db: sqlite3.Connection, row: RunRow, view: RecordView) -> None:
     (`unpublished`) until `published` says they were written."""
     with _transaction(db):
         _insert(db, row, view)
-        db.execute("INSERT OR IGNORE INTO unpublished VALUES (?)", (row.folder,))
+        db.execute("INSERT INTO unpublished VALUES (?) ON CONFLICT DO NOTHING", (row.folder,))
 
 
 def published(db: sqlite3.Connection, folders: Iterable[str]) -> None:
@@ -207,7 +295,7 @@ def update(db: sqlite3.Connection, added: Iterable[tuple[RunRow, RecordView]],
             db.executemany(f"DELETE FROM {table} WHERE folder = ?", gone)
         for row, view in added:
             _insert(db, row, view)
-            db.execute("INSERT OR IGNORE INTO unpublished VALUES (?)", (row.folder,))
+            db.execute("INSERT INTO unpublished VALUES (?) ON CONFLICT DO NOTHING", (row.folder,))
         if gone:  # counts and each board's latest run, again from what is left
             after_bulk(db)
 
@@ -218,15 +306,16 @@ def _insert(db: sqlite3.Connection, row: RunRow, view: RecordView, bulk: bool = 
     and the board's measurements that the statistics count are switched to this run's if it is
     the board's latest; a bulk load does both once at its end (`replace_all`)."""
     db.execute("DELETE FROM measurements WHERE folder = ?", (row.folder,))
-    db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (row.folder, stamp(view.path)))
+    db.execute("INSERT INTO sources VALUES (?, ?) ON CONFLICT (folder) DO UPDATE "
+               "SET stamp = excluded.stamp", (row.folder, stamp(view.path)))
     if not bulk:
         old = db.execute("SELECT day, verdict FROM runs WHERE folder = ?", (row.folder,))
         for day, verdict in old.fetchall():
             db.execute("UPDATE tally SET n = n - 1 WHERE day = ? AND verdict = ?", (day, verdict))
         db.execute("INSERT INTO tally VALUES (?, ?, 1) ON CONFLICT (day, verdict) "
-                   "DO UPDATE SET n = n + 1", (row.day, row.verdict))
-    db.execute(f"INSERT OR REPLACE INTO runs ({COLUMNS}) VALUES "
-               f"({', '.join('?' * len(fields(RunRow)))})",
+                   "DO UPDATE SET n = tally.n + 1", (row.day, row.verdict))
+    db.execute(f"INSERT INTO runs ({COLUMNS}) VALUES ({', '.join('?' * len(fields(RunRow)))}) "
+               f"ON CONFLICT (folder) DO UPDATE SET {REPLACED}",
                tuple(getattr(row, f.name) for f in fields(RunRow)))
     latest = 0
     if not bulk:
@@ -359,8 +448,13 @@ def runs(db: sqlite3.Connection, filters: Filters = Filters(), limit: int = 100,
     where, values = filters.where()
     order = "ASC" if oldest_first else "DESC"
     found = db.execute(f"SELECT {COLUMNS} FROM runs{where} ORDER BY started {order}, "
-                       f"folder {order} LIMIT ? OFFSET ?", [*values, limit, offset])
+                       f"folder {order} LIMIT ? OFFSET ?", [*values, _bound(limit), offset])
     return [RunRow(*row) for row in found]
+
+
+def _bound(limit: int) -> int:
+    """A LIMIT both databases take: a negative `limit` means none (PostgreSQL refuses -1)."""
+    return limit if limit >= 0 else 2**62
 
 
 def get(db: sqlite3.Connection, folder: str) -> RunRow | None:
@@ -384,7 +478,7 @@ def days(db: sqlite3.Connection, limit: int = -1) -> list[tuple[str, int, int]]:
     """(day, runs, runs not PASS) for the latest `limit` days with runs (all by default)."""
     return list(db.execute(
         "SELECT day, SUM(n), SUM(CASE WHEN verdict IN ('PASS', 'SKIP') THEN 0 ELSE n END) "
-        "FROM tally GROUP BY day HAVING SUM(n) > 0 ORDER BY day DESC LIMIT ?", (limit,)))
+        "FROM tally GROUP BY day HAVING SUM(n) > 0 ORDER BY day DESC LIMIT ?", (_bound(limit),)))
 
 
 def runs_on(db: sqlite3.Connection, day: str) -> int:
@@ -396,4 +490,4 @@ def damaged(db: sqlite3.Connection, limit: int = 100) -> list[RunRow]:
     """The latest runs whose record has unreadable lines."""
     return [RunRow(*row) for row in db.execute(
         f"SELECT {COLUMNS} FROM runs INDEXED BY runs_damaged WHERE damaged != '' "
-        "ORDER BY started DESC, folder DESC LIMIT ?", (limit,))]
+        "ORDER BY started DESC, folder DESC LIMIT ?", (_bound(limit),))]

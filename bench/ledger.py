@@ -15,6 +15,10 @@ an entry breaks every hash after it. Rewriting the whole ledger is still possibl
 with write access: `bench archive verify` prints the chain head so a lab can keep it elsewhere
 (a logbook, a ticket, another machine) and check it later with `--head`. Optional Ed25519
 signatures (bench.signing) bind each manifest to a station key as well.
+
+Benches of a lab sharing one archive folder each keep their own chain, `ledger-<BENCH_ID>.jsonl`
+(the environment names the bench), so no file is appended to from two hosts; `chain` reads
+every ledger of the folder, each checked on its own, and `heads` gives each one's head.
 """
 
 from __future__ import annotations
@@ -22,11 +26,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 LEDGER = "ledger.jsonl"
 GENESIS = "0" * 64
+BENCH = "BENCH_ID"  # environment: the bench whose own chain this process appends to
+
+
+def path(root: Path) -> Path:
+    """The ledger this bench appends to: its own when BENCH_ID names it, else the archive's."""
+    bench = os.environ.get(BENCH, "")
+    if bench and not re.fullmatch(r"[A-Za-z0-9._-]+", bench):
+        raise ValueError(f"{BENCH}={bench!r}: letters, digits, '.', '_' and '-' only "
+                         "(it names the bench's ledger file)")
+    return root / (f"ledger-{bench}.jsonl" if bench else LEDGER)
+
+
+def ledgers(root: Path) -> list[Path]:
+    """Every ledger of the archive: its own and each bench's."""
+    return sorted(root.glob("ledger*.jsonl"))
 
 
 def entry_hash(entry: dict) -> str:
@@ -51,11 +71,20 @@ def _last_line(path: Path) -> bytes:
 
 
 def head(root: Path) -> dict | None:
-    """The ledger's last entry, None when it is empty or absent."""
-    path = root / LEDGER
-    if not path.exists() or path.stat().st_size == 0:
+    """This bench's ledger's last entry, None when it is empty or absent."""
+    return _head(path(root))
+
+
+def _head(ledger: Path) -> dict | None:
+    if not ledger.exists() or ledger.stat().st_size == 0:
         return None
-    return json.loads(_last_line(path))
+    return json.loads(_last_line(ledger))
+
+
+def heads(root: Path) -> dict[str, dict]:
+    """Ledger file name -> its last entry, for every non-empty ledger of the archive."""
+    return {ledger.name: found for ledger in ledgers(root)
+            if (found := _head(ledger)) is not None}
 
 
 def append(root: Path, folder: str, manifest_sha256: str, verdict: str,
@@ -66,7 +95,7 @@ def append(root: Path, folder: str, manifest_sha256: str, verdict: str,
              "run": folder, "verdict": verdict, "manifest_sha256": manifest_sha256,
              **(extra or {}), "prev": previous["hash"] if previous else GENESIS}
     entry["hash"] = entry_hash(entry)
-    with (root / LEDGER).open("a", encoding="ascii") as ledger:
+    with path(root).open("a", encoding="ascii") as ledger:
         ledger.write(json.dumps(entry, ensure_ascii=True) + "\n")
         ledger.flush()
         os.fsync(ledger.fileno())
@@ -74,12 +103,20 @@ def append(root: Path, folder: str, manifest_sha256: str, verdict: str,
 
 
 def chain(root: Path) -> tuple[list[dict], list[str]]:
-    """Every entry of the ledger, and every break in its chain (an edited or removed entry)."""
-    path = root / LEDGER
+    """Every entry of every ledger of the archive, and every break in their chains (an edited
+    or removed entry), each ledger checked as a chain of its own."""
     entries: list[dict] = []
     problems: list[str] = []
-    if not path.exists():
-        return entries, problems
+    for ledger in ledgers(root):
+        found, broken = _chain(ledger)
+        entries += found
+        problems += broken
+    return entries, problems
+
+
+def _chain(path: Path) -> tuple[list[dict], list[str]]:
+    entries: list[dict] = []
+    problems: list[str] = []
     previous = GENESIS
     with path.open("rb") as ledger:
         for number, line in enumerate(ledger, 1):
@@ -88,16 +125,16 @@ def chain(root: Path) -> tuple[list[dict], list[str]]:
                 if not isinstance(entry, dict):
                     raise ValueError("not an object")
             except ValueError as error:
-                problems.append(f"{LEDGER} line {number}: unreadable ({error})")
+                problems.append(f"{path.name} line {number}: unreadable ({error})")
                 continue
             if entry.get("prev") != previous:
-                problems.append(f"{LEDGER} line {number}: does not follow the entry before it "
+                problems.append(f"{path.name} line {number}: does not follow the entry before it "
                                 "(an entry was removed, inserted or edited)")
             if entry.get("hash") != entry_hash(entry):
-                problems.append(f"{LEDGER} line {number}: its hash does not match its content "
+                problems.append(f"{path.name} line {number}: its hash does not match its content "
                                 "(the entry was edited)")
             if entry.get("seq") != len(entries) + 1:
-                problems.append(f"{LEDGER} line {number}: sequence {entry.get('seq')}, "
+                problems.append(f"{path.name} line {number}: sequence {entry.get('seq')}, "
                                 f"expected {len(entries) + 1}")
             previous = str(entry.get("hash"))
             entries.append(entry)

@@ -3,7 +3,7 @@
 On the archive root: every run of the ledger and every run folder on disk, each `ok` or
 `ALTERED` with its problems (the index's differences from its record among them), the
 ledger's chain problems, the archive's own (index rows of no run, killed runs left in
-`.incoming`), `N of M runs intact`, whether the index matches the records, and the chain head
+`.incoming`), `N of M runs intact`, whether the index matches the records, and each chain's head
 to keep elsewhere. On one run folder: that run against its manifest and its ledger entry.
 Exit 0 only when nothing is wrong; 1 when anything is (or nothing is archived there).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import archive
+from bench import archive, ledger
 from bench.audit import Audit, audit
 from bench.exitcodes import ExitCode
 
@@ -25,7 +25,7 @@ def _one_run(run: Path, kept_head: str | None, key: str | None) -> Audit:
     problems = whole.runs.get(folder)
     if problems is None:  # not ledgered and not a run-shaped name: its manifest alone
         problems = archive.verify(run)
-    return Audit({folder: problems}, whole.chain, whole.head,
+    return Audit({folder: problems}, whole.chain, whole.heads,
                  index_checked=whole.index_checked)
 
 
@@ -59,9 +59,10 @@ def run(target: Path, kept_head: str | None = None, key: str | None = None) -> i
               "--rebuild` rebuilds it from them")
     else:
         print("index: matches the records")
-    if result.head is not None:
-        print(f"ledger head: entry {result.head.get('seq')} {result.head.get('hash')}")
-    else:
+    for name, head in result.heads.items():
+        print(f"ledger head{'' if name == ledger.LEDGER else f' of {name}'}: "
+              f"entry {head.get('seq')} {head.get('hash')}")
+    if not result.heads:
         print(f"ledger: none in {root} (runs archived before the ledger are not covered)")
     return ExitCode.PASS if result.intact else ExitCode.FAIL
 
