@@ -146,6 +146,15 @@ def write_statistics(root: Path, db: sqlite3.Connection | None = None) -> Path:
         runs=index_db.count(db), computed=computed))
 
 
+def statistics_line(root: Path) -> str:
+    """What `bench archive index` prints of the statistics: the page written, or why not (their
+    queries are SQLite's own: a lab index in PostgreSQL has none yet, docs/lab.md)."""
+    if index_db.in_lab_database():
+        return (f"not computed: statistics read the embedded SQLite index only, and "
+                f"{index_db.INDEX_URL} puts this archive's index in PostgreSQL")
+    return str(write_statistics(root))
+
+
 def demo_profile(folder: Path, seed: int, serial: str, base: Path = DEFAULT_PROFILE) -> Path:
     """A copy of the emulated station profile whose board has its own seed and serial number."""
     from bench.archive import safe_name

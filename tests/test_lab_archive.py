@@ -93,6 +93,8 @@ def test_two_benches_index_into_postgresql_at_once_and_verify_finds_an_edit(
     said = capsys.readouterr().out
     assert "26 of 26 run(s) intact" in said and "index: matches the records" in said
     assert "ledger head of ledger-bench-3.jsonl: entry 12" in said
+    assert main(["archive", "index", str(root)]) == 0  # statistics are SQLite's only, and say so
+    assert "statistics: not computed" in capsys.readouterr().out
     db.execute("UPDATE runs SET verdict = 'FAIL' WHERE folder = "
                "(SELECT min(folder) FROM runs)")
     found = audit.audit(root)
