@@ -23,22 +23,34 @@ def test_a_plan_run_records_its_format_and_its_kit(tmp_path: Path) -> None:
 
 
 def test_the_kit_identity_is_its_distribution_version_and_the_git_describe_of_its_folder(
-) -> None:
+        tmp_path: Path, monkeypatch) -> None:
+    # the kit's module in a git checkout of its own (CI tests a copy of the tree, not a checkout)
+    module = _kit_module_in(tmp_path, monkeypatch)
+    git = ["git", "-C", str(module.parent), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "kit"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    described = subprocess.run([*git, "describe", "--always", "--dirty"], capture_output=True,
+                               text=True, check=True).stdout.strip()
     entry = next(e for e in entry_points(group=GROUP) if e.name == "tracker")
-    described = subprocess.run(["git", "-C", str(ROOT / "fixtures"), "describe", "--always",
-                                "--dirty"], capture_output=True, text=True, check=True)
     assert kit_identity(board_kit("tracker")) == {
-        "name": "tracker", "version": entry.dist.version, "commit": described.stdout.strip()}
+        "name": "tracker", "version": entry.dist.version, "commit": described}
+    module.write_text(module.read_text() + "\n")
+    assert kit_identity(board_kit("tracker"))["commit"] == f"{described}-dirty"
+
+
+def _kit_module_in(folder: Path, monkeypatch) -> Path:
+    """The tracker kit's module found in `folder`/fixtures, outside any enclosing checkout."""
+    (folder / "fixtures").mkdir()
+    module = folder / "fixtures" / "tracker.py"
+    module.write_text((ROOT / "fixtures" / "tracker.py").read_text())
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(folder))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: type(
+        "Spec", (), {"origin": str(module)})())
+    return module
 
 
 def test_a_kit_outside_a_git_checkout_has_no_commit(tmp_path: Path, monkeypatch) -> None:
-    # the kit's module found in a folder that is no git checkout (an installed wheel)
-    (tmp_path / "fixtures").mkdir()
-    module = tmp_path / "fixtures" / "tracker.py"
-    module.write_text((ROOT / "fixtures" / "tracker.py").read_text())
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: type(
-        "Spec", (), {"origin": str(module)})())
+    _kit_module_in(tmp_path, monkeypatch)  # a folder that is no git checkout (an installed wheel)
     assert kit_identity(board_kit("tracker"))["commit"] is None
 
 
