@@ -234,13 +234,14 @@ def test_closing_the_station_quits_qemu() -> None:
 
 def test_qemu_station_passes_the_plans_ble_skipped_naming_the_station(tmp_path: Path) -> None:
     """The README's promise: `bench run --station fixtures/ws100-qemu.toml` PASS, every serial and
-    power step run, the BLE steps skipped with the station's name."""
+    power step run, the BLE and firmware-update steps skipped with the station's name."""
     done, record = bench_run(tmp_path, "--station", str(STATION))
     assert "verdict: PASS" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
     outcomes: dict[str, set[str]] = {}
     for node, outcome in junit_outcomes(record.parent / "junit.xml").items():
         outcomes.setdefault(Path(node.split("::")[0]).name, set()).add(outcome)
     assert outcomes.pop("test_ble.py") == {"skipped"}
+    assert outcomes.pop("test_dfu.py") == {"skipped"}  # the firmware has no MCUboot nor SMP
     assert set().union(*outcomes.values()) == {"passed"}, outcomes
     assert {"test_power_on.py", "test_power_current.py", "test_power_meter.py", "test_link.py",
             "test_robustness.py", "test_telemetry.py", "test_sensors.py"} <= set(outcomes)
