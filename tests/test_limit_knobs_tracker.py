@@ -227,12 +227,21 @@ def test_healthy_run_fails_nothing(runs) -> None:
     assert set(runs["healthy"].outcomes.values()) == {"passed"}, runs["healthy"].outcomes
 
 
+# No DFU knob in the catalogue yet (noted on issue 20): the defect matrix's DFU rows are the only
+# faulty boards these limits meet.
+NOT_YET_GUARDED = {
+    ("upload rate over BLE", "low"): "no flash-speed knob yet",
+    ("reset to alive over BLE", "high"): "no boot-delay knob yet",
+}
+
+
 def test_every_numeric_limit_has_a_case(runs) -> None:
     """A limit added to a plan without a knob case here fails this test."""
     limits = {(m["name"], limit) for step in runs["healthy"].steps for m in step["measurements"]
               if m["comparison"] in NUMERIC for limit in ("low", "high") if m[limit] is not None}
     covered = {(name, limit) for case in CASES for name, limit in case.fails.items()}
-    assert limits - covered == set(), "limits no knob pushes past"
+    assert limits - covered - set(NOT_YET_GUARDED) == set(), "limits no knob pushes past"
+    assert set(NOT_YET_GUARDED) <= limits, "stale NOT_YET_GUARDED entries"
     assert covered - limits == set(), "cases for limits the plans no longer have"
     assert {name for case in CASES for name in case.knobs} == set(KIT.knobs), "knobs no case uses"
     assert WHOLE_COUNTS.issubset(case.measurement for case in CASES), "stale whole counts"
