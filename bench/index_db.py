@@ -36,13 +36,16 @@ from bench.record import RecordView, measurement_key
 
 DATABASE = "index.sqlite"
 INDEX_URL = "BENCH_INDEX"  # environment: a postgresql:// URL puts the index there
-SCHEMA = """
+# The runs table and its plain indexes: the same text in SQLite and PostgreSQL.
+RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     folder TEXT PRIMARY KEY, unique_id TEXT, board TEXT, started TEXT, day TEXT, verdict TEXT,
     plan TEXT, firmware TEXT, station TEXT, operator TEXT, steps INTEGER, failed INTEGER,
     planned INTEGER, ending TEXT, damaged TEXT);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started, folder);
 CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
+"""
+SCHEMA = RUNS_SCHEMA + """
 CREATE INDEX IF NOT EXISTS runs_board ON runs (unique_id, started, folder);
 CREATE INDEX IF NOT EXISTS runs_board_key
     ON runs (CASE unique_id WHEN '' THEN folder ELSE unique_id END, started, folder);
@@ -65,13 +68,7 @@ CREATE TABLE IF NOT EXISTS sources (folder TEXT PRIMARY KEY, stamp TEXT) WITHOUT
 """
 # The same tables in PostgreSQL (REAL is single precision there; expression indexes need
 # parentheses); the columns of ADDED_COLUMNS are in it from the start.
-POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    folder TEXT PRIMARY KEY, unique_id TEXT, board TEXT, started TEXT, day TEXT, verdict TEXT,
-    plan TEXT, firmware TEXT, station TEXT, operator TEXT, steps INTEGER, failed INTEGER,
-    planned INTEGER, ending TEXT, damaged TEXT);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started, folder);
-CREATE INDEX IF NOT EXISTS runs_day ON runs (day, started, folder);
+POSTGRES_SCHEMA = RUNS_SCHEMA + """
 CREATE INDEX IF NOT EXISTS runs_board_key
     ON runs ((CASE unique_id WHEN '' THEN folder ELSE unique_id END), started, folder);
 CREATE TABLE IF NOT EXISTS tally (day TEXT, verdict TEXT, n INTEGER, PRIMARY KEY (day, verdict));
