@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import serial
 from smp import error as smperr
@@ -43,7 +43,6 @@ from smpclient.transport.serial import SMPSerialTransport
 
 from drivers.ble import BleLink
 from drivers.serial_link import SerialLink
-from drivers.ws100 import Ws100Driver
 
 SMP_CHARACTERISTIC = str(SMP_CHARACTERISTIC_UUID).lower()
 T = TypeVar("T")
@@ -273,8 +272,16 @@ def _summary(response) -> str:
     return str(fields)
 
 
+class UartBoard(Protocol):
+    """A board driver whose UART SMP can borrow: its serial link and a switch for its stream."""
+
+    link: SerialLink
+
+    def set_stream(self, enabled: bool) -> None: ...
+
+
 @contextmanager
-def uart_handover(board: Ws100Driver) -> Iterator[str]:
+def uart_handover(board: UartBoard) -> Iterator[str]:
     """Lend the board's UART to SMP: stop its telemetry, close its link, yield the port; after,
     a fresh link (same settings) replaces the old one on `board.link`."""
     link: SerialLink = board.link
