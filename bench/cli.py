@@ -59,10 +59,11 @@ def _profile(args: argparse.Namespace) -> StationProfile:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from bench import archiving, incoming
+    from bench import archiving, endings, incoming
 
     if args.slots:
         return _run_slots(args)
+    endings.STOP.install()  # a signal from here on waits for a step boundary (or the end)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
     station = resolve_profile_path(args.station)
@@ -85,9 +86,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = pytest.main(pytest_args)
     if incoming.nothing_recorded(out):
         archiving.abandon(out, reports)
-        print(f"\nverdict: ERROR (no record written: {_no_record_reason(code)})")
-        return ExitCode.USAGE if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR
-    return archiving.finish_run(out, reports, index=not args.no_index)
+        stopped = code == pytest.ExitCode.INTERRUPTED
+        print(f"\nverdict: {'ABORTED' if stopped else 'ERROR'} (no record written: "
+              f"{_no_record_reason(code)})")
+        return (ExitCode.ABORTED if stopped else ExitCode.USAGE
+                if code == pytest.ExitCode.USAGE_ERROR else ExitCode.ERROR)
+    verdict = archiving.finish_run(out, reports, index=not args.no_index)
+    if endings.STOP.pending:
+        print(f"{endings.STOP.pending.split(':')[0]} came after the last step: the run was "
+              "recorded and archived first")
+    return verdict
 
 
 def _run_slots(args: argparse.Namespace) -> int:
@@ -108,7 +116,7 @@ def _no_record_reason(code: int) -> str:
     import pytest
 
     return {
-        pytest.ExitCode.INTERRUPTED: "interrupted before the first step",
+        pytest.ExitCode.INTERRUPTED: "stopped before the first step",
         pytest.ExitCode.INTERNAL_ERROR: "pytest failed internally, see the traceback above",
         pytest.ExitCode.USAGE_ERROR: "usage error, see the message above",
         pytest.ExitCode.NO_TESTS_COLLECTED: "no test found in the plans given",

@@ -17,26 +17,75 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 
 import pytest
 
 from bench.session import BenchSession
 from drivers.errors import ResourceLostError
 
-
-def install_sigterm() -> None:
-    """Make SIGTERM (a CI runner's cancel, `kill`) end the run as Ctrl-C does, through
-    KeyboardInterrupt, instead of killing the process before anything is recorded. A handler
-    already installed by someone else is left in place."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt("SIGTERM")
+class StopSignals:
+    """The run's one handler for SIGINT, SIGTERM and SIGHUP (Ctrl-C, a CI runner's cancel, a
+    closed terminal). The callbacks (the supplies' all-off) run at once, wherever the signal
+    lands. Inside a step's set-up or body it then stops the step (KeyboardInterrupt: the step
+    is ABORTED and its fixtures clean up); inside an import, as soon as the fixture or the step
+    body importing returns. Anywhere else (a clean-up included) it waits for the next step
+    boundary, where no further step starts:
+    raised there, it lands in code that cannot take one (pytest's assertion rewriter compiling
+    an import fails with SystemError, a crash with exit code 1: a FAIL nobody earned), or kills
+    the process after its last step with the record half written. A second signal while one
+    waits stops at once."""
+
+    def __init__(self) -> None:
+        self.pending = ""  # the stop a signal asked for outside a step, not yet acted on
+        self.in_step = False
+        self.on_signal: list[Callable[[str], str]] = []  # signal name -> note ("" for none)
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> bool:
+        """Handle the signals from now on (main thread only); False if already installed."""
+        if threading.current_thread() is not threading.main_thread() or self._previous:
+            return False
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
+        return True
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous = {}
+
+    def at_boundary(self) -> None:
+        """Between steps: act on a signal that came outside one."""
+        if self.pending:
+            message, self.pending = self.pending, ""
+            raise KeyboardInterrupt(message)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        notes = [note for note in (callback(name) for callback in list(self.on_signal)) if note]
+        message = ": ".join([name, *notes])
+        if self.pending or (self.in_step and not _importing(frame)):
+            raise KeyboardInterrupt(message)
+        self.pending = message
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether the signal landed inside an import: pytest rewrites the asserts of every module
+    of an entry-point plugin's distribution (ours: drivers, emulators...) as it is imported, and
+    an exception inside that compile crashes pytest itself. Plans and fixtures import lazily."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+STOP = StopSignals()
 
 
 def lost_resource(phases: dict) -> BaseException | None:
@@ -156,9 +205,32 @@ class EndingHooks:
         of(session.config).planned = self.bench.planned = planned
         session.config.stash[ITEMS] = {item.nodeid: item for item in session.items}
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+    @pytest.hookimpl(tryfirst=True, wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        STOP.at_boundary()
         of(item.config).started(item.nodeid)
+        STOP.in_step = True
+        try:
+            return (yield)
+        finally:
+            STOP.in_step = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self) -> None:
+        STOP.in_step = False  # a clean-up cut short would leave it half done: it goes on
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self) -> Iterator[None]:
+        result = yield
+        if STOP.in_step:  # a signal that came during an import the fixture made
+            STOP.at_boundary()
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self) -> Iterator[None]:
+        result = yield
+        STOP.at_boundary()  # a signal that came during an import the body made
+        return result
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo) -> None:
         config = self._config

@@ -255,9 +255,9 @@ def acquire(profile: StationProfile, timeout_s: float = 15.0) -> Lease | None:
         return Lease(address, place, owner, with_resources(profile, resolved),
                      {role: binding for role, (binding, _) in found.items()})
 
-    from bench.endings import install_sigterm  # imports this module through bench.session
+    from bench.endings import STOP  # imports this module through bench.session
 
-    install_sigterm()  # SIGTERM after the acquisition unwinds, and so releases
+    STOP.install()  # a signal after the acquisition stops the run at a step boundary: released
     with _signals_held():  # until the release is registered: a signal now would leak the place
         lease = _talk(address, user, hold)
         atexit.register(lease.release)

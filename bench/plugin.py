@@ -80,7 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # collection for the missing role, never an ERROR for an unknown fixture.
     for name in ("fixtures.station", "fixtures.serial", "fixtures.instruments", "fixtures.radio"):
         config.pluginmanager.import_plugin(name)
-    endings.install_sigterm()
+    if endings.STOP.install():  # `bench run` installs it first, to cover its archiving too
+        config.add_cleanup(endings.STOP.restore)
     hooks = endings.EndingHooks(config, session, _record_aborted)
     config.pluginmanager.register(hooks, "citebench-endings")
     if config.pluginmanager.hasplugin("html"):

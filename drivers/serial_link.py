@@ -304,10 +304,8 @@ class SerialLink:
                 self._write_all(data)
                 return
             except (serial.SerialException, OSError) as error:
-                if not self._reopen(error, generation):
-                    raise PortLostError(
-                        f"serial port {self.port} vanished ({error}) while sending "
-                        f"{data.hex(' ')}{self._reconnect_hint()}{self._log_hint()}") from error
+                if not self._reopen(error, generation):  # lost: the error says why
+                    raise self._lost_error(f"sending {data.hex(' ')}") from error
             self.stats.retries += 1  # the first write went nowhere: once more, on the new port
             self.traffic.add("..", "retry: written again on the reopened port")
             self.traffic.add("TX", data)
@@ -532,8 +530,12 @@ class SerialLink:
     # --- helpers ----------------------------------------------------------------------------------
     def _check_alive(self, doing: str) -> None:
         if self._lost is not None:
-            raise PortLostError(f"serial port {self.port} vanished ({self._lost}) while {doing}"
-                                f"{self._reconnect_hint()}{self._log_hint()}")
+            raise self._lost_error(doing)
+
+    def _lost_error(self, doing: str) -> PortLostError:
+        """Why the link is lost: the port's own error, or that it did not come back in time."""
+        return PortLostError(f"serial port {self.port} vanished ({self._lost}) while {doing}"
+                             f"{self._reconnect_hint()}{self._log_hint()}")
 
     def _reconnect_hint(self) -> str:
         return "" if self.reconnect_s else (

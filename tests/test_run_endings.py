@@ -102,6 +102,53 @@ def test_sigterm_mid_step_is_aborted_alike_in_record_console_and_junit(tmp_path:
     assert audit.audit(reports).intact
 
 
+HELD_AT = """
+import os
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def {hook}(session, {args}):
+    with open(os.environ["NOTES"], "w") as fifo:
+        fifo.write("held")
+    with open(os.environ["GATE"]) as gate:
+        gate.read()
+    return (yield)
+"""
+
+
+def _held(tmp: Path, hook: str, args: str) -> tuple[subprocess.Popen, str, str]:
+    """A run held inside `hook` (a conftest beside the plan), SIGTERM sent there, its output."""
+    (tmp / "conftest.py").write_text(HELD_AT.format(hook=hook, args=args))
+    process, notes = _start(tmp, tmp / "reports", QUICK)
+    _await(notes, "held")
+    with (tmp / "gate").open("w"):  # the hook has the gate open: closing it lets the hook go on
+        process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    return process, out, err
+
+
+def test_sigterm_after_the_last_step_lets_the_record_finish_with_its_verdict(
+        tmp_path: Path) -> None:
+    """Before, the KeyboardInterrupt escaped pytest there (exit -2, a traceback) or hit the
+    assertion rewriter inside an import (SystemError, exit 1: a FAIL nobody earned)."""
+    process, out, err = _held(tmp_path, "pytest_sessionfinish", "exitstatus")
+    assert process.returncode == ExitCode.PASS, out + err
+    assert "verdict: PASS" in out and "Traceback" not in err, err
+    assert "SIGTERM came after the last step: the run was recorded and archived first" in out
+    (run,) = archive.find_runs(tmp_path / "reports")
+    assert run.name.endswith("_PASS") and audit.audit(tmp_path / "reports").intact
+
+
+def test_sigterm_during_collection_stops_before_the_first_step(tmp_path: Path) -> None:
+    process, out, err = _held(tmp_path, "pytest_collection_modifyitems", "config, items")
+    assert process.returncode == ExitCode.ABORTED, out + err
+    assert "Traceback" not in err, err
+    assert "verdict: ABORTED (no record written: stopped before the first step)" in out, out
+    assert archive.find_runs(tmp_path / "reports") == []
+
+
 def test_a_run_killed_before_its_first_step_leaves_nothing_behind(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     process, _ = _start(tmp_path, reports, PLAN)
