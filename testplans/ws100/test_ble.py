@@ -13,6 +13,7 @@ import time
 import pytest
 
 from bench.kits import ProductSpec
+from bench.timing import undisturbed
 from drivers.ble import BleLink, BleRadio, sequence_report
 from drivers.ws100 import Ws100Driver
 from protocols import gatt
@@ -110,7 +111,8 @@ def test_notification_interval(ble_link: BleLink, dut: Ws100Driver, spec: Produc
     rate_hz, tolerance = spec["radio.notify_rate_hz"], spec["radio.notify_rate_tolerance"]
     dut.set_stream(False, rate_hz)  # the rate is a board setting; the serial stream stays off
     ble_link.subscribe(gatt.TEMPERATURE_UUID)
-    notes = ble_link.collect(gatt.TEMPERATURE_UUID, WINDOW_S)
+    with undisturbed():  # arrival times are the host's: no garbage-collector pause in them
+        notes = ble_link.collect(gatt.TEMPERATURE_UUID, WINDOW_S)
     times = [n.at for n in notes]
     intervals = [b - a for a, b in itertools.pairwise(times)]
     measure(spec.limit("notifications"), len(notes),
@@ -159,7 +161,8 @@ def test_advertising_interval_follows_mode(ble_link: BleLink, radio: BleRadio,
     ble_link.subscribe(gatt.CONTROL_RESPONSE)
     _set_mode_over_ble(ble_link, Mode.ACTIVE)
     ble_link.disconnect()  # a connected board does not advertise
-    adverts = radio.adverts(1.5, lambda a: a.address.upper() == radio.address.upper())
+    with undisturbed():
+        adverts = radio.adverts(1.5, lambda a: a.address.upper() == radio.address.upper())
     intervals = [b.at - a.at for a, b in itertools.pairwise(adverts)]
     measure(spec.limit("advertising_interval_active"),
             statistics.median(intervals or [float("nan")]))
