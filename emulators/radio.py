@@ -103,7 +103,8 @@ class RadioFace(BlePeripheral):
                          list(self.environment.values())),
             gatt.Service(attribute_uuid(fmt.CONTROL_SERVICE),
                          [command, self.response, self.telemetry]),
-            *smp_services(self, self.board.bootloader, self.board.reset, self.board.defects),
+            *smp_services(self, self.board.bootloader, self.board.reset, self.board.defects,
+                          self.board.knobs),
         ]
 
     @staticmethod

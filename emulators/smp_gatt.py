@@ -1,6 +1,7 @@
 """SMP as a GATT service: any emulated board's mcumgr server on its radio.
 
-    services.extend(smp_services(peripheral, board.bootloader, board.reset, board.defects))
+    services.extend(smp_services(peripheral, board.bootloader, board.reset, board.defects,
+                                 board.knobs))
 
 The SMP service (8d53dc1d-1db7-4cd3-868b-8a527460aa84) has one characteristic (da2e7828-...):
 the client writes a request without response, in as many writes as its ATT MTU needs; the
@@ -10,7 +11,7 @@ the link's MTU. Unlike the serial face there is no base64 and no CRC: the link l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from bumble import gatt
@@ -27,14 +28,14 @@ SMP_CHARACTERISTIC = "da2e7828-fbce-4e01-ae9e-261174997c48"
 
 
 def smp_services(peripheral: BlePeripheral, bootloader: Mcuboot, reset: Callable[[], None],
-                 defects: Iterable[str]) -> list[gatt.Service]:
+                 defects: Iterable[str], knobs: Mapping[str, float]) -> list[gatt.Service]:
     """The SMP service of a board with MCUboot (every board's radio face calls this one), or
     none without the `dfu` extra: a board without mcumgr is what the bench then emulates."""
     try:
         from emulators.smp_server import SmpServer
     except ModuleNotFoundError:
         return []
-    return [smp_service(peripheral, SmpServer(bootloader, reset, defects))]
+    return [smp_service(peripheral, SmpServer(bootloader, reset, defects, knobs))]
 
 
 def smp_service(peripheral: BlePeripheral, server: SmpServer) -> gatt.Service:

@@ -10,13 +10,14 @@ parse with the same declarations. Errors are SMP v2: `{"err": {"group": 1, "rc":
 for the image group; a command the server does not implement is an SMP v1 `rc` ENOTSUP, as
 Zephyr answers. Defects: `dfu-no-confirm` (confirming is denied), `dfu-match-false` (the last
 upload chunk reports `match: false`), `dfu-slow-flash` (each chunk takes flash time ten times a
-healthy part's). What MCUboot does with the slots is emulators/mcuboot.py.
+healthy part's; the knob `dfu.flash_s_per_byte` sets a healthy part's). What MCUboot does with
+the slots is emulators/mcuboot.py.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import cbor2
 import smp.image_management as img
@@ -41,10 +42,11 @@ class SmpServer:
     """Answers SMP frames (bytes in, bytes out) for one board; `reset` runs after the answer."""
 
     def __init__(self, bootloader: Mcuboot, reset: Callable[[], None],
-                 defects: Iterable[str] = ()) -> None:
+                 defects: Iterable[str] = (), knobs: Mapping[str, float] | None = None) -> None:
         self.bootloader = bootloader
         self._reset = reset
         self.defects = frozenset(defects)
+        self.flash_s_per_byte = (knobs or {}).get("dfu.flash_s_per_byte", FLASH_S_PER_BYTE)
         self.reset_pending = False
         self._routes: dict[tuple[int, int, int], Callable[[bytes], smpmsg.Response]] = {
             (_G.OS_MANAGEMENT, _OS.ECHO, _WRITE): self._echo,
@@ -119,7 +121,7 @@ class SmpServer:
         request = img.ImageUploadWriteRequest.loads(frame)
         written = len(request.data)
         factor = SLOW_FLASH_FACTOR if "dfu-slow-flash" in self.defects else 1
-        time.sleep(written * FLASH_S_PER_BYTE * factor)  # flash time is the point: no event
+        time.sleep(written * self.flash_s_per_byte * factor)  # flash time is the point: no event
         off, match = self.bootloader.write_chunk(request.off, request.data, request.len,
                                                  request.sha)
         if match is not None and "dfu-match-false" in self.defects:

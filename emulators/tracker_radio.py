@@ -71,7 +71,8 @@ class NusFace(BlePeripheral):
                                  write=self._on_write)
         board = self.board
         return [gatt.Service(attribute_uuid(NUS_SERVICE), [rx, self.tx]),
-                *smp_services(self, board.bootloader, board.reboot, board.defects)]
+                *smp_services(self, board.bootloader, board.reboot, board.defects,
+                              board.knobs)]
 
     def advertising_data(self) -> bytes:
         """Flags, the NUS UUID and the name: 31 bytes, all that legacy advertising holds."""

@@ -75,6 +75,8 @@ KNOBS: dict[str, str] = {
                                   "order, count (healthy 0: none)",
     "radio.notify_duplicate_every": "counted notifications whose sequence number is N-1 modulo N "
                                     "go out twice, count (healthy 0: none)",
+    "dfu.flash_s_per_byte": "MCUboot's flash write time per uploaded byte, s (healthy 10e-6: "
+                            "about 100 kB/s; the upload's rate follows it)",
 }
 
 

@@ -41,7 +41,7 @@ def _smp_uart(board: BoardModel, write: Callable[[bytes], None]) -> SmpUart | No
         from emulators.smp_server import SmpServer
     except ModuleNotFoundError:
         return None
-    return SmpUart(SmpServer(board.bootloader, board.reset, board.defects), write)
+    return SmpUart(SmpServer(board.bootloader, board.reset, board.defects, board.knobs), write)
 
 
 class SerialFace(UartFace):

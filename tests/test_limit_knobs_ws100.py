@@ -29,7 +29,7 @@ from bench.record import load_record
 from emulators.ws100_board import BoardModel, Mode
 from emulators.ws100_knobs import KNOBS, UnknownKnobError
 from fixtures.ws100 import KIT
-from tests.plan_runner import ROOT, run_plan
+from tests.plan_runner import run_plan
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -259,6 +259,10 @@ RUNS: tuple[Run, ...] = (
         high("counted notifications duplicated", {"radio.notify_duplicate_every": 25}, 2,
              "one notification in 25 sent twice: 1-2 duplicated against 0"),
     )),
+    Run("dfu", ("test_dfu.py::test_upload_release_candidate",), (
+        low("upload rate", {"dfu.flash_s_per_byte": 48.5e-6}, 2500.0,
+            "48.5 us of flash per byte, plus the host's 1.5-5 us: 18.9-19.6 kB/s against 20"),
+    )),
 )
 
 # Sides no board can cross: nothing a knob could push, so nothing to guard.
@@ -277,11 +281,19 @@ UNREACHABLE: dict[tuple[str, str], str] = {
     ("supervision timeout negotiated", "high"): "the central's own connection parameter: the "
                                                 "emulated controller has no connection update "
                                                 "a peripheral could ask for",
+    ("offset acknowledged before the cut", "low"): "the plan cuts the supply after the third "
+                                                   "acknowledged chunk: three chunks' bytes",
+    ("offset acknowledged before the cut", "high"): "the image is [dfu] image_size (32 KiB) in "
+                                                    "chunks of at most 2 KiB: the third "
+                                                    "acknowledgement lies inside it",
 }
-# test_dfu.py is left out of the healthy run: no DFU knob yet (noted on issue 20), and a full run
-# with it sometimes answered one PING 99 ms late (under investigation, same issue).
-HEALTHY_PLANS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / PLANS).glob("test_*.py")
-                       if p.name != "test_dfu.py")
+# Sides a knob could push but none does yet, with why.
+NOT_YET_GUARDED: dict[tuple[str, str], str] = {
+    ("reset to alive", "high"): "the board answers SMP about 6 ms after a reset; one that is down "
+                                "longer loses the echo, so wait_alive's granularity is the SMP "
+                                "timeout (2.5 s), far past a quarter of the 1 s limit: a boot "
+                                "delay knob needs wait_alive to poll with short timeouts first",
+}
 
 
 # Whole counts: a loosening by less than one count moves nothing, so a count limit of 2 or 3
@@ -346,13 +358,14 @@ def test_knob_fails_exactly_its_measurement(run: Run, tmp_path: Path) -> None:
 def test_every_numeric_limit_has_a_knob(tmp_path: Path) -> None:
     """From a healthy run (no knob, no defect): every side of every numeric limit is covered by
     a case or named unreachable, and every case names a limit the plans still have."""
-    outcomes = run_plan(HEALTHY_PLANS, [], tmp_path, timeout=240)
+    outcomes = run_plan([PLANS], [], tmp_path, timeout=240)
     assert set(outcomes.values()) == {"passed"}, outcomes
     present = limited(load_record(tmp_path / "record.jsonl").steps)
     covered = {(case.measurement, case.side) for run in RUNS for case in run.cases}
-    assert sorted(present - covered - set(UNREACHABLE)) == [], "limits without a knob case"
-    assert sorted((covered | set(UNREACHABLE)) - present) == [], "cases for limits not measured"
-    assert not covered & set(UNREACHABLE)
+    excused = set(UNREACHABLE) | set(NOT_YET_GUARDED)
+    assert sorted(present - covered - excused) == [], "limits without a knob case"
+    assert sorted((covered | excused) - present) == [], "cases for limits not measured"
+    assert not covered & excused
     assert WHOLE_COUNTS.issubset(name for name, _ in covered), "stale whole counts"
 
 
