@@ -76,7 +76,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                    f"--junitxml={out / 'junit.xml'}", "-p", "no:cacheprovider",
                    "--rootdir", str(ROOT), "--bench-run", "-q",
                    # `python -m bench` imported the plugin's package before pytest could rewrite it
-                   "-W", "ignore::pytest.PytestAssertRewriteWarning", *args.pytest_args]
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                   # a plan has no Hypothesis test, and its plugin imports all of Hypothesis at
+                   # the end of every run (1.9 s of CPU where the test extra is installed: a
+                   # batch of slots on two cores pays it once per board)
+                   "-p", "no:hypothesispytest", *args.pytest_args]
     for defect in args.defect:
         pytest_args += ["--defect", defect]
     for fault in args.fault:
