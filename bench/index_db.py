@@ -142,9 +142,11 @@ def in_lab_database() -> bool:
 
 class _Postgres:
     """The lab's index in PostgreSQL through psycopg (extra `citebench[lab]`), answering the
-    `execute`/`executemany` calls of this module in SQLite's dialect: `?` placeholders become
-    `%s`, `instr` becomes `strpos` (same arguments), `INDEXED BY` hints go, and BEGIN IMMEDIATE
-    takes a transaction-wide advisory lock, so writers queue as they do on SQLite's file."""
+    `execute`/`executemany` calls of this module and bench.stats in SQLite's dialect: `?`
+    placeholders become `%s`, `instr` becomes `strpos` (same arguments), `CAST(x AS INT)`
+    `TRUNC(x)::int` (SQLite truncates, PostgreSQL rounds), `INDEXED BY` hints go, and BEGIN
+    IMMEDIATE takes a transaction-wide advisory lock, so writers queue as they do on SQLite's
+    file."""
 
     LOCK = "SELECT pg_advisory_xact_lock(19)"  # the index's one writer, until COMMIT
 
@@ -168,17 +170,17 @@ class _Postgres:
                 self.db.execute(POSTGRES_SCHEMA)
 
     @staticmethod
-    def _sql(sql: str) -> str:
+    def _sql(sql: str, placeholders: bool = True) -> str:
         if sql == "BEGIN IMMEDIATE":
             return f"BEGIN; {_Postgres.LOCK}"
         sql = re.sub(r" INDEXED BY \w+", "", sql).replace("instr(", "strpos(")
-        return sql.replace("%", "%%").replace("?", "%s")
+        # SQLite's CAST to an integer truncates, PostgreSQL's rounds
+        sql = re.sub(r"CAST\((.*?) AS INT\)", r"TRUNC(\1)::int", sql, flags=re.S)
+        return sql.replace("%", "%%").replace("?", "%s") if placeholders else sql
 
     def execute(self, sql: str, values: Iterable = ()):  # a psycopg cursor: sqlite3's calls
-        values = tuple(values)
-        if not values:  # no placeholders: psycopg sends it as written
-            return self.db.execute(sql if sql != "BEGIN IMMEDIATE" else self._sql(sql))
-        return self.db.execute(self._sql(sql), values)  # type: ignore[arg-type]
+        values = tuple(values)  # none: psycopg sends the text as written, % included
+        return self.db.execute(self._sql(sql, bool(values)), values or None)  # type: ignore
 
     def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         rows = list(rows)

@@ -87,22 +87,25 @@ def _bounds(low: float | None, high: float | None, lo: float, hi: float) -> tupl
 
 
 # A series is keyed on the measurement's spec id (bench.index_db), and shown by its label: the
-# latest display name seen, which may change without splitting the series.
+# latest display name seen, which may change without splitting the series. The queries are
+# SQLite's and PostgreSQL's alike (bench.index_db translates placeholders, hints and the cast).
 FIRST_PASS = """
 SELECT m.series, s.step, COALESCE(s.label, s.name), s.units, s.low, s.high, COUNT(*),
        AVG(m.value), MIN(m.value), MAX(m.value), SUM(m.passed)
 FROM measurements m INDEXED BY measurements_latest JOIN series s ON s.id = m.series
-WHERE m.latest = 1 GROUP BY m.series
+WHERE m.latest = 1 GROUP BY m.series, s.id
 """
 MARGINAL = """
 SELECT series, COUNT(*) FROM measurements INDEXED BY measurements_marginal
 WHERE latest = 1 AND marginal = 1 GROUP BY series
 """
 SECOND_PASS = """
-SELECT m.series, MIN(:bins - 1, CAST((m.value - h.left) / (h.right - h.left) * :bins AS INT)),
-       COUNT(*), SUM((m.value - h.mean) * (m.value - h.mean))
-FROM measurements m INDEXED BY measurements_latest JOIN shape h ON h.series = m.series
-WHERE m.latest = 1 GROUP BY 1, 2
+SELECT series, CASE WHEN bin < ? THEN bin ELSE ? END, COUNT(*), SUM(square)
+FROM (SELECT m.series AS series, CAST((m.value - h.lo) / (h.hi - h.lo) * ? AS INT) AS bin,
+             (m.value - h.mean) * (m.value - h.mean) AS square
+      FROM measurements m INDEXED BY measurements_latest JOIN shape h ON h.series = m.series
+      WHERE m.latest = 1) AS binned
+GROUP BY 1, 2
 """
 
 
@@ -117,14 +120,14 @@ def collect(db: sqlite3.Connection) -> tuple[list[Summary], int]:
         left, right = _bounds(low, high, lo, hi)
         shapes[series] = (f"{step} :: {name}", units, low, high, n, mean, lo, hi, passed, left,
                           right)
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS shape (series INTEGER PRIMARY KEY, mean REAL, "
-               "left REAL, right REAL)")
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS shape (series INTEGER PRIMARY KEY, "
+               "mean DOUBLE PRECISION, lo DOUBLE PRECISION, hi DOUBLE PRECISION)")
     db.execute("DELETE FROM shape")
     db.executemany("INSERT INTO shape VALUES (?, ?, ?, ?)",
                    [(series, v[5], v[9], v[10]) for series, v in shapes.items()])
     counts = {series: [0] * BINS for series in shapes}
     squares = dict.fromkeys(shapes, 0.0)
-    for series, index, count, spread in db.execute(SECOND_PASS, {"bins": BINS}):
+    for series, index, count, spread in db.execute(SECOND_PASS, (BINS, BINS - 1, BINS)):
         counts[series][index] = count
         squares[series] += spread
     marginal = dict(db.execute(MARGINAL).fetchall())
@@ -147,11 +150,7 @@ def write_statistics(root: Path, db: sqlite3.Connection | None = None) -> Path:
 
 
 def statistics_line(root: Path) -> str:
-    """What `bench archive index` prints of the statistics: the page written, or why not (their
-    queries are SQLite's own: a lab index in PostgreSQL has none yet, docs/lab.md)."""
-    if index_db.in_lab_database():
-        return (f"not computed: statistics read the embedded SQLite index only, and "
-                f"{index_db.INDEX_URL} puts this archive's index in PostgreSQL")
+    """What `bench archive index` prints of the statistics: the page written."""
     return str(write_statistics(root))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import archive, audit, index_db, ledger
+from bench import archive, audit, index_db, ledger, stats
 from bench.cli import main
 from bench.measure import Outcome
 from bench.record import load_record
@@ -27,6 +27,7 @@ from tests.test_bad_input import IDENTIFICATION
 from tests.test_index import WRITER
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+SENSORS = str(ROOT / "testplans" / "ws100" / "test_sensors.py")
 pytest.importorskip("psycopg", reason="psycopg missing: pip install 'citebench[lab]'")
 
 
@@ -93,8 +94,23 @@ def test_two_benches_index_into_postgresql_at_once_and_verify_finds_an_edit(
     said = capsys.readouterr().out
     assert "26 of 26 run(s) intact" in said and "index: matches the records" in said
     assert "ledger head of ledger-bench-3.jsonl: entry 12" in said
-    assert main(["archive", "index", str(root)]) == 0  # statistics are SQLite's only, and say so
-    assert "statistics: not computed" in capsys.readouterr().out
+    # the board's latest run, with numbers for the statistics
+    sensors = subprocess.run([*run[:4], "--plan", SENSORS, "--reports", str(root)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert sensors.returncode == 0, sensors.stdout + sensors.stderr
+    assert main(["archive", "index", str(root)]) == 0
+    assert f"statistics: {root / stats.STATISTICS}" in capsys.readouterr().out
+    # the same statistics as SQLite's from the same records
+    embedded = index_db.connect(None)
+    index_db.replace_all(embedded, archive.index_rows(
+        root, [run.relative_to(root).as_posix() for run in archive.find_runs(root)]))
+    (lab, lab_boards), (ours, our_boards) = stats.collect(db), stats.collect(embedded)
+    assert lab_boards == our_boards and len(lab) == len(ours) >= 5
+    for got, want in zip(lab, ours, strict=True):
+        assert (got.name, got.n, got.passed, got.counts, got.marginal) == (
+            want.name, want.n, want.passed, want.counts, want.marginal)
+        assert (got.mean, got.stdev, got.minimum, got.maximum) == pytest.approx(
+            (want.mean, want.stdev, want.minimum, want.maximum))
     db.execute("UPDATE runs SET verdict = 'FAIL' WHERE folder = "
                "(SELECT min(folder) FROM runs)")
     found = audit.audit(root)
