@@ -140,7 +140,7 @@ def cmd_archive_index(args: argparse.Namespace) -> int:
     with folders.writing_into(root):
         archiving.recover(root)
         print(f"index: {archive.write_index(root, args.rebuild)}\n"
-              f"statistics: {stats.statistics_line(root)}")
+              f"statistics: {stats.write_statistics(root)}")
         damaged = index_db.damaged(index_db.connect(root), limit=-1)
     for row in damaged:
         record = root / row.folder / archive.RECORD
@@ -200,7 +200,7 @@ def cmd_archive_demo_batch(args: argparse.Namespace) -> int:
             verdict = next((line for line in done.stdout.splitlines()
                             if line.startswith("verdict:")), "verdict: (none)")
             print(f"board {board + 1}/{args.count} {serial}: {verdict}", flush=True)
-    print(f"index: {archive.write_index(reports)}\nstatistics: {stats.statistics_line(reports)}")
+    print(f"index: {archive.write_index(reports)}\nstatistics: {stats.write_statistics(reports)}")
     return 0
 
 

@@ -149,11 +149,6 @@ def write_statistics(root: Path, db: sqlite3.Connection | None = None) -> Path:
         runs=index_db.count(db), computed=computed))
 
 
-def statistics_line(root: Path) -> str:
-    """What `bench archive index` prints of the statistics: the page written."""
-    return str(write_statistics(root))
-
-
 def demo_profile(folder: Path, seed: int, serial: str, base: Path = DEFAULT_PROFILE) -> Path:
     """A copy of the emulated station profile whose board has its own seed and serial number."""
     from bench.archive import safe_name
