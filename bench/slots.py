@@ -23,17 +23,22 @@ import datetime as dt
 import html
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.exitcodes import ExitCode
 from bench.station import EMULATOR, SlotConfig, StationError, StationProfile
+from bench.watchdog import HELD_FD
+from bench.watchdog import RETRY_FOR_S as WATCHDOG_RETRY_FOR_S
+from bench.watchdog import log_path as watchdog_log
 
 ROOT = Path(__file__).resolve().parent.parent
 # the batch's code is its worst slot's, in this order of gravity
@@ -49,6 +54,7 @@ class SlotResult:
     verdict: str
     report: str  # the archived report's path ("" when the run archived none)
     log: Path  # the slot process's output
+    watchdog: str = ""  # what the slot's watchdog did, when the slot died without switching off
 
 
 def chosen_slots(profile: StationProfile, text: str) -> list[SlotConfig]:
@@ -134,7 +140,8 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
               run_args: Sequence[str]) -> int:
     """Run every slot at once, each `bench run` with `run_args` (plans, --no-index...) on its
     own profile; write the batch page; the worst slot's exit code."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    started = dt.datetime.now(dt.UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     folder = reports / "batches" / stamp
     folder.mkdir(parents=True, exist_ok=True)
     with _served(profile, slots) as resources, tempfile.TemporaryDirectory() as tmp:
@@ -142,17 +149,23 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
                   if role in resources.get(slots[0].number, {})}
         with _shared_instruments(profile, shared), _stopped_by_signal() as stopped:
             processes: dict[int, tuple[subprocess.Popen, Path]] = {}
+            held: list[int] = []  # read ends: end-of-file once a slot and its watchdog are gone
             try:
                 for slot in slots:
                     station = Path(tmp) / f"slot{slot.number}.toml"
                     station.write_text(slot_profile(profile, slot, resources.get(slot.number, {})),
                                        encoding="utf-8")
                     log = folder / f"slot{slot.number}.log"
+                    read_end, write_end = os.pipe()
+                    held.append(read_end)
                     with log.open("w") as out:  # own session: a terminal's Ctrl-C is the batch's
                         processes[slot.number] = (subprocess.Popen(
                             [sys.executable, "-m", "bench", "run", "--station", str(station),
                              "--reports", str(reports), *run_args], stdout=out,
-                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True), log)
+                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+                            pass_fds=(write_end,), env=os.environ | {HELD_FD: str(write_end)}),
+                            log)
+                    os.close(write_end)
                 for process, _ in processes.values():
                     process.wait()
             except KeyboardInterrupt:  # each slot ends its own run: ABORTED, its outputs off
@@ -161,12 +174,15 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
                     process.send_signal(signal.SIGTERM)
                 for process, _ in processes.values():
                     process.wait()
-            results = [_result(number, process.returncode, log)
+            finally:
+                _wait_for_watchdogs(held)
+            results = [_result(number, process, log, started)
                        for number, (process, log) in processes.items()]
     page = write_batch_page(folder, profile, results)
     for result in results:
         print(f"slot {result.number}: {result.verdict} (exit {result.code}) "
-              f"{result.report or result.log}")
+              f"{result.report or result.log}"
+              + (f"\n  its watchdog: {result.watchdog}" if result.watchdog else ""))
     codes = [_exit_code(r.code) for r in results] + [ExitCode.ABORTED] * bool(stopped)
     code = max(codes, key=_GRAVITY.index)
     print(f"\nbatch: {code.name}\nbatch page: {page}")
@@ -245,13 +261,34 @@ def _shared_instruments(profile: StationProfile, resources: dict[str, str]) -> I
             supply.close()
 
 
-def _result(number: int, code: int, log: Path) -> SlotResult:
+def _wait_for_watchdogs(held: list[int]) -> None:
+    """Until every slot process and its watchdog have closed their ends of the batch's pipes
+    (bench/watchdog.py), so the batch's last all-off never comes before a watchdog's; bounded by
+    the time a watchdog keeps trying an unanswering supply."""
+    deadline = time.monotonic() + WATCHDOG_RETRY_FOR_S + 5
+    try:
+        while held and (left := deadline - time.monotonic()) > 0:
+            for fd in select.select(held, [], [], left)[0]:
+                if not os.read(fd, 64):
+                    held.remove(fd)
+                    os.close(fd)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def _result(number: int, process: subprocess.Popen, log: Path, started: dt.datetime
+            ) -> SlotResult:
+    code = process.returncode
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     verdict = next((line.split(":", 1)[1].strip() for line in reversed(lines)
                     if line.startswith("verdict:")), f"none (exit {code})")
     report = next((line.split(":", 1)[1].strip() for line in reversed(lines)
                    if line.startswith("report:")), "")
-    return SlotResult(number, code, verdict, report, log)
+    watchdog = watchdog_log(process.pid)  # only this batch's: not a recycled pid's old log
+    acted = watchdog.read_text(encoding="utf-8", errors="replace").strip().splitlines() \
+        if watchdog.exists() and watchdog.stat().st_mtime >= started.timestamp() else []
+    return SlotResult(number, code, verdict, report, log, acted[-1] if acted else "")
 
 
 def write_batch_page(folder: Path, profile: StationProfile,
@@ -260,14 +297,15 @@ def write_batch_page(folder: Path, profile: StationProfile,
     rows = "".join(
         f"<tr><td>{r.number}</td><td>{html.escape(r.verdict)}</td><td>{r.code}</td>"
         f"<td>{_link(folder, r.report) if r.report else ''}</td>"
-        f"<td>{_link(folder, str(r.log))}</td></tr>" for r in results)
+        f"<td>{_link(folder, str(r.log))}</td><td>{html.escape(r.watchdog)}</td></tr>"
+        for r in results)
     page = folder / "batch.html"
     page.write_text(
         f"<!doctype html><meta charset=utf-8><title>batch {folder.name}</title>"
         f"<h1>Batch {folder.name}: {html.escape(profile.station.id)}</h1>"
         f"<p>station profile {html.escape(str(profile.path))}</p>"
         "<table><tr><th>slot</th><th>verdict</th><th>exit code</th><th>report</th>"
-        f"<th>log</th></tr>{rows}</table>\n", encoding="utf-8")
+        f"<th>log</th><th>watchdog (a slot that died)</th></tr>{rows}</table>\n", encoding="utf-8")
     (folder / "batch.json").write_text(json.dumps(
         {"station": profile.station.id, "profile": str(profile.path),
          "slots": [dataclasses.asdict(r) | {"log": str(r.log)} for r in results]}, indent=1),

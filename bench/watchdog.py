@@ -10,8 +10,14 @@ SIGHUP to the run's process group does not reach it). It holds the read end of a
 only write end is the run's: the kernel closes that end however the run dies, the watchdog
 reads end-of-file at once, connects to each supply (only then: many LAN and USB instruments
 serve one session at a time, and the run's session is gone with the run) and switches every
-output off. A run that ended cleanly writes `disarm` first, and the watchdog leaves without
-touching anything. Its log: `citebench-watchdog-<run pid>.log` in the temporary directory.
+output off, trying again for `RETRY_FOR_S` if the supply does not answer (a LAN instrument may
+still be closing the dead run's session). A run that ended cleanly writes `disarm` first, and
+the watchdog leaves without touching anything. Its log: `citebench-watchdog-<run pid>.log` in
+the temporary directory.
+
+A slot of a batch (bench/slots.py) hands its watchdog one more inherited descriptor, the batch's
+(`HELD_FD`): the batch reads end-of-file on it once the slot and its watchdog are both gone, so
+its own last all-off comes after the watchdog's, never before a watchdog still to act.
 
     python -m bench.watchdog FD RESOURCE=MODEL@[CHANNELS] [RESOURCE=MODEL@[CHANNELS] ...]
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -31,6 +38,8 @@ from drivers.errors import ResourceLostError
 
 DISARM = b"disarm\n"
 CONNECT_TIMEOUT_MS = 800  # the promise is one second from the run's death to outputs off
+RETRY_FOR_S = 10.0  # a supply that does not answer at once is tried again for this long
+HELD_FD = "CITEBENCH_HELD_FD"  # the batch's pipe end, passed on to the watchdog (above)
 
 
 def log_path(run_pid: int) -> Path:
@@ -56,11 +65,12 @@ class Watchdog:
         read_fd, write_fd = os.pipe()  # both ends close-on-exec: no other child inherits them
         targets = [f"{resource}={model}@{','.join(map(str, channels))}"
                    for resource, model, channels in supplies]
-        with log_path(os.getpid()).open("ab") as log:
+        with log_path(os.getpid()).open("wb") as log:  # this run's, not a recycled pid's
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.watchdog", str(read_fd), *targets],
-                pass_fds=(read_fd,), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, cwd=Path(__file__).resolve().parent.parent)
+                pass_fds=(read_fd, *_held_by_batch()), start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=Path(__file__).resolve().parent.parent)
         os.close(read_fd)
         return cls(process, write_fd)
 
@@ -83,6 +93,15 @@ class Watchdog:
         self._write_fd = None
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+
+
+def _held_by_batch() -> tuple[int, ...]:
+    """The batch's pipe end this slot process inherited (`HELD_FD`), if it is one."""
+    text = os.environ.get(HELD_FD, "")
+    with contextlib.suppress(ValueError, OSError):
+        if stat.S_ISFIFO(os.fstat(int(text)).st_mode):
+            return (int(text),)
+    return ()
 
 
 def switch_off(resource: str, model: str = "", manager: object = None,
@@ -122,15 +141,26 @@ def main(argv: list[str]) -> int:
     failed = 0
     for resource, _, target in targets:
         model, _, owned = target.partition("@")
-        try:
-            line = switch_off(resource, model, manager,
-                              channels=tuple(int(n) for n in owned.split(",") if n))
-        except Exception as error:  # one supply failing must not spare the next
-            failed += 1
-            line = f"{resource}: could not switch off ({type(error).__name__}: {error})"
-        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} run gone; {line} "
-              f"(+{time.monotonic() - start:.3f} s)", flush=True)
+        channels = tuple(int(n) for n in owned.split(",") if n)
+        deadline = time.monotonic() + RETRY_FOR_S
+        while True:
+            try:
+                line = switch_off(resource, model, manager, channels=channels)
+                break
+            except Exception as error:  # one supply failing must not spare the next
+                line = f"{resource}: could not switch off ({type(error).__name__}: {error})"
+                if time.monotonic() >= deadline:
+                    failed += 1
+                    break
+                _log(f"{line}; trying again", start)
+                time.sleep(0.2)  # nothing to wait on: the instrument says nothing until it does
+        _log(line, start)
     return 1 if failed else 0
+
+
+def _log(line: str, start: float) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} run gone; {line} "
+          f"(+{time.monotonic() - start:.3f} s)", flush=True)
 
 
 if __name__ == "__main__":

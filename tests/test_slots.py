@@ -7,8 +7,10 @@ on ptys and a supply served over loopback TCP in this process, so its commands c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import select
 import signal
 import threading
 from collections.abc import Iterator
@@ -199,29 +201,63 @@ def test_a_batch_runs_each_slot_on_its_own_channel_and_ends_with_outputs_off(sup
 @pytest.mark.plan_run
 def test_a_killed_slot_switches_off_only_its_channel_and_the_batch_says_error(supply,
                                                                              tmp_path):
+    """Its watchdog acts before the batch's own last all-off, however late: here it is held
+    (SIGSTOP) until the other slot has ended, and the batch still waits for it."""
     profile = load_station(_profile(tmp_path, STATION.format(psu=supply.resource, second=3)))
     plan = str(ROOT / "testplans" / "ws100" / "test_sensors.py")
     result: dict[str, int] = {}
     batch = threading.Thread(target=lambda: result.setdefault("code", slots.run_batch(
         profile, profile.slots, tmp_path / "reports", ["--plan", plan, "--no-index"])))
     batch.start()
+    watchdog = 0
     try:
         assert supply.device.wait_command("OUTP 1,(@3)", timeout=60), "slot 2 never powered"
-        victim = _slot_process(2)
+        victim, other = _slot_process(2), _slot_process(1)
+        watchdog = _child(victim, b"bench.watchdog")
+        os.kill(watchdog, signal.SIGSTOP)
         os.kill(victim, signal.SIGKILL)
+        _wait_gone(other)
     finally:
+        if watchdog:
+            os.kill(watchdog, signal.SIGCONT)
         batch.join(timeout=180)
     assert result["code"] == 3  # ERROR: a slot ended without a verdict
     commands = list(supply.device.commands)
     after_kill = commands[max(i for i, c in enumerate(commands) if c.startswith("OUTP 1,(@3)")):]
-    assert any(c.startswith("OUTP OFF,(@3)") for c in after_kill[:-1]), (
-        "the killed slot's watchdog did not switch its channel off before the batch's end")
+    assert "OUTP OFF,(@3)" in after_kill, "the killed slot's watchdog did not switch it off"
+    assert after_kill.index("OUTP OFF,(@3)") < after_kill.index("OUTP OFF,(@1,2,3)"), (
+        "the batch's last all-off came before the killed slot's watchdog had acted")
     offs = _off_messages(supply.device)
     assert offs.count([1, 2, 3]) == 2
     assert all(channels in ([1, 2, 3], [2], [3]) for channels in offs), offs
     assert not any(out.on for out in supply.device.outputs.values())
     page = next((tmp_path / "reports" / "batches").glob("*/batch.html")).read_text()
     assert "<td>PASS</td>" in page and "none (exit -9)" in page
+    assert re.search(r"run gone; TCPIP0::127\.0\.0\.1::\d+::SOCKET \(E36312A\): every output "
+                     r"off", page), "the batch page does not say what the watchdog did"
+
+
+def _child(parent: int, marker: bytes) -> int:
+    """The pid of `parent`'s child process whose command line holds `marker`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().split()[3]) == parent and \
+                        marker in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+    raise AssertionError(f"process {parent} has no child running {marker.decode()}")
+
+
+def _wait_gone(pid: int) -> None:
+    """Until process `pid` (not this one's child) has exited: its pidfd turns readable."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        assert select.select([fd], [], [], 120)[0], f"process {pid} still runs after 120 s"
+    finally:
+        os.close(fd)
 
 
 def _slot_process(number: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,9 @@ from bench.exitcodes import ExitCode
 from bench.station import load_station
 from bench.watchdog import log_path
 from emulators.host import EmulatedStation
+from emulators.psu import E36312A
+from emulators.scpi_server import ScpiServer
+from emulators.ws100_board import BoardModel
 from tests.plan_runner import ROOT, write_profile
 from tests.test_safety_interrupt import assert_safe, desk_profile, with_psu_model
 
@@ -123,3 +127,32 @@ def test_bench_safe_names_an_unreachable_supply(tmp_path: Path) -> None:
                           timeout=30)
     assert done.returncode == ExitCode.ERROR
     assert "TCPIP0::127.0.0.1::1::SOCKET" in done.stderr
+
+
+def test_the_watchdog_tries_an_unanswering_supply_again_until_it_answers() -> None:
+    """A LAN supply may still be closing the dead run's session: the watchdog's first connection
+    is refused, and it keeps trying (RETRY_FOR_S) instead of leaving the output on."""
+    placeholder = socket.socket()  # bound, not listening: connections to it are refused
+    placeholder.bind(("127.0.0.1", 0))
+    port = placeholder.getsockname()[1]
+    resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
+    read_fd, write_fd = os.pipe()
+    watchdog = subprocess.Popen([sys.executable, "-m", "bench.watchdog", str(read_fd),
+                                 f"{resource}=E36312A@"], pass_fds=(read_fd,), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.close(read_fd)
+    os.close(write_fd)  # the run is gone
+    board = BoardModel(powered=False, seed=5)
+    try:
+        first = watchdog.stdout.readline()
+        assert f"{resource}: could not switch off" in first and "trying again" in first, first
+        placeholder.close()
+        with ScpiServer(E36312A(board, board_channel=1, seed=5), port=port) as server:
+            server.device.power_on(3.7)
+            rest = watchdog.communicate(timeout=30)[0]
+            assert watchdog.returncode == 0, rest
+            assert "(E36312A): every output off" in rest.splitlines()[-1], rest
+            assert not any(out.on for out in server.device.outputs.values())
+    finally:
+        watchdog.kill()
+        board.shutdown()
