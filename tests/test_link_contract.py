@@ -337,20 +337,21 @@ def test_a_lying_length_field_is_dropped_after_the_line_goes_quiet(link: SerialL
                                                                    peer: Peer) -> None:
     """A header claiming 500 bytes that never come, silence, then the real reply: the link
     gives up the partial frame after the inter-byte timeout and takes the reply."""
-    lied: list[int] = []
+    late: list[threading.Timer] = []
 
     def liar_then_reply(frame: Frame) -> bytes:
-        if lied:  # one glitch on the line; the re-asked request is answered at once
+        if late:  # one glitch on the line; the re-asked request is answered at once
             return echo(frame)
-        lied.append(frame.seq)
         liar = encode_frame(MsgType.PING | RESPONSE_BIT, frame.seq)[:5] + (500).to_bytes(2,
                                                                                     "little")
         peer.write(liar)
-        threading.Timer(4 * INTERBYTE_TIMEOUT_S, peer.write, [echo(frame)]).start()
+        late.append(threading.Timer(4 * INTERBYTE_TIMEOUT_S, peer.write, [echo(frame)]))
+        late[0].start()
         return b""
 
     peer.answer = liar_then_reply
     reply = link.request(Frame(MsgType.PING, 0, b"after"), timeout=2.0)
+    late[0].join()  # its write lands before the peer closes, not on a closed line
     assert reply.payload == b"after"
     assert any("incomplete frame of 7 bytes timed out" in str(e) for e in link.errors)
     log = link.traffic.text()
