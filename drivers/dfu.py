@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ from smp import error as smperr
 from smp import header as smphdr
 from smp import image_management as smpimg
 from smpclient import SMPClient
-from smpclient.exceptions import SMPUploadError
+from smpclient.exceptions import SMPBadSequence, SMPUploadError
 from smpclient.generics import SMPRequest, error, error_v1, error_v2
 from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
 from smpclient.requests.os_management import EchoWrite, ResetWrite
@@ -45,6 +46,7 @@ from drivers.ble import BleLink
 from drivers.serial_link import SerialLink
 
 SMP_CHARACTERISTIC = str(SMP_CHARACTERISTIC_UUID).lower()
+POLL_S = 0.05  # wait_alive's echo period: the granularity of a reset-to-alive time
 T = TypeVar("T")
 
 
@@ -86,6 +88,8 @@ class UploadResult:
 
 class UrlSerialTransport(SMPSerialTransport):
     """smpclient's base64 "SMP over console" transport on any pyserial URL."""
+
+    alive_poll_s = POLL_S  # DfuDriver.wait_alive's echo period on a line a rebooting board drops
 
     def __init__(self, baudrate: int = 115200) -> None:
         super().__init__(baudrate=baudrate)
@@ -152,6 +156,7 @@ class DfuDriver:
         self.port = port
         self.exchange: list[str] = []  # the update's timeline: seconds since open, request, answer
         self._t0 = time.monotonic()
+        self._timeout_s = timeout_s
         self._loop = asyncio.new_event_loop()
         self._transport = transport or UrlSerialTransport()
         self._client = SMPClient(self._transport, port, timeout_s=timeout_s)
@@ -241,16 +246,46 @@ class DfuDriver:
         self._request(ResetWrite(), "reset")
 
     def wait_alive(self, timeout_s: float) -> float:
-        """Seconds until the board's SMP server answers an echo again (after a reset)."""
+        """Seconds from now until the board's SMP server answers an echo (after a reset).
+
+        Over a serial line an echo goes out every `POLL_S`: a board still in MCUboot or booting
+        loses what reaches its UART, as a real one does, so waiting out one full SMP timeout per
+        echo would measure that timeout, not the boot. An echo answered after its poll ended is
+        the board alive all the same; its answer and the newer echoes' are read off before the
+        next request. Over BLE the board is up once the link is (`alive_poll_s` None): one
+        echo, the whole SMP timeout."""
         started = time.monotonic()
-        while True:
-            try:
-                self.echo()
-                return time.monotonic() - started
-            except TimeoutError:
-                if time.monotonic() - started > timeout_s:
-                    raise TimeoutError(f"{self.port}: no SMP echo within {timeout_s} s of the "
-                                       f"reset; exchange tail: {self.exchange[-4:]}") from None
+        poll_s = getattr(self._transport, "alive_poll_s", None) or self._timeout_s
+        quiet = logging.getLogger("smpclient")  # it logs an ERROR for every echo the board lost
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            while True:
+                request = EchoWrite(d="alive?")
+                try:
+                    self._run(self._client.request(request, timeout_s=poll_s))
+                except TimeoutError:
+                    if time.monotonic() - started > timeout_s:
+                        raise TimeoutError(
+                            f"{self.port}: no SMP echo within {timeout_s} s of the reset; "
+                            f"exchange tail: {self.exchange[-4:]}") from None
+                    continue
+                except SMPBadSequence:  # an earlier echo's answer: alive, ours still to come
+                    alive = time.monotonic() - started
+                    self._run(self._read_up_to(request.header.sequence))
+                else:
+                    alive = time.monotonic() - started
+                self._log(f"< echo answered {alive:.3f} s after the reset")
+                return alive
+        finally:
+            quiet.setLevel(level)
+
+    async def _read_up_to(self, sequence: int) -> None:
+        """Read answers off the transport up to the one with `sequence` (the last echo's)."""
+        async with asyncio.timeout(self._timeout_s):
+            while smphdr.Header.loads((await self._transport.receive())[:smphdr.Header.SIZE]
+                                      ).sequence != sequence:
+                pass
 
 
 def _code(response) -> str:

@@ -16,6 +16,9 @@ offset the server reports. Every board with MCUboot holds one (the WS-100, the t
 board's defects (emulators/ws100_defects.py, emulators/tracker_defects.py) are switches here:
 `dfu-crash-on-boot` (the new image never comes up: the watchdog resets and MCUboot reverts) and
 `dfu-no-revert` (an unconfirmed image stays).
+
+A boot that swaps (a test image, or the revert of one) copies flash: it takes `swap_s` longer
+(knob `dfu.swap_s`), and the board hears nothing meanwhile.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from protocols.mcuboot_image import (
 )
 
 SLOT_SIZE = 256 * 1024
+SWAP_S = 0.15  # a healthy part's swap of a plan's 32 KiB image (knob dfu.swap_s)
 
 
 @dataclass
@@ -74,8 +78,10 @@ class Slot:
 class Mcuboot:
     """The bootloader and its two slots; thread-safe (the SMP server and boots share it)."""
 
-    def __init__(self, factory_version: str, defects: Iterable[str] = ()) -> None:
+    def __init__(self, factory_version: str, defects: Iterable[str] = (),
+                 swap_s: float = SWAP_S) -> None:
         self.defects = frozenset(defects)
+        self.swap_s = swap_s
         self.trusted: list[bytes] = []  # public keys (DER) built into the bootloader
         self.slots = [Slot(factory_hash=hashlib.sha256(factory_version.encode()).digest(),
                            factory_version=factory_version, confirmed=True), Slot()]
@@ -90,6 +96,15 @@ class Mcuboot:
             self.trusted.append(public_der)
 
     # --- boot -------------------------------------------------------------------------------
+    def boot_delay_s(self) -> float:
+        """How much longer the next boot takes than a plain one: `swap_s` when it swaps."""
+        with self._lock:
+            secondary = self.slots[1]
+            reverts = self.swapped_unconfirmed and "dfu-no-revert" not in self.defects
+            tests = secondary.pending and secondary.image is not None and not verify(
+                secondary.image, self.trusted)
+            return self.swap_s if reverts or tests else 0.0
+
     def boot(self) -> str:
         """What MCUboot does at reset: revert, swap or stay; returns the running image's version
         as its application reports it: major.minor.revision (the build number is the image's

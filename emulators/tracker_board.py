@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from emulators.mcuboot import Mcuboot
+from emulators.mcuboot import SWAP_S, Mcuboot
 from emulators.tracker_defects import DEFECTS
 from emulators.tracker_knobs import check_knobs
 from protocols.tracker_messages import DEFAULT_INTERVAL_MS, Fix
@@ -88,7 +88,8 @@ class TrackerBoard:
         if "wrong-firmware" in self.defects:
             base = replace(base, firmware="2.0.9")
         self.identity = base
-        self.bootloader = Mcuboot(base.firmware, self.defects)  # flash: survives every reset
+        self.bootloader = Mcuboot(base.firmware, self.defects,  # flash: survives every reset
+                                  self.knobs.get("dfu.swap_s", SWAP_S))
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -130,9 +131,7 @@ class TrackerBoard:
                 self._power_down()
             elif not running and volts >= BOOT_ABOVE_V:
                 self.powered_at = self.clock()
-                self._boot_timer = threading.Timer(BOOT_TIME_S, self._boot_now)
-                self._boot_timer.daemon = True
-                self._boot_timer.start()
+                self._boot_later()
 
     def _power_down(self) -> None:
         if self._boot_timer is not None:
@@ -191,11 +190,21 @@ class TrackerBoard:
 
     # --- commands -------------------------------------------------------------------------------
     def reboot(self) -> None:
-        """Firmware reboot (REBOOT, FACTORY_RESET): volatile state lost, boot log again."""
+        """Firmware reboot (REBOOT, FACTORY_RESET, SMP reset): volatile state lost; the board
+        boots again as from power good, deaf meanwhile; boot log again."""
         with self._lock:
             self.powered = False
+            self._boot_later()
         self._emit(BoardEvent.OFF)
-        self._boot_now()
+
+    def _boot_later(self) -> None:
+        """MCUboot (swapping if an image waits) and the firmware start, deaf meanwhile."""
+        if self._boot_timer is not None:  # reset while booting: the boot starts over
+            self._boot_timer.cancel()
+        self._boot_timer = threading.Timer(BOOT_TIME_S + self.bootloader.boot_delay_s(),
+                                           self._boot_now)
+        self._boot_timer.daemon = True
+        self._boot_timer.start()
 
     def factory_reset(self) -> None:
         with self._lock:

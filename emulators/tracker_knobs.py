@@ -43,6 +43,8 @@ KNOBS: dict[str, str] = {
     "nus.malformed_frames": "the first N replies over NUS each carry a malformed frame (a stray "
                             "byte between delimiters) behind them, in their last notification "
                             "(count; 0 by default)",
+    "dfu.swap_s": "MCUboot's slot swap at a boot after a test mark (or its revert), s (0.15 by "
+                  "default); the board is deaf and silent on air meanwhile",
 }
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from emulators.mcuboot import Mcuboot
+from emulators.mcuboot import SWAP_S, Mcuboot
 from emulators.ws100_defects import check_defects
 from emulators.ws100_knobs import check_knobs
 from protocols.ws100_messages import Mode, SelfTest, SensorReading
@@ -83,7 +83,8 @@ class BoardModel:
             base = replace(base, firmware="1.3.9")
         self.identity = base
         # flash: the two MCUboot slots outlive every reset and power cut (emulators/mcuboot.py)
-        self.bootloader = Mcuboot(base.firmware, self.defects)
+        self.bootloader = Mcuboot(base.firmware, self.defects,
+                                  self.knobs.get("dfu.swap_s", SWAP_S))
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -136,7 +137,14 @@ class BoardModel:
 
     def _start_boot(self) -> None:
         self.powered_at = self.clock()
-        timer = threading.Timer(self.boot_time_s, self._boot_now)
+        self._boot_later()
+
+    def _boot_later(self) -> None:
+        """MCUboot (swapping if an image waits) and the firmware start: up `boot_time_s` plus
+        the swap later, deaf on every face meanwhile."""
+        if self._boot_timer is not None:  # reset while booting: the boot starts over
+            self._boot_timer.cancel()
+        timer = threading.Timer(self.boot_time_s + self.bootloader.boot_delay_s(), self._boot_now)
         timer.daemon = True
         self._boot_timer = timer
         timer.start()
@@ -162,11 +170,12 @@ class BoardModel:
             self._emit(BoardEvent.OFF)
 
     def reset(self) -> None:
-        """Firmware reset (RESET command): volatile state lost, banner printed again."""
+        """Firmware reset (RESET command, SMP reset): volatile state lost; the board boots again
+        as from power good (the supply stays on), so it is deaf as long; banner printed again."""
         with self._lock:
             self.powered = False
+            self._boot_later()
         self._emit(BoardEvent.OFF)
-        self._boot_now()
 
     def shutdown(self) -> None:
         """Stop timers; the emulator host calls this when the station closes."""

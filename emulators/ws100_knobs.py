@@ -77,6 +77,8 @@ KNOBS: dict[str, str] = {
                                     "go out twice, count (healthy 0: none)",
     "dfu.flash_s_per_byte": "MCUboot's flash write time per uploaded byte, s (healthy 10e-6: "
                             "about 100 kB/s; the upload's rate follows it)",
+    "dfu.swap_s": "MCUboot's slot swap at a boot after a test mark (or its revert), s (healthy "
+                  "0.15); the board is deaf meanwhile, so reset to alive follows it",
 }
 
 

@@ -107,6 +107,32 @@ def test_unconfirmed_image_reverts_and_ed25519_verifies(station, images) -> None
         assert dfu.images()[0].version == "1.4.2" and dfu.images()[0].confirmed
 
 
+def test_reset_to_alive_is_the_boot_not_an_smp_timeout(keys, images) -> None:
+    """The board is deaf while MCUboot swaps (dfu.swap_s 0.4 s): echoes sent then are lost, as
+    on a real UART, and the measured time is the boot within a poll, not one 2.5 s timeout."""
+    board = _board(keys)
+    board.bootloader.swap_s = 0.4
+    with SerialFace(board, open_transport("pty")) as face, DfuDriver(face.port) as dfu:
+        dfu.upload(images["v150"])
+        dfu.test(dfu.images()[1].hash)
+        dfu.reset()
+        alive = dfu.wait_alive(5.0)
+        assert 0.4 <= alive < 0.4 + 0.06 + 0.5, alive  # swap, firmware start, a few polls
+        assert dfu.images()[0].version == "1.5.0"
+
+
+def test_an_echo_answered_after_its_poll_leaves_no_answer_behind(station, monkeypatch) -> None:
+    """Every echo outlives a 0.1 ms poll: the board's late answers are read off, so the next
+    request gets its own answer (no SMPBadSequence)."""
+    _, face = station
+    monkeypatch.setattr("drivers.dfu.UrlSerialTransport.alive_poll_s", 1e-4)
+    with DfuDriver(face.port) as dfu:
+        assert dfu.wait_alive(2.0) < 2.0
+        assert _versions(dfu) == ["1.4.2"]
+        assert dfu.echo("after") == "after"
+        assert any("echo answered" in line for line in dfu.exchange)
+
+
 @pytest.mark.parametrize(("image", "code"), [
     ("stranger", "IMG_MGMT_ERR.INVALID_TLV"),
     ("tampered", "IMG_MGMT_ERR.INVALID_HASH"),
