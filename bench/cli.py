@@ -40,6 +40,7 @@ from bench.station import (
     StationProfile,
     load_station,
     resolve_profile_path,
+    use_lab_archive,
     with_defects,
     with_faults,
 )
@@ -67,7 +68,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     reports = Path(args.reports)
     station = resolve_profile_path(args.station)
-    plans = args.plan or [str(_profile(args).kit.plans)]  # also checks the profile and defects
+    profile = _profile(args)  # checks the profile and defects before anything else
+    use_lab_archive(profile)
+    plans = args.plan or [str(profile.kit.plans)]
     with folders.writing_into(reports):  # before anything is powered
         out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
     pytest_args = [*plans, "--station", str(station),
@@ -107,6 +110,7 @@ def _run_slots(args: argparse.Namespace) -> int:
     from bench import slots
 
     profile = _profile(args)
+    use_lab_archive(profile)  # the slots' processes inherit it
     chosen = slots.chosen_slots(profile, args.slots)
     run_args = [arg for plan in args.plan or () for arg in ("--plan", str(Path(plan).resolve()))]
     run_args += ["--no-index"] * args.no_index + (["--operator", args.operator]
@@ -127,15 +131,23 @@ def _no_record_reason(code: int) -> str:
     }.get(code, f"no step used the station (pytest exit code {int(code)})")
 
 
+def _archive_of(args: argparse.Namespace) -> None:
+    """`bench archive ... --station P`: the index and ledger of P's `[archive]`."""
+    if args.station:
+        use_lab_archive(load_station(resolve_profile_path(args.station)))
+
+
 def cmd_archive_verify(args: argparse.Namespace) -> int:
     from bench import verify_cli
 
+    _archive_of(args)
     return verify_cli.run(Path(args.dir), args.head, args.key)
 
 
 def cmd_archive_index(args: argparse.Namespace) -> int:
     from bench import archive, archiving, index_db, stats
 
+    _archive_of(args)
     root = Path(args.dir)
     with folders.writing_into(root):
         archiving.recover(root)
@@ -153,6 +165,7 @@ def cmd_archive_index(args: argparse.Namespace) -> int:
 def cmd_archive_query(args: argparse.Namespace) -> int:
     from bench import index_db, index_pages
 
+    _archive_of(args)
     root = Path(args.dir)
     filters = index_db.Filters(args.board or "", args.verdict or "", args.since or "",
                                args.until or "", args.plan or "", args.firmware or "")
@@ -489,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         query.add_argument(f"--{name}")
     query.add_argument("-o", "--output", help="HTML file (default: <archive>/query.html)")
     query.set_defaults(func=cmd_archive_query)
+    for task in (verify, index, query):
+        task.add_argument("--station", help="a station profile whose [archive] names the lab's "
+                          "index (else BENCH_INDEX, else the folder's own)")
     adopt = tasks.add_parser("adopt", help="ledger the intact runs archived before the ledger")
     adopt.add_argument("dir", nargs="?", default=str(ROOT / "reports"), help="archive root")
     adopt.set_defaults(func=cmd_archive_adopt)

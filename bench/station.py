@@ -19,9 +19,11 @@ import dataclasses
 import datetime as dt
 import hashlib
 import os
+import re
 import tomllib
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +131,16 @@ class SlotConfig:
 
 
 @dataclass(frozen=True)
+class ArchiveConfig:
+    """Where a bench of a lab archives (docs/lab.md): the lab's index and this bench's own ledger
+    chain. The same as `BENCH_INDEX` and `BENCH_ID` in the environment, which commands run
+    without a station (`bench archive ...`) read."""
+
+    index: str = ""  # "postgresql://user@host/db" (password in ~/.pgpass); "": the folder's SQLite
+    bench_id: str = ""  # this bench's chain: ledger-<bench_id>.jsonl; "": the archive's ledger
+
+
+@dataclass(frozen=True)
 class StationProfile:
     path: Path
     sha256: str
@@ -138,6 +150,7 @@ class StationProfile:
     psu: PsuConfig | None = None
     dmm: DmmConfig | None = None
     radio: RadioConfig | None = None
+    archive: ArchiveConfig | None = None
     roles: tuple[str, ...] = field(default=())
     slots: tuple[SlotConfig, ...] = ()
 
@@ -192,6 +205,7 @@ _SECTIONS: dict[str, type] = {
     "psu": PsuConfig,
     "dmm": DmmConfig,
     "radio": RadioConfig,
+    "archive": ArchiveConfig,
     "slot": SlotConfig,  # an array of tables: [[slot]]
 }
 _ROLES = ("dut", "psu", "dmm", "radio")
@@ -274,10 +288,49 @@ def load_station(path: str | os.PathLike[str]) -> StationProfile:
         raise StationError(f"{path}: [dut].board: {error}") from None
     _check_emulation(profile, kit)
     _check_instrument_recovery(profile)
+    _check_archive(profile)
     from bench.labgrid_places import place_refs  # imports this module
 
     place_refs(profile)  # a malformed labgrid:// resource stops the load, naming the role
     return profile
+
+
+def _check_archive(profile: StationProfile) -> None:
+    """`[archive]`: a PostgreSQL URL without a password (the profile is kept with every run's
+    record), a bench id fit for a file name."""
+    archive = profile.archive
+    if archive is None:
+        return
+    where = f"{profile.path}: [archive]"
+    if archive.index:
+        url = urllib.parse.urlsplit(archive.index)
+        if url.scheme not in ("postgresql", "postgres"):
+            raise StationError(f"{where}.index = {archive.index!r}: a postgresql:// URL, or "
+                               "leave it out for the archive's own SQLite index")
+        if url.password is not None or "password=" in url.query:
+            raise StationError(f"{where}.index holds a password: the profile goes with every "
+                               "run's record; keep the password in ~/.pgpass")
+    if archive.bench_id and not re.fullmatch(r"[A-Za-z0-9._-]+", archive.bench_id):
+        raise StationError(f"{where}.bench_id = {archive.bench_id!r}: letters, digits, '.', "
+                           "'_' and '-' only (it names the bench's ledger file)")
+
+
+def use_lab_archive(profile: StationProfile) -> None:
+    """Make `[archive]` what this process and its children archive with (the environment the
+    archive's code reads); a different `BENCH_INDEX`/`BENCH_ID` already there is an error, not
+    a choice: two indexes for one bench would split its runs."""
+    from bench.index_db import INDEX_URL
+    from bench.ledger import BENCH
+
+    archive = profile.archive or ArchiveConfig()
+    for variable, key, value in ((INDEX_URL, "index", archive.index),
+                                 (BENCH, "bench_id", archive.bench_id)):
+        if not value:
+            continue
+        if os.environ.get(variable, value) != value:
+            raise StationError(f"{profile.path}: [archive].{key} = {value!r}, but {variable} = "
+                               f"{os.environ[variable]!r} in the environment: keep one")
+        os.environ[variable] = value
 
 
 def _slots(data: object, path: Path) -> tuple[SlotConfig, ...]:

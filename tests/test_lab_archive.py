@@ -21,6 +21,7 @@ from bench import archive, audit, index_db, ledger, stats
 from bench.cli import main
 from bench.measure import Outcome
 from bench.record import load_record
+from bench.station import DEFAULT_PROFILE
 from tests.plan_runner import ROOT
 from tests.test_archive import staged_run
 from tests.test_bad_input import IDENTIFICATION
@@ -74,12 +75,18 @@ def test_two_benches_index_into_postgresql_at_once_and_verify_finds_an_edit(
         tmp_path: Path, lab_database: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "lab"
-    # two benches running the emulated station, two archiving a dozen runs each
+    # two benches running the emulated station, two archiving a dozen runs each; bench 1 names
+    # the lab's index and its chain in its station profile's [archive], the others in the
+    # environment
     run = [sys.executable, "-m", "bench", "run", "--plan", IDENTIFICATION, "--reports", str(root)]
-    commands = [run, run, *([sys.executable, "-c", WRITER, str(root), n] for n in "23")]
-    benches = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                env={**os.environ, index_db.INDEX_URL: lab_database,
-                                     ledger.BENCH: f"bench-{n}"})
+    station = tmp_path / "bench-1.toml"
+    station.write_text(DEFAULT_PROFILE.read_text() + f'\n[archive]\nindex = "{lab_database}"\n'
+                       'bench_id = "bench-1"\n', encoding="utf-8")
+    commands = [run, [*run, "--station", str(station)],
+                *([sys.executable, "-c", WRITER, str(root), n] for n in "23")]
+    plain = {k: v for k, v in os.environ.items() if k not in (index_db.INDEX_URL, ledger.BENCH)}
+    benches = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, env=plain | (
+        {} if n == 1 else {index_db.INDEX_URL: lab_database, ledger.BENCH: f"bench-{n}"}))
                for n, command in enumerate(commands)]
     assert [bench.wait(timeout=120) for bench in benches] == [0, 0, 0, 0]
     monkeypatch.setenv(index_db.INDEX_URL, lab_database)

@@ -1,11 +1,18 @@
 """Station profiles: a wrong profile is one clear error naming the file and the key."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from bench.station import DEFAULT_PROFILE, StationError, load_station, with_defects
+from bench.station import (
+    DEFAULT_PROFILE,
+    StationError,
+    load_station,
+    use_lab_archive,
+    with_defects,
+)
 from tests.plan_runner import ROOT
 
 GOOD = DEFAULT_PROFILE.read_text()
@@ -66,3 +73,35 @@ def test_pytest_stops_once_on_a_wrong_profile(tmp_path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 4  # pytest's usage error: nothing ran
     assert done.stderr.count("[dut].timeout_s must be float") == 1
+
+
+@pytest.mark.parametrize(("archive", "needle"), [
+    ('index = "postgresql://bench:s3cret@db.lab/citebench"', r"\[archive\]\.index holds a "
+                                                              r"password.*~/\.pgpass"),
+    ('index = "postgresql://bench@db.lab/citebench?password=s3cret"', "holds a password"),
+    ('index = "sqlite:///lab/index.sqlite"', r"\[archive\]\.index = 'sqlite:.*a postgresql://"),
+    ('bench_id = "desk 3/a"', r"\[archive\]\.bench_id = 'desk 3/a': letters, digits"),
+    ('ledger = "x"', r"\[archive\]: unknown key\(s\) ledger"),
+])
+def test_a_wrong_archive_section_is_named(tmp_path, archive: str, needle: str) -> None:
+    path = _write(tmp_path, f"{GOOD}\n[archive]\n{archive}\n")
+    with pytest.raises(StationError, match=needle):
+        load_station(path)
+
+
+def test_the_archive_section_is_what_the_run_archives_with(tmp_path, monkeypatch) -> None:
+    """`[archive]` becomes BENCH_INDEX/BENCH_ID for the run and its children; another value
+    already in the environment is refused, naming both, rather than one of them chosen."""
+    url = "postgresql://bench@db.lab/citebench"
+    profile = load_station(_write(tmp_path, f'{GOOD}\n[archive]\nindex = "{url}"\n'
+                                            'bench_id = "desk-3"\n'))
+    monkeypatch.setenv("BENCH_INDEX", url)  # so that the end of the test restores it
+    monkeypatch.delenv("BENCH_INDEX")
+    monkeypatch.setenv("BENCH_ID", "desk-3")  # the same value: no conflict
+    use_lab_archive(profile)
+    assert (os.environ["BENCH_INDEX"], os.environ["BENCH_ID"]) == (url, "desk-3")
+    monkeypatch.setenv("BENCH_INDEX", "postgresql://bench@other.lab/citebench")
+    with pytest.raises(StationError, match=r"\[archive\]\.index = 'postgresql://bench@db\.lab/"
+                                           r"citebench', but BENCH_INDEX = 'postgresql://"
+                                           r"bench@other\.lab/citebench' in the environment"):
+        use_lab_archive(profile)
