@@ -82,6 +82,7 @@ class Broker:
         self.scanning: set[Session] = set()
         self._scanner: BleakScanner | None = None
         self._scan_lock = asyncio.Lock()
+        self.connecting = asyncio.Lock()
 
     async def serve(self, stop: asyncio.Event) -> None:
         central = await acquire(self.transport)  # opened once, held for the broker's life
@@ -179,10 +180,8 @@ class Session:
         self.broker.holders[key] = self
         self._next_link += 1
         link = self._next_link
-        client = BleakClient(address, disconnected_callback=lambda _c: self._lost(link),
-                             timeout=timeout, backend=self.broker.client_cls)
         try:
-            await client.connect()
+            client = await self._connect(address, link, timeout)
         except BaseException:
             del self.broker.holders[key]
             raise
@@ -191,6 +190,26 @@ class Session:
                         f"{self.broker.transport}")
         return {"link": link, "mtu": client.mtu_size, "services": services_record(client),
                 "parameters": client._backend.connection_parameters}
+
+    async def _connect(self, address: str, link: int, timeout: float) -> BleakClient:
+        """One connect at a time on the central, look-up included (two sessions' look-up scans
+        would stop each other's), all within the session's `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            await asyncio.wait_for(self.broker.connecting.acquire(), timeout)
+        except TimeoutError:
+            raise BleakDeviceNotFoundError(
+                address, f"{address}: no connection within {timeout} s: the broker's central "
+                "was connecting other sessions' boards all that time") from None
+        try:
+            client = BleakClient(address, disconnected_callback=lambda _c: self._lost(link),
+                                 timeout=max(0.1, deadline - loop.time()),
+                                 backend=self.broker.client_cls)
+            await client.connect()
+            return client
+        finally:
+            self.broker.connecting.release()
 
     def _lost(self, link: int) -> None:
         client = self.links.pop(link, None)

@@ -84,8 +84,9 @@ class Session:
     def path(self) -> str:
         return self.key[1]
 
-    async def call(self, op: str, timeout: float, **args: Any) -> Any:
-        """One request; its reply's result, or the bleak error the broker sent."""
+    async def call(self, op: str, within: float, **args: Any) -> Any:
+        """One request; its reply's result, or the bleak error the broker sent; a BleakError
+        naming the socket when no reply came `within` seconds."""
         if self.lost is not None:
             raise self.lost
         request_id = next(self._ids)
@@ -93,11 +94,11 @@ class Session:
         try:
             self.writer.write(json.dumps({"id": request_id, "op": op, "args": args}).encode()
                               + b"\n")
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 return await reply
         except TimeoutError:
             raise BleakError(f"radio broker {self.path}: no answer to {op} within "
-                             f"{timeout} s") from None
+                             f"{within} s") from None
         finally:
             self.pending.pop(request_id, None)
 
@@ -293,11 +294,11 @@ class BrokerClient(BaseBleakClient):
         if self._disconnected_callback is not None:
             self._disconnected_callback()
 
-    async def _call(self, op: str, timeout: float = ATT_TIMEOUT_S + MARGIN_S,
+    async def _call(self, op: str, within: float = ATT_TIMEOUT_S + MARGIN_S,
                     **args: Any) -> Any:
         if self._session is None or self._link is None:
             raise BleakError(f"{self.address}: not connected")
-        return await self._session.call(op, timeout, link=self._link, **args)
+        return await self._session.call(op, within, link=self._link, **args)
 
     async def disconnect(self) -> None:
         if self._link is not None:

@@ -127,7 +127,8 @@ class EmulatedSlots:
                        "dmm" if number == meter else ""} & set(roles)
                 self.stations[number] = EmulatedStation(
                     board, own, serial=serial, psu_channel=channel, seed=seed + number,
-                    dmm_test_point=dmm_test_point, psu_model=psu_model, faults=faults)
+                    dmm_test_point=dmm_test_point, psu_model=psu_model, faults=faults,
+                    air=self.air)
             if "psu" in self.instruments:
                 for number, (board, channel) in boards.items():
                     if number != first:

@@ -8,6 +8,7 @@ so two loops in this process are two slots' sessions; a slot that dies is a real
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,14 +22,17 @@ from typing import Any
 import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bumble.core import AdvertisingData
 from bumble.device import Device
 from bumble.hci import Address
 from bumble.transport import open_transport
 
 from bench import slots
+from bench.emulation import emulate_slots
 from bench.kits import board_kit
 from bench.station import load_station
 from drivers.bleak_broker import broker_backend
+from drivers.psu import open_supply
 from emulators.ble_peripheral import Air
 from emulators.radio import RadioFace
 from emulators.ws100 import radio_identity
@@ -42,6 +46,7 @@ BOARDS = {"C0:FF:EE:00:00:01": "CB-WS1-000001", "C0:FF:EE:00:00:02": "CB-WS1-000
 A, B = BOARDS
 ABSENT = "C0:00:00:00:00:09"
 ATT_WRITE_NOT_PERMITTED = 0x03
+LIMITS = {"max_voltage": 4.4, "max_current": 0.5}
 
 
 class Loop:
@@ -125,7 +130,7 @@ def test_one_scan_through_the_broker_sees_every_board_with_its_own_name_and_addr
     found = broker["loops"][0].run(discover())
     assert {A, B} <= set(found)
     for address in (A, B):
-        device, adv = found[address]
+        _, adv = found[address]
         assert adv.local_name == "citebench-ws" and adv.service_uuids == [
             gatt.ENVIRONMENTAL_SENSING]
         assert RADIO_SPEC["company_id"] in adv.manufacturer_data
@@ -190,6 +195,7 @@ HOLDER = """
 import asyncio, sys
 from bleak import BleakClient
 from drivers.bleak_broker import broker_backend
+from drivers.psu import open_supply
 
 async def main():
     _, client_cls = broker_backend(sys.argv[1])
@@ -245,31 +251,51 @@ def test_a_lost_broker_fails_the_pending_call_at_once_naming_its_socket(air, bro
         pending.result(20)  # far before the connect's own 60 s
 
 
-def test_bumbles_own_central_on_the_shared_air_sees_every_board(air) -> None:
-    """A third party's view: a plain Bumble device scanning on the air's one transport."""
+def _bumble_scan(transport: str, addresses: set[str]) -> dict[str, str]:
+    """A third party's view: a plain Bumble device scanning on `transport` until it has heard
+    every one of `addresses`; their advertised names."""
 
     async def scan() -> dict[str, str]:
         seen: dict[str, str] = {}
-        both = asyncio.Event()
-        async with await open_transport(air["air"].resource) as hci:
+        every = asyncio.Event()
+        async with await open_transport(transport) as hci:
             device = Device.with_hci("third-party", Address("F0:00:00:00:00:01"), hci.source,
                                      hci.sink)
 
             def on_advertisement(advertisement) -> None:
-                name = advertisement.data.get(0x09)  # complete local name
+                name = advertisement.data.get(AdvertisingData.COMPLETE_LOCAL_NAME)
                 seen[str(advertisement.address).split("/")[0]] = name
-                if {A, B} <= set(seen):
-                    both.set()
+                if addresses <= set(seen):
+                    every.set()
 
             device.on("advertisement", on_advertisement)
             await device.power_on()
             await device.start_scanning(filter_duplicates=False)
-            await asyncio.wait_for(both.wait(), 10)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(every.wait(), 10)
             await device.stop_scanning()
         return seen
 
-    seen = asyncio.run(scan())
-    assert seen[A] == seen[B] == "citebench-ws"
+    return asyncio.run(scan())
+
+
+def test_bumbles_own_central_hears_every_emulated_slots_board_on_the_one_radio(
+        tmp_path) -> None:
+    station = tmp_path / "station.toml"
+    station.write_text(SLOTS_STATION, encoding="utf-8")
+    profile = load_station(station)
+    with emulate_slots(profile, profile.slots) as emulated:
+        transports = {emulated.resources[n]["radio"] for n in (1, 2)}
+        assert len(transports) == 1, "one radio resource for every slot"
+        with open_supply(emulated.resources[1]["psu"], limits=LIMITS, timeout_ms=2000) as psu:
+            for channel in (1, 2):
+                psu.channel(channel).voltage = 3.7
+                psu.channel(channel).output = True
+        addresses = {n: station.radio.address for n, station in emulated.stations.items()}
+        assert len(set(addresses.values())) == 2, addresses
+        seen = _bumble_scan(transports.pop(), set(addresses.values()))
+    assert {address: seen.get(address) for address in addresses.values()} == {
+        address: "citebench-ws" for address in addresses.values()}
 
 
 SLOTS_STATION = (ROOT / "fixtures" / "ws100-slots.toml").read_text(encoding="utf-8").split(
