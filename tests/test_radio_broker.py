@@ -30,7 +30,7 @@ from bumble.transport import open_transport
 from bench import slots
 from bench.emulation import emulate_slots
 from bench.kits import board_kit
-from bench.station import load_station
+from bench.station import StationError, load_station
 from drivers.bleak_broker import broker_backend
 from drivers.psu import open_supply
 from emulators.ble_peripheral import Air
@@ -330,3 +330,29 @@ def test_a_batch_of_two_slots_shares_one_radio_through_the_broker(tmp_path) -> N
     sessions = {line.split(":")[0] for line in connected}
     addresses = {line.split("connected ")[1].split()[0] for line in connected}
     assert len(sessions) == 2 and len(addresses) == 2, logs["radio-broker.log"]
+
+
+def test_a_broker_that_cannot_open_the_radio_stops_the_batch_naming_it_and_its_log(
+        tmp_path) -> None:
+    station = tmp_path / "station.toml"
+    station.write_text("""
+[station]
+id = "no-radio-here"
+[emulator]
+seed = 5
+[dut]
+board = "ws100"
+port = "emulator"
+[radio]
+resource = "tcp-client:127.0.0.1:1"
+backend = "bumble"
+name = "citebench-ws"
+[[slot]]
+number = 1
+port = "emulator"
+channel = 1
+""", encoding="utf-8")
+    profile = load_station(station)
+    with pytest.raises(StationError, match=r"radio broker on tcp-client:127\.0\.0\.1:1 did not "
+                                           r"start .*radio-broker\.log.*cannot open Bumble HCI"):
+        slots.run_batch(profile, profile.slots, tmp_path / "reports", ["--no-index"])
