@@ -32,6 +32,7 @@ from bench.emulation import emulate_slots
 from bench.kits import board_kit
 from bench.station import StationError, load_station
 from drivers.bleak_broker import broker_backend
+from drivers.bleak_bumble import bumble_backend
 from drivers.psu import open_supply
 from emulators.ble_peripheral import Air
 from emulators.radio import RadioFace
@@ -195,6 +196,7 @@ HOLDER = """
 import asyncio, sys
 from bleak import BleakClient
 from drivers.bleak_broker import broker_backend
+from drivers.bleak_bumble import bumble_backend
 from drivers.psu import open_supply
 
 async def main():
@@ -356,3 +358,19 @@ channel = 1
     with pytest.raises(StationError, match=r"radio broker on tcp-client:127\.0\.0\.1:1 did not "
                                            r"start .*radio-broker\.log.*cannot open Bumble HCI"):
         slots.run_batch(profile, profile.slots, tmp_path / "reports", ["--no-index"])
+
+
+def test_link_reports_cross_the_broker_as_the_bumble_backend_gives_them(air, broker) -> None:
+    """Connection parameters and the disconnection's HCI reason (drivers/ble.py reads both off
+    the backend), through the broker and in-process on the same air."""
+
+    async def report(client_cls: type) -> tuple[dict, int | None]:
+        client = BleakClient(A, backend=client_cls, timeout=10)
+        await client.connect()
+        parameters = client._backend.connection_parameters
+        await client.disconnect()
+        return parameters, client._backend.disconnect_reason
+
+    brokered = broker["loops"][0].run(report(broker_backend(broker["transport"])[1]))
+    in_process = asyncio.run(report(bumble_backend(air["air"].resource)[1]))
+    assert brokered == in_process and brokered[1] is not None
