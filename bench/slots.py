@@ -12,7 +12,8 @@ instrument-wide settings are the batch's. The batch does those once (every outpu
 an N6700's I/O watchdog, the meter's `*RST`) before the slots start, and every output off again
 however it ends; it writes a page of the slots' verdicts and exits with the worst of their
 codes. What the slots share is locked per transaction (drivers/scpi.py) and owned per channel
-(drivers/psu.py).
+(drivers/psu.py); the station's one radio is the batch's radio broker's (bench/radio_broker.py),
+each slot a session of it that addresses its own board only (`[radio] backend = "broker"`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from bench.watchdog import RETRY_FOR_S as WATCHDOG_RETRY_FOR_S
 from bench.watchdog import log_path as watchdog_log
 
 ROOT = Path(__file__).resolve().parent.parent
+BROKER_PREFIX, BROKER_READY = "broker:", "radio broker listening on"  # bench/radio_broker.py's
+BROKER_START_S = 30.0  # bleak and Bumble imported, the central powered on
 # the batch's code is its worst slot's, in this order of gravity
 _GRAVITY = (ExitCode.PASS, ExitCode.FAIL, ExitCode.USAGE, ExitCode.ERROR, ExitCode.ABORTED)
 
@@ -71,9 +74,10 @@ def chosen_slots(profile: StationProfile, text: str) -> list[SlotConfig]:
 
 
 def slot_profile(profile: StationProfile, slot: SlotConfig,
-                 resources: dict[str, str]) -> str:
+                 resources: dict[str, str], radio_address: str = "") -> str:
     """The TOML profile of one slot's run (see the module's docstring); `resources`: the
-    concrete resource of each role the batch emulates."""
+    concrete resource of each role the batch emulates or brokers (a `broker:` radio makes the
+    slot's `[radio] backend` "broker"); `radio_address`: the slot's emulated board's."""
     sections: dict[str, dict] = {
         role: dataclasses.asdict(getattr(profile, role)) for role in profile.roles}
     sections = {"station": dataclasses.asdict(profile.station) | {
@@ -87,10 +91,13 @@ def slot_profile(profile: StationProfile, slot: SlotConfig,
         sections.pop("dmm", None)
     if "radio" in sections:
         sections["radio"]["name"] = slot.radio_name or profile.radio.name
-        sections["radio"]["address"] = slot.radio_address or profile.radio.address
+        sections["radio"]["address"] = (slot.radio_address or radio_address
+                                        or profile.radio.address)
     for role, resource in resources.items():
         if role in sections:
             sections[role]["port" if role == "dut" else "resource"] = resource
+    if resources.get("radio", "").startswith(BROKER_PREFIX):
+        sections["radio"]["backend"] = "broker"
     unserved = [role for role, values in sections.items()
                 if EMULATOR in (values.get("port"), values.get("resource"))]
     if unserved and "emulator" not in sections:
@@ -144,17 +151,20 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     folder = reports / "batches" / stamp
     folder.mkdir(parents=True, exist_ok=True)
-    with _served(profile, slots) as resources, tempfile.TemporaryDirectory() as tmp:
+    with _served(profile, slots) as (resources, addresses), \
+            tempfile.TemporaryDirectory() as tmp:
         shared = {role: resources[slots[0].number][role] for role in ("psu", "dmm")
                   if role in resources.get(slots[0].number, {})}
-        with _shared_instruments(profile, shared), _stopped_by_signal() as stopped:
+        with _shared_instruments(profile, shared), _stopped_by_signal() as stopped, \
+                _radio_broker(profile, resources, Path(tmp), folder) as radio:
             processes: dict[int, tuple[subprocess.Popen, Path]] = {}
             held: list[int] = []  # read ends: end-of-file once a slot and its watchdog are gone
             try:
                 for slot in slots:
                     station = Path(tmp) / f"slot{slot.number}.toml"
-                    station.write_text(slot_profile(profile, slot, resources.get(slot.number, {})),
-                                       encoding="utf-8")
+                    station.write_text(slot_profile(
+                        profile, slot, resources.get(slot.number, {}) | radio,
+                        addresses.get(slot.number, "")), encoding="utf-8")
                     log = folder / f"slot{slot.number}.log"
                     read_end, write_end = os.pipe()
                     held.append(read_end)
@@ -215,15 +225,51 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def _served(profile: StationProfile, slots: Sequence[SlotConfig]
-            ) -> Iterator[dict[int, dict[str, str]]]:
-    """The emulated boards and instruments of the slots, for the batch's life ({} if none)."""
+            ) -> Iterator[tuple[dict[int, dict[str, str]], dict[int, str]]]:
+    """The emulated boards and instruments of the slots, for the batch's life: each slot's
+    resources and its board's radio address ({} if none)."""
     if not profile.emulated_roles() and not any(s.port == EMULATOR for s in slots):
-        yield {}
+        yield {}, {}
         return
     from bench.emulation import emulate_slots
 
     with emulate_slots(profile, slots) as emulated:
-        yield emulated.resources
+        yield emulated.resources, {number: station.radio.address for number, station
+                                   in emulated.stations.items() if hasattr(station, "radio")}
+
+
+@contextlib.contextmanager
+def _radio_broker(profile: StationProfile, resources: dict[int, dict[str, str]], tmp: Path,
+                  folder: Path) -> Iterator[dict[str, str]]:
+    """The station's one radio for every slot (bench/radio_broker.py) for the batch's life:
+    `{"radio": "broker:<socket>"}`, its log in the batch's folder; {} for a station without
+    `[radio]` or on the OS's own stack (which shares its adapter among processes itself)."""
+    if profile.radio is None or profile.radio.backend != "bumble":
+        yield {}
+        return
+    transport = next((r["radio"] for r in resources.values() if "radio" in r),
+                     profile.radio.resource)
+    path, log = tmp / "radio.sock", folder / "radio-broker.log"
+    with log.open("w") as out:
+        broker = subprocess.Popen(
+            [sys.executable, "-m", "bench.radio_broker", transport, str(path)],
+            stdout=subprocess.PIPE, stderr=out, cwd=ROOT, start_new_session=True)
+    try:
+        ready = select.select([broker.stdout], [], [], BROKER_START_S)[0]
+        line = broker.stdout.readline().decode() if ready else ""  # type: ignore[union-attr]
+        if not line.startswith(BROKER_READY):
+            tail = log.read_text(encoding="utf-8", errors="replace").strip()[-600:]
+            raise StationError(f"radio broker on {transport} did not start within "
+                               f"{BROKER_START_S} s (its log {log}): {tail or 'nothing'}")
+        yield {"radio": BROKER_PREFIX + str(path)}
+    finally:
+        broker.terminate()  # every slot has ended: its links are gone or go now
+        try:
+            broker.wait(10)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
+        broker.stdout.close()  # type: ignore[union-attr]
 
 
 @contextlib.contextmanager

@@ -107,7 +107,7 @@ class DmmConfig:
 @dataclass(frozen=True)
 class RadioConfig:
     resource: str
-    backend: str = "bumble"  # "bumble" (emulated controllers) or "native" (the OS stack)
+    backend: str = "bumble"  # "bumble" (emulated controllers), "native" (the OS stack), "broker"
     name: str = ""
     address: str = ""
     scan_timeout_s: float = 5.0
@@ -389,10 +389,11 @@ def _check_emulation(profile: StationProfile, kit: BoardKit) -> None:
             raise StationError(f"{profile.path}: [emulator].serial must be one of "
                                f"{', '.join(TRANSPORTS)}, got {profile.emulator.serial!r}")
     radio = profile.radio
-    if radio is not None and (radio.backend not in ("bumble", "native") or (
+    if radio is not None and (radio.backend not in ("broker", "bumble", "native") or (
             radio.resource == EMULATOR and radio.backend != "bumble")):
-        raise StationError(f"{profile.path}: [radio].backend must be \"bumble\" or \"native\" "
-                           f"(\"bumble\" when resource is \"{EMULATOR}\"), got {radio.backend!r}")
+        raise StationError(f"{profile.path}: [radio].backend must be \"bumble\", \"native\" or "
+                           f"\"broker\" (a batch's slot; \"bumble\" when resource is "
+                           f"\"{EMULATOR}\"), got {radio.backend!r}")
 
 
 def _check_kind(profile: StationProfile) -> None:

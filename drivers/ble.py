@@ -13,7 +13,9 @@ bleak is asyncio; test plans read top to bottom. So the driver runs bleak's even
 of its own and every public method hands a coroutine to it and waits for the result. Notifications
 arrive on that thread and are appended to a history that `expect` searches from the caller's
 thread. `backend="native"` calls bleak with no backend argument (the OS stack on a real desk);
-`"bumble"` passes the Bumble classes of `drivers.bleak_bumble` bound to `transport`.
+`"bumble"` passes the Bumble classes of `drivers.bleak_bumble` bound to `transport`; `"broker"`
+those of `drivers.bleak_broker` (`transport` "broker:/path.sock": a batch's slot, sharing the
+station's one radio through bench/radio_broker.py).
 
 The link is generic; what is one board's comes in as arguments: `formats` (characteristic UUID ->
 construct, to decode `Notification.value`) and `manufacturer_payload` (to decode
@@ -45,10 +47,13 @@ from bleak.backends.service import BleakGATTServiceCollection
 from bleak.exc import BleakError
 from construct import Construct, ConstructError, Container
 
-from drivers.bleak_bumble import acquire, bumble_backend
+from drivers import bleak_broker, bleak_bumble
 from drivers.errors import ResourceLostError
 
-BACKENDS = ("bumble", "native")
+# backend -> (scanner and client classes for a transport, the shared central's acquire)
+_BLEAK_BACKENDS = {"broker": (bleak_broker.broker_backend, bleak_broker.acquire),
+                   "bumble": (bleak_bumble.bumble_backend, bleak_bumble.acquire)}
+BACKENDS = ("broker", "bumble", "native")
 # A compiled parser meets short input with struct.error, the interpreted one with ConstructError.
 _PARSE_ERRORS = (ConstructError, struct.error)
 
@@ -193,6 +198,9 @@ class BleRadio:
                                                              "serial:", "usb:", "pty:")):
             raise BleError(f"[radio] backend \"bumble\" needs a Bumble HCI transport as resource "
                            f"(e.g. tcp-client:127.0.0.1:PORT), got {transport!r}")
+        if backend == "broker" and not transport.startswith(bleak_broker.PREFIX):
+            raise BleError(f"[radio] backend \"broker\" needs the radio broker's socket as "
+                           f"resource (broker:/path/to/socket), got {transport!r}")
         self.backend, self.transport = backend, transport
         self.connect_retries = connect_retries
         self.reconnects = reconnects  # per link: re-establish a link lost under a step
@@ -203,15 +211,16 @@ class BleRadio:
         self.formats = dict(formats or {})  # the board's: characteristic UUID -> construct
         self.manufacturer_payload = manufacturer_payload
         self.log = log or BleLog()
-        self._scanner_cls, self._client_cls = (bumble_backend(transport) if backend == "bumble"
-                                               else (None, None))
+        classes, acquire = _BLEAK_BACKENDS.get(backend, (None, None))
+        self._scanner_cls, self._client_cls = classes(transport) if classes else (None, None)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ble-radio",
                                         daemon=True)
         self._thread.start()
-        # Keep the Bumble central open for the radio's life instead of per scan or connection.
+        # Keep the Bumble central (or the broker's session) open for the radio's life instead
+        # of per scan or connection.
         self._central = None
-        if backend == "bumble":
+        if acquire is not None:
             try:
                 self._central = self.run(acquire(transport), 10)
             except BleakError as error:

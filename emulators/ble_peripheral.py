@@ -15,6 +15,8 @@ in its own module (`emulators/radio.py` for the WS-100). The peripheral's contro
 in-process Bumble `LocalLink`. Every TCP client of `port` gets a controller of its own on that
 link, spoken to in HCI over the socket, as a USB dongle would be; when the client goes away its
 controller falls silent and the peripheral loses the link after the supervision timeout.
+That link, its thread and its TCP server are an `Air`: a peripheral alone makes its own, the
+boards of one station's slots `join` one, so one central hears them all.
 
 Strict like firmware GATT stacks (Zephyr, NimBLE), where Bumble's server is lenient:
 - SIG types are declared with their 16-bit UUIDs (discovery by 16-bit UUID finds them);
@@ -98,15 +100,15 @@ class _StrictServer(Server):
 class _CentralLink(asyncio.Protocol):
     """One TCP client = one central controller on the link, silent once the socket closes."""
 
-    def __init__(self, peripheral: BlePeripheral) -> None:
-        self.peripheral = peripheral
+    def __init__(self, air: Air) -> None:
+        self.air = air
         self.source = StreamPacketSource()
         self.controller: RadioController | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         self.controller = RadioController(
-            f"central-{peer}", link=self.peripheral.link, rng=self.peripheral.rng,
+            f"central-{peer}", link=self.air.link, rng=self.air.rng,
             host_source=self.source, host_sink=StreamPacketSink(transport))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
@@ -115,7 +117,59 @@ class _CentralLink(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.controller is not None:
             self.controller.fall_silent()  # like a dongle pulled out: peers time out
-            self.peripheral.link.remove_controller(self.controller)
+            self.air.link.remove_controller(self.controller)
+
+
+class Air:
+    """The air some peripherals share: one event-loop thread, one `RadioLink` with its faults,
+    one TCP server where each central's controller joins (`resource`).
+
+    A peripheral alone makes its own; the boards of one station's slots share one (`join`), as
+    boards on one desk share the air and the station's one dongle hears them all."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int = 0) -> None:
+        self.host, self.port = host, port
+        self.rng = random.Random(seed)
+        self.faults = AirFaults()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="ble-air",
+                                        daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def resource(self) -> str:
+        """The Bumble HCI transport a central opens to reach every peripheral on this air."""
+        return f"tcp-client:{self.host}:{self.port}"
+
+    @property
+    def serving(self) -> bool:
+        return self._thread.is_alive()
+
+    def set_faults(self, faults: Mapping[str, float], seed: int = 0) -> None:
+        """The `radio.*` faults (emulators/faults.py) of this air, before `start()`."""
+        self.faults = AirFaults.named(faults, seed)
+
+    def start(self) -> Air:
+        if not self.serving:
+            self._thread.start()
+            asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(timeout=10)
+        return self
+
+    async def _serve(self) -> None:
+        self.link = RadioLink(self.faults)
+        self._server = await self.loop.create_server(lambda: _CentralLink(self), self.host,
+                                                     self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        """Stop serving (the peripherals on it first); safe to call twice."""
+        if not self.serving:
+            return
+        if self._server is not None:
+            self.loop.call_soon_threadsafe(self._server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
 
 
 class BlePeripheral:
@@ -125,21 +179,36 @@ class BlePeripheral:
                  host: str = "127.0.0.1", port: int = 0, seed: int = 0) -> None:
         self.name, self.address, self.appearance = name, address, appearance
         self.public_address = public_address
-        self.host, self.port = host, port
         self.rng = random.Random(seed)  # advDelay
         self.counters = SequenceCounter()
-        self.air_faults = AirFaults()
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=f"ble-{name}",
-                                        daemon=True)
-        self._server: asyncio.Server | None = None
+        self.air = Air(host=host, port=port, seed=seed)
+        self._own_air = True
+        self._serving = False
         self._tasks: set[asyncio.Future] = set()
         self._advertising = asyncio.Lock()
 
+    def join(self, air: Air) -> BlePeripheral:
+        """Live on `air` (shared with other peripherals) instead of an air of its own; before
+        `start()`. The air's owner starts and closes it."""
+        self.air, self._own_air = air, False
+        return self
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.air.loop
+
+    @property
+    def link(self) -> RadioLink:
+        return self.air.link
+
+    @property
+    def port(self) -> int:
+        return self.air.port
+
     @property
     def resource(self) -> str:
-        """The Bumble HCI transport a central opens to reach this peripheral."""
-        return f"tcp-client:{self.host}:{self.port}"
+        """The Bumble HCI transport a central opens to reach this peripheral (its air's)."""
+        return self.air.resource
 
     def services(self) -> list[gatt.Service]:
         """The board's GATT database (beside GAP and GATT, which every peripheral has)."""
@@ -148,22 +217,24 @@ class BlePeripheral:
     def set_air_faults(self, faults: Mapping[str, float], seed: int = 0) -> None:
         """Switch on the `radio.*` faults (emulators/faults.py) of the air between this board
         and the bench, before `start()`: every board's radio has them, as every board's UART
-        has the serial ones."""
-        self.air_faults = AirFaults.named(faults, seed)
+        has the serial ones. A shared air has them once, for all its peripherals."""
+        self.air.set_faults(faults, seed)
 
     def start(self) -> BlePeripheral:
-        self._thread.start()
+        self.air.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(timeout=10)
+        self._serving = True
         return self
 
     def close(self) -> None:
-        """Stop serving; safe to call twice."""
-        if not self._thread.is_alive():
+        """Stop serving (and the air, when it is this peripheral's own); safe to call twice."""
+        if not self._serving:
             return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        self.loop.close()
+        self._serving = False
+        if self.air.serving:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=10)
+        if self._own_air:
+            self.air.close()
 
     def call(self, coroutine, timeout: float = 10) -> object:
         """Run a coroutine on the peripheral's loop from another thread and wait for it."""
@@ -176,7 +247,6 @@ class BlePeripheral:
         return task
 
     async def _serve(self) -> None:
-        self.link = RadioLink(self.air_faults)
         self.controller = RadioController(
             self.name, link=self.link, rng=self.rng,
             public_address=self.address if self.public_address else None)
@@ -193,16 +263,11 @@ class BlePeripheral:
         self.device.add_services(self.services())
         self.device.on("connection", self.on_connection)
         await self.device.power_on()
-        self._server = await self.loop.create_server(lambda: _CentralLink(self), self.host,
-                                                     self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
         await self.fall_silent()
         for task in list(self._tasks):
             task.cancel()
-        if self._server is not None:
-            self._server.close()
 
     # --- GATT ------------------------------------------------------------------------------
     def characteristic(self, uuid: str, props: Props, read: Callable | None = None,

@@ -14,6 +14,7 @@ transport). The host knows no board: the emulated supply and meter are wired to 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING
 
 from emulators.dmm import DmmEmulator
 from emulators.faults import FaultyTransport
@@ -23,6 +24,9 @@ from emulators.scpi_server import ScpiServer
 from emulators.serial_transport import open_transport
 from emulators.supplies import emulated_supply
 
+if TYPE_CHECKING:
+    from emulators.ble_peripheral import Air
+
 __all__ = ["BoardSettings", "EmulatedSlots", "EmulatedStation"]
 
 
@@ -31,7 +35,8 @@ class EmulatedStation:
 
     def __init__(self, board: EmulatedBoard, roles: Collection[str], *, serial: str = "pty",
                  psu_channel: int = 1, dmm_test_point: str = "", seed: int = 0,
-                 psu_model: str = "E36312A", faults: Mapping[str, float] | None = None) -> None:
+                 psu_model: str = "E36312A", faults: Mapping[str, float] | None = None,
+                 air: Air | None = None) -> None:
         self.board = board
         self._instrument_faults = {k: v for k, v in (faults or {}).items()
                                    if k.startswith("instrument.")}
@@ -59,8 +64,9 @@ class EmulatedStation:
                 if radio is None:
                     raise ValueError("the station asks for an emulated radio but this board "
                                      "has none")
-                radio_faults = {k: v for k, v in (faults or {}).items() if k.startswith("radio.")}
-                if radio_faults:  # the air between board and bench (a BlePeripheral's link)
+                if air is not None:  # the slots' one air, its faults set by its owner
+                    radio.join(air)
+                elif radio_faults := _radio_faults(faults):  # the air between board and bench
                     radio.set_air_faults(radio_faults, seed)
                 self.radio = radio.start()
                 self.resources["radio"] = radio.resource  # a Bumble HCI transport
@@ -87,27 +93,42 @@ class EmulatedStation:
             self._closers.pop()()
 
 
+def _radio_faults(faults: Mapping[str, float] | None) -> dict[str, float]:
+    return {k: v for k, v in (faults or {}).items() if k.startswith("radio.")}
+
+
 class EmulatedSlots:
     """Several emulated boards on one station, as `[[slot]]` sections declare them: each board
     its own serial and radio faces, one supply with a board on each slot's channel, one meter
     with its probes on the board of slot `meter` (moving them needs a scanner: not emulated).
+    Every board's radio is on one air (`air`, its faults the station's `radio.*`), as on a desk:
+    one central on `resources[slot]["radio"]` hears them all.
 
-    `resources[slot][role]` is what that slot's process opens; the supply's and the meter's
-    strings are the same in every slot."""
+    `resources[slot][role]` is what that slot's process opens; the supply's, the meter's and
+    the radio's strings are the same in every slot."""
 
     def __init__(self, boards: Mapping[int, tuple[EmulatedBoard, int]], roles: Collection[str],
                  meter: int, *, serial: str = "pty", dmm_test_point: str = "", seed: int = 0,
                  psu_model: str = "E36312A", faults: Mapping[str, float] | None = None) -> None:
         self.stations: dict[int, EmulatedStation] = {}
         self.resources: dict[int, dict[str, str]] = {}
+        self.air: Air | None = None
         first = min(boards)
         try:
+            if "radio" in roles:
+                from emulators.ble_peripheral import Air  # Bumble only for stations with a radio
+
+                self.air = Air(seed=seed)
+                if radio_faults := _radio_faults(faults):
+                    self.air.set_faults(radio_faults, seed)
+                self.air.start()
             for number, (board, channel) in sorted(boards.items()):
                 own = {"dut", "radio", "psu" if number == first else "",
                        "dmm" if number == meter else ""} & set(roles)
                 self.stations[number] = EmulatedStation(
                     board, own, serial=serial, psu_channel=channel, seed=seed + number,
-                    dmm_test_point=dmm_test_point, psu_model=psu_model, faults=faults)
+                    dmm_test_point=dmm_test_point, psu_model=psu_model, faults=faults,
+                    air=self.air)
             if "psu" in self.instruments:
                 for number, (board, channel) in boards.items():
                     if number != first:
@@ -136,6 +157,8 @@ class EmulatedSlots:
         self.close()
 
     def close(self) -> None:
-        """Every slot's board and faces, the shared instruments last."""
+        """Every slot's board and faces, the shared instruments and the air last."""
         for number in sorted(self.stations, reverse=True):
             self.stations.pop(number).close()
+        if self.air is not None:
+            self.air.close()

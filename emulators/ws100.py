@@ -11,6 +11,7 @@ emulators/interfaces.py for the interface every kit's emulator offers.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,9 +28,9 @@ class Ws100Emulator:
         default = Identity()
         serial = (settings.unique_id or default.serial) if settings.provisioned else ""
         self.settings = settings
-        self.board = BoardModel(Identity(serial=serial), seed=settings.seed,
-                                defects=settings.defects, powered=settings.powered,
-                                knobs=settings.knobs)
+        identity = Identity(serial=serial, ble_address=ble_address(settings.unique_id))
+        self.board = BoardModel(identity, seed=settings.seed, defects=settings.defects,
+                                powered=settings.powered, knobs=settings.knobs)
         self.power = self.board
 
     def serial_face(self, transport: SerialTransport) -> SerialFace:
@@ -42,6 +43,16 @@ class Ws100Emulator:
 
     def shutdown(self) -> None:
         self.board.shutdown()
+
+
+def ble_address(unique_id: str) -> str:
+    """The board's radio address: per chip, as a factory-programmed one is (boards sharing
+    one air must differ); the model's default for the default identity."""
+    default = Identity()
+    if not unique_id or unique_id == default.serial:
+        return default.ble_address
+    low = zlib.crc32(unique_id.encode()) & 0xFFFFFF
+    return default.ble_address[:9] + ":".join(f"{b:02X}" for b in low.to_bytes(3, "big"))
 
 
 def radio_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
