@@ -85,3 +85,10 @@ def check_knob_names(knobs: Mapping[str, float], catalogue: Mapping[str, str],
     if unknown:
         raise UnknownKnobError(f"unknown {board} knob(s) {', '.join(unknown)}; known: "
                                f"{', '.join(sorted(catalogue))}")
+
+
+def chip_address(default: str, low: int) -> str:
+    """A board's radio address: `default`'s first three bytes (the maker's) and `low`'s 24 bits
+    (the chip's, as a factory-programmed address has), so that boards sharing one air (a
+    batch's slots) differ."""
+    return default[:9] + ":".join(f"{b:02X}" for b in (low & 0xFFFFFF).to_bytes(3, "big"))

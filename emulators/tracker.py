@@ -11,7 +11,7 @@ emulators/interfaces.py for the interface every kit's emulator offers.
 
 from __future__ import annotations
 
-from emulators.interfaces import BoardSettings, Face
+from emulators.interfaces import BoardSettings, Face, chip_address
 from emulators.serial_transport import SerialTransport
 from emulators.tracker_board import Identity, TrackerBoard
 from emulators.tracker_serial import SerialFace
@@ -24,10 +24,13 @@ class TrackerEmulator:
         identity = Identity()
         if settings.unique_id:
             try:
-                identity = Identity(unique_id=int(settings.unique_id, 16))
+                unique_id = int(settings.unique_id, 16)
             except ValueError:
                 raise ValueError(f"emulated tracker unique id {settings.unique_id!r} must be "
                                  f"16 hex digits (a 64-bit id)") from None
+            # the radio address ends in the chip id's low bytes, as the default's does
+            identity = Identity(unique_id=unique_id,
+                                ble_address=chip_address(identity.ble_address, unique_id))
         self.settings = settings
         self.board = TrackerBoard(identity, seed=settings.seed, defects=settings.defects,
                                   powered=settings.powered, knobs=settings.knobs)

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from emulators.interfaces import BoardSettings
+from emulators.interfaces import BoardSettings, chip_address
 from emulators.serial_transport import SerialTransport
 from emulators.ws100_board import BoardModel, Identity
 from emulators.ws100_serial import SerialFace
@@ -51,8 +51,7 @@ def ble_address(unique_id: str) -> str:
     default = Identity()
     if not unique_id or unique_id == default.serial:
         return default.ble_address
-    low = zlib.crc32(unique_id.encode()) & 0xFFFFFF
-    return default.ble_address[:9] + ":".join(f"{b:02X}" for b in low.to_bytes(3, "big"))
+    return chip_address(default.ble_address, zlib.crc32(unique_id.encode()))
 
 
 def radio_identity(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -155,3 +155,15 @@ async def _identify_over_nus(resource: str, address: str) -> list[bytes]:
         return notes
     finally:
         await hci.close()
+
+
+def test_emulated_trackers_with_their_own_ids_have_their_own_radio_addresses() -> None:
+    """Boards of a batch share one air: each chip id gives its own address (its low bytes, as
+    the default board's F0:CA:FE:00:2A:17 ends in its id's 00 2A 17)."""
+    addresses = []
+    for unique_id in ("", "1eafc0de00002a17", "1eafc0de00002a18", "00000000000000ff"):
+        emulator = TrackerEmulator(BoardSettings(unique_id=unique_id))
+        addresses.append(emulator.board.identity.ble_address)
+        emulator.shutdown()
+    assert addresses == ["F0:CA:FE:00:2A:17", "F0:CA:FE:00:2A:17", "F0:CA:FE:00:2A:18",
+                         "F0:CA:FE:00:00:FF"]
