@@ -19,7 +19,6 @@ stays apart from the test process, as under `bench run`.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tomllib
@@ -74,8 +73,7 @@ def run_plan(plans: Sequence[str], defects: Sequence[str], tmp: Path, *extra: st
                # as `bench run` does: a plan has no Hypothesis test, and where the test extra is
                # installed the plugin imports all of Hypothesis at every run's end (1.5 s)
                "-p", "no:hypothesispytest", *extra]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout)
     if not junit.exists():
         raise AssertionError(f"plan run wrote no JUnit file ({' '.join(command)}):\n"
                              f"{done.stdout}\n{done.stderr}")
