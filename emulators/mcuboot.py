@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from protocols.mcuboot_image import (
@@ -79,9 +79,9 @@ class Mcuboot:
     """The bootloader and its two slots; thread-safe (the SMP server and boots share it)."""
 
     def __init__(self, factory_version: str, defects: Iterable[str] = (),
-                 swap_s: float = SWAP_S) -> None:
+                 knobs: Mapping[str, float] | None = None) -> None:
         self.defects = frozenset(defects)
-        self.swap_s = swap_s
+        self.swap_s = (knobs or {}).get("dfu.swap_s", SWAP_S)
         self.trusted: list[bytes] = []  # public keys (DER) built into the bootloader
         self.slots = [Slot(factory_hash=hashlib.sha256(factory_version.encode()).digest(),
                            factory_version=factory_version, confirmed=True), Slot()]
@@ -96,35 +96,43 @@ class Mcuboot:
             self.trusted.append(public_der)
 
     # --- boot -------------------------------------------------------------------------------
+    def _next_boot(self) -> str:
+        """What MCUboot does at the next reset: "revert" (an unconfirmed test image), "test"
+        (swap in slot 1's image), "refuse" (erase slot 1's image, never booted) or "stay"."""
+        secondary = self.slots[1]
+        if self.swapped_unconfirmed and "dfu-no-revert" not in self.defects:
+            return "revert"
+        if not secondary.pending:
+            return "stay"
+        if secondary.image is None or verify(secondary.image, self.trusted):
+            return "refuse"
+        return "test"
+
     def boot_delay_s(self) -> float:
         """How much longer the next boot takes than a plain one: `swap_s` when it swaps."""
         with self._lock:
-            secondary = self.slots[1]
-            reverts = self.swapped_unconfirmed and "dfu-no-revert" not in self.defects
-            tests = secondary.pending and secondary.image is not None and not verify(
-                secondary.image, self.trusted)
-            return self.swap_s if reverts or tests else 0.0
+            return self.swap_s if self._next_boot() in ("revert", "test") else 0.0
 
     def boot(self) -> str:
         """What MCUboot does at reset: revert, swap or stay; returns the running image's version
         as its application reports it: major.minor.revision (the build number is the image's
         own, so a release candidate 1.4.2.1 runs as firmware 1.4.2)."""
         with self._lock:
-            secondary = self.slots[1]
-            if self.swapped_unconfirmed and "dfu-no-revert" not in self.defects:
+            action = self._next_boot()
+            if action == "revert":
                 self._swap()
                 self.slots[0].confirmed, self.slots[1].confirmed = True, False
                 self.swapped_unconfirmed = False
-            elif secondary.pending:
-                if secondary.image is None or verify(secondary.image, self.trusted):
-                    self.slots[1] = Slot()  # refused at boot: erased, the old image runs
-                else:
-                    self._swap()
-                    self.slots[0].pending = False
-                    self.slots[0].confirmed = secondary.permanent
-                    self.swapped_unconfirmed = not secondary.permanent
-                    if self.swapped_unconfirmed and "dfu-crash-on-boot" in self.defects:
-                        return self.boot()  # it crashes before confirming: the watchdog resets
+            elif action == "refuse":
+                self.slots[1] = Slot()  # refused at boot: erased, the old image runs
+            elif action == "test":
+                secondary = self.slots[1]
+                self._swap()
+                self.slots[0].pending = False
+                self.slots[0].confirmed = secondary.permanent
+                self.swapped_unconfirmed = not secondary.permanent
+                if self.swapped_unconfirmed and "dfu-crash-on-boot" in self.defects:
+                    return self.boot()  # it crashes before confirming: the watchdog resets
             return ".".join(self.slots[0].version.split(".")[:3])
 
     def _swap(self) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from emulators.mcuboot import SWAP_S, Mcuboot
+from emulators.mcuboot import Mcuboot
 from emulators.tracker_defects import DEFECTS
 from emulators.tracker_knobs import check_knobs
 from protocols.tracker_messages import DEFAULT_INTERVAL_MS, Fix
@@ -88,8 +88,8 @@ class TrackerBoard:
         if "wrong-firmware" in self.defects:
             base = replace(base, firmware="2.0.9")
         self.identity = base
-        self.bootloader = Mcuboot(base.firmware, self.defects,  # flash: survives every reset
-                                  self.knobs.get("dfu.swap_s", SWAP_S))
+        # flash: survives every reset
+        self.bootloader = Mcuboot(base.firmware, self.defects, self.knobs)
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from emulators.mcuboot import SWAP_S, Mcuboot
+from emulators.mcuboot import Mcuboot
 from emulators.ws100_defects import check_defects
 from emulators.ws100_knobs import check_knobs
 from protocols.ws100_messages import Mode, SelfTest, SensorReading
@@ -83,8 +83,7 @@ class BoardModel:
             base = replace(base, firmware="1.3.9")
         self.identity = base
         # flash: the two MCUboot slots outlive every reset and power cut (emulators/mcuboot.py)
-        self.bootloader = Mcuboot(base.firmware, self.defects,
-                                  self.knobs.get("dfu.swap_s", SWAP_S))
+        self.bootloader = Mcuboot(base.firmware, self.defects, self.knobs)
         self.clock = clock
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
