@@ -40,6 +40,7 @@ from bench.station import EMULATOR, SlotConfig, StationError, StationProfile
 from bench.watchdog import HELD_FD
 from bench.watchdog import RETRY_FOR_S as WATCHDOG_RETRY_FOR_S
 from bench.watchdog import log_path as watchdog_log
+from emulators.qemu import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER_PREFIX, BROKER_READY = "broker:", "radio broker listening on"  # bench/radio_broker.py's
@@ -250,10 +251,11 @@ def _radio_broker(profile: StationProfile, resources: dict[int, dict[str, str]],
     transport = next((r["radio"] for r in resources.values() if "radio" in r),
                      profile.radio.resource)
     path, log = tmp / "radio.sock", folder / "radio-broker.log"
-    with log.open("w") as out:
+    with log.open("w") as out:  # it holds the radio: it must not outlive the batch, kill -9 too
         broker = subprocess.Popen(
             [sys.executable, "-m", "bench.radio_broker", transport, str(path)],
-            stdout=subprocess.PIPE, stderr=out, cwd=ROOT, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=out, cwd=ROOT, start_new_session=True,
+            preexec_fn=die_with_parent)
     try:
         ready = select.select([broker.stdout], [], [], BROKER_START_S)[0]
         line = broker.stdout.readline().decode() if ready else ""  # type: ignore[union-attr]

@@ -48,8 +48,9 @@ def qemu_available() -> str | None:
                                             "qemu-system-arm)")
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the bench process dies, however it dies."""
+def die_with_parent() -> None:
+    """In the child, before exec (`preexec_fn`): SIGKILL when the bench process dies, however
+    it dies (QEMU; a batch's radio broker)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -134,7 +135,7 @@ class QemuMachine:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT,
-                                            preexec_fn=_die_with_parent)
+                                            preexec_fn=die_with_parent)
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             self.qmp = Qmp(self._dir / "qmp.sock", deadline)

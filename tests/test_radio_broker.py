@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -313,6 +315,7 @@ port = "emulator"
 channel = 2
 """
 BLE_PLAN = str(ROOT / "testplans" / "ws100" / "test_ble.py")
+IDENTIFICATION = str(ROOT / "testplans" / "ws100" / "test_identification.py")
 
 
 @pytest.mark.plan_run
@@ -332,6 +335,53 @@ def test_a_batch_of_two_slots_shares_one_radio_through_the_broker(tmp_path) -> N
     sessions = {line.split(":")[0] for line in connected}
     addresses = {line.split("connected ")[1].split()[0] for line in connected}
     assert len(sessions) == 2 and len(addresses) == 2, logs["radio-broker.log"]
+
+
+def _children(parent: int) -> dict[int, bytes]:
+    """pid -> command line of `parent`'s child processes."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes()
+    return found
+
+
+@pytest.mark.plan_run
+def test_a_batch_killed_with_sigkill_leaves_no_broker_holding_the_radio(air, tmp_path) -> None:
+    """The broker holds the station's one radio (here a dongle the batch does not serve, as on
+    a desk: an air of this process): nothing may keep it once the batch is gone, kill -9
+    included (it dies with the batch, as QEMU does)."""
+    station = tmp_path / "station.toml"
+    radio = '[radio]\nresource = "emulator"'
+    assert radio in SLOTS_STATION
+    station.write_text(SLOTS_STATION.replace(radio, f'[radio]\nresource = "{air["air"].resource}"'),
+                       encoding="utf-8")
+    batch = subprocess.Popen([sys.executable, "-m", "bench", "run", "--station", str(station),
+                              "--slots", "all", "--plan", IDENTIFICATION, "--no-index", "--reports",
+                              str(tmp_path / "reports")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    children: dict[int, bytes] = {}
+    try:
+        for _ in range(1200):  # no event tells another process's child has started: look
+            children = _children(batch.pid)
+            if any(b"slot1.toml" in command for command in children.values()):
+                break  # the slots start once the broker has said it listens
+            assert batch.poll() is None, "the batch ended before its broker started"
+            time.sleep(0.05)
+        broker = next(pid for pid, command in children.items()
+                      if b"bench.radio_broker" in command)
+        gone = os.pidfd_open(broker)
+        batch.kill()
+        batch.wait()
+        assert select.select([gone], [], [], 10)[0], f"broker {broker} outlived the batch"
+        os.close(gone)
+    finally:
+        batch.kill()
+        for pid in children:  # the slots run on in their own sessions (docs/lab.md)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def test_a_broker_that_cannot_open_the_radio_stops_the_batch_naming_it_and_its_log(
