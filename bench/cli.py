@@ -61,6 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
     from bench import archiving, endings, incoming
+    from bench.kit_testing import PLAN_PLUGINS_OFF
 
     if args.slots:
         return _run_slots(args)
@@ -73,17 +74,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     plans = args.plan or [str(profile.kit.plans)]
     with folders.writing_into(reports):  # before anything is powered
         out = incoming.claim(reports, f"{stamp}-{os.getpid()}")  # until the verdict is known
-    pytest_args = [*plans, "--station", str(station),
-                   "--record", str(out / "record.jsonl"),
+    # `--option=value`: pytest takes a separate existing path (a station profile outside the
+    # checkout, as every slot's is) for a test path, and looks for its ini file above the common
+    # ancestor of both, "/": it found none, and a slot loaded plugins the ini file blocks
+    pytest_args = [*plans, f"--station={station}", f"--record={out / 'record.jsonl'}",
                    f"--html={out / 'report.html'}", "--self-contained-html",
-                   f"--junitxml={out / 'junit.xml'}", "-p", "no:cacheprovider",
-                   "--rootdir", str(ROOT), "--bench-run", "-q",
+                   f"--junitxml={out / 'junit.xml'}", *PLAN_PLUGINS_OFF,
+                   f"--rootdir={ROOT}", "--bench-run", "-q",
                    # `python -m bench` imported the plugin's package before pytest could rewrite it
-                   "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                   # a plan has no Hypothesis test, and its plugin imports all of Hypothesis at
-                   # the end of every run (1.9 s of CPU where the test extra is installed: a
-                   # batch of slots on two cores pays it once per board)
-                   "-p", "no:hypothesispytest", *args.pytest_args]
+                   "-W", "ignore::pytest.PytestAssertRewriteWarning", *args.pytest_args]
     for defect in args.defect:
         pytest_args += ["--defect", defect]
     for fault in args.fault:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.kit_testing import PLAN_PLUGINS_OFF
 from bench.kits import BoardKit
 from bench.record import load_record, measurement_key
 from bench.station import load_station
@@ -67,10 +68,9 @@ def run_one(kit: BoardKit, defect: str, workdir: Path, timeout: float = 600,
     """Run the kit's plans against its emulated station (or `station`) with `defect` (or none)."""
     label = station.stem if station else kit.name
     record = workdir / f"{label}-{defect or 'healthy'}" / "record.jsonl"
-    command = [sys.executable, "-m", "pytest", str(kit.plans), "--station",
-               str(station or kit.emulated_station), "--record", str(record), "-q", "-p",
-               "no:cacheprovider", "--rootdir", str(ROOT)] + (["--defect", defect] if defect
-                                                              else [])
+    command = [sys.executable, "-m", "pytest", str(kit.plans),
+               f"--station={station or kit.emulated_station}", f"--record={record}", "-q",
+               *PLAN_PLUGINS_OFF, f"--rootdir={ROOT}"] + (["--defect", defect] if defect else [])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     row = _describe(kit, defect, station)
     if not record.exists():

@@ -26,9 +26,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["bench_run", "junit_outcomes", "run_plan", "write_profile"]
+__all__ = ["PLAN_PLUGINS_OFF", "bench_run", "junit_outcomes", "run_plan", "write_profile"]
 
 EMPTY_DEFECTS = "defects = []"
+# The pytest plugins every plan run does without, however pytest finds (or misses) an ini file:
+# the cache (a bench writes its run's folder, nothing else); labgrid's (the labgrid extra:
+# citebench is a labgrid client, and the import is 0.4 s of CPU); Hypothesis's (a plan has no
+# Hypothesis test, and where the test extra is installed it imports all of Hypothesis at every
+# run's end, 1.5 s). A batch of slots on two cores pays each once per board.
+PLAN_PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:labgrid", "-p", "no:hypothesispytest")
 
 
 def write_profile(tmp: Path, defects: Sequence[str], base: Path, name: str = "station.toml",
@@ -67,12 +73,9 @@ def run_plan(plans: Sequence[str], defects: Sequence[str], tmp: Path, *extra: st
     folder = Path.cwd() if rootdir is None else Path(rootdir)
     paths = [_under(folder, plan) for plan in plans]
     root = folder if rootdir is not None else Path(paths[0].partition("::")[0]).parent
-    command = [sys.executable, "-m", "pytest", *paths, "--station", str(station),
-               "--record", str(tmp / "record.jsonl"), f"--junitxml={junit}", "-q",
-               "-p", "no:cacheprovider", "--rootdir", str(root), "--import-mode=importlib",
-               # as `bench run` does: a plan has no Hypothesis test, and where the test extra is
-               # installed the plugin imports all of Hypothesis at every run's end (1.5 s)
-               "-p", "no:hypothesispytest", *extra]
+    command = [sys.executable, "-m", "pytest", *paths, f"--station={station}",
+               f"--record={tmp / 'record.jsonl'}", f"--junitxml={junit}", "-q",
+               *PLAN_PLUGINS_OFF, f"--rootdir={root}", "--import-mode=importlib", *extra]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=timeout)
     if not junit.exists():
         raise AssertionError(f"plan run wrote no JUnit file ({' '.join(command)}):\n"

@@ -1,11 +1,16 @@
 """The `bench` command: `emulate` serves a board a person can open, `list` shows ports."""
 
+import html
+import importlib.util
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from bench import archive
 from bench.exitcodes import ExitCode
 from drivers.serial_link import SerialLink
 from drivers.ws100 import Ws100Driver
@@ -71,6 +76,25 @@ def test_run_prints_only_paths_that_exist(tmp_path: Path) -> None:
     paths = [line.split(": ", 1)[1] for line in done.stdout.splitlines()
              if line.split(":")[0] in ("report", "record", "archive index")]
     assert len(paths) == 3 and all(Path(path).is_file() for path in paths), done.stdout
+
+
+def test_a_station_outside_the_checkout_loads_no_plugin_a_plan_run_does_without(
+        tmp_path: Path) -> None:
+    # every slot of a batch, and a lab's profile in /etc, lies outside the checkout: given as a
+    # separate argument, pytest took it for a test path and found no ini file above "/" (the
+    # labgrid plugin loaded in every slot, 0.4 s of CPU each)
+    assert importlib.util.find_spec("labgrid"), "the test extra installs labgrid"
+    station = tmp_path / "elsewhere" / "station.toml"
+    station.parent.mkdir()
+    station.write_text((ROOT / "fixtures" / "ws100-emulated.toml").read_text())
+    done = _bench_run(tmp_path / "reports", "--station", str(station),
+                      "--plan", "testplans/ws100/test_link.py", "--no-index")
+    assert done.returncode == ExitCode.PASS, done.stdout + done.stderr
+    (run,) = archive.find_runs(tmp_path / "reports")
+    page = (run / "report.html").read_text()
+    blob = json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', page).group(1)))
+    plugins = blob["environment"]["Plugins"]
+    assert "citebench" in plugins and not {"labgrid", "hypothesis"} & set(plugins), plugins
 
 
 def test_run_without_record_says_why_and_exits_error(tmp_path: Path) -> None:
