@@ -24,6 +24,7 @@ SQL both accept; `_Postgres` changes only what differs (placeholders, `instr`, t
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import math
 import os
 import re
@@ -35,6 +36,7 @@ from pathlib import Path
 from bench.record import RecordView, measurement_key
 
 DATABASE = "index.sqlite"
+SETUP_LOCK = ".index.lock"  # held while a connection makes or updates the schema
 INDEX_URL = "BENCH_INDEX"  # environment: a postgresql:// URL puts the index there
 # The runs table and its plain indexes: the same text in SQLite and PostgreSQL.
 RUNS_SCHEMA = """
@@ -121,13 +123,20 @@ def connect(root: Path | None) -> sqlite3.Connection:
         return _Postgres(url)  # type: ignore[return-value]  # the sqlite3 calls used here
     if root is None:
         db = sqlite3.connect(":memory:", isolation_level=None)
-    else:
-        root.mkdir(parents=True, exist_ok=True)
+        db.executescript(SCHEMA)
+        _add_columns(db)
+        return db
+    root.mkdir(parents=True, exist_ok=True)
+    # one process at a time makes or brings the index up to date: slots that start at once each
+    # saw a column missing and all but the first failed adding it ("duplicate column name"),
+    # and switching a new database to WAL does not wait for another ("database is locked")
+    with (root / SETUP_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when the process dies
         db = sqlite3.connect(root / DATABASE, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(SCHEMA)
-    _add_columns(db)
+        db.executescript(SCHEMA)
+        _add_columns(db)
     return db
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from bench import archive, audit, index_db, index_pages, ledger
@@ -24,6 +25,31 @@ def _archive(root: Path, runs: list[tuple[str, Outcome, float]]) -> list[Path]:
         archive.publish(root, run)
         done.append(run)
     return done
+
+
+def test_benches_opening_a_new_archive_at_once_all_get_its_index(tmp_path: Path) -> None:
+    # the slots of a batch start together; each brought the index's columns up to date, and all
+    # but one failed ("duplicate column name: marginal"): their runs were not archived
+    errors: list[Exception] = []
+
+    def open_it(root: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            index_db.connect(root).close()
+        except Exception as error:
+            errors.append(error)
+
+    for round_ in range(10):
+        root, start = tmp_path / str(round_), threading.Barrier(6)
+        threads = [threading.Thread(target=open_it, args=(root, start)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        columns = {row[1] for row in index_db.connect(root).execute(
+            "PRAGMA table_info(measurements)")}
+        assert "marginal" in columns
 
 
 def test_home_page_lists_the_latest_runs_and_links_every_day(tmp_path: Path) -> None:
