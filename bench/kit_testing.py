@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["PLAN_PLUGINS_OFF", "bench_run", "junit_outcomes", "run_plan", "write_profile"]
+__all__ = ["bench_run", "junit_outcomes", "run_plan", "write_profile"]
 
 EMPTY_DEFECTS = "defects = []"
 # The pytest plugins every plan run does without, however pytest finds (or misses) an ini file:

@@ -40,6 +40,7 @@ from bench.station import EMULATOR, SlotConfig, StationError, StationProfile
 from bench.watchdog import HELD_FD
 from bench.watchdog import RETRY_FOR_S as WATCHDOG_RETRY_FOR_S
 from bench.watchdog import log_path as watchdog_log
+from bench.zygote import SlotProcess, Zygote
 from emulators.qemu import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,13 +153,14 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     folder = reports / "batches" / stamp
     folder.mkdir(parents=True, exist_ok=True)
-    with _served(profile, slots) as (resources, addresses), \
+    with Zygote.start(folder / "zygote.log") as zygote, \
+            _served(profile, slots) as (resources, addresses), \
             tempfile.TemporaryDirectory() as tmp:
         shared = {role: resources[slots[0].number][role] for role in ("psu", "dmm")
                   if role in resources.get(slots[0].number, {})}
         with _shared_instruments(profile, shared), _stopped_by_signal() as stopped, \
                 _radio_broker(profile, resources, Path(tmp), folder) as radio:
-            processes: dict[int, tuple[subprocess.Popen, Path]] = {}
+            processes: dict[int, tuple[SlotProcess, Path]] = {}
             held: list[int] = []  # read ends: end-of-file once a slot and its watchdog are gone
             try:
                 for slot in slots:
@@ -169,21 +171,20 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
                     log = folder / f"slot{slot.number}.log"
                     read_end, write_end = os.pipe()
                     held.append(read_end)
-                    with log.open("w") as out:  # own session: a terminal's Ctrl-C is the batch's
-                        processes[slot.number] = (subprocess.Popen(
-                            [sys.executable, "-m", "bench", "run", "--station", str(station),
-                             "--reports", str(reports), *run_args], stdout=out,
-                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-                            pass_fds=(write_end,), env=os.environ | {HELD_FD: str(write_end)}),
-                            log)
+                    processes[slot.number] = (zygote.spawn(  # own session, as the zygote's
+                        "bench", ["run", f"--station={station}", f"--reports={reports}",
+                                  *run_args],
+                        log=log, env=os.environ, held={HELD_FD: write_end},
+                        name=f"bench-slot{slot.number}"), log)
                     os.close(write_end)
                 for process, _ in processes.values():
                     process.wait()
             except KeyboardInterrupt:  # each slot ends its own run: ABORTED, its outputs off
                 stopped.append("batch stopped")
-                for process, _ in processes.values():
+                forked = list(zygote.slots.values())  # one whose start was interrupted too
+                for process in forked:
                     process.send_signal(signal.SIGTERM)
-                for process, _ in processes.values():
+                for process in forked:
                     process.wait()
             finally:
                 _wait_for_watchdogs(held)
@@ -325,7 +326,7 @@ def _wait_for_watchdogs(held: list[int]) -> None:
             os.close(fd)
 
 
-def _result(number: int, process: subprocess.Popen, log: Path, started: dt.datetime
+def _result(number: int, process: SlotProcess, log: Path, started: dt.datetime
             ) -> SlotResult:
     code = process.returncode
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()

@@ -42,6 +42,7 @@ from emulators.ws100 import radio_identity
 from emulators.ws100_board import BoardModel, Identity
 from protocols import gatt
 from protocols.ws100_messages import Mode
+from tests.test_slots import slot_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 RADIO_SPEC = radio_identity(board_kit("ws100").product_spec().data)
@@ -362,24 +363,26 @@ def test_a_batch_killed_with_sigkill_leaves_no_broker_holding_the_radio(air, tmp
                               "--slots", "all", "--plan", IDENTIFICATION, "--no-index", "--reports",
                               str(tmp_path / "reports")], cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-    children: dict[int, bytes] = {}
+    slots: dict[int, int] = {}
     try:
         for _ in range(1200):  # no event tells another process's child has started: look
-            children = _children(batch.pid)
-            if any(b"slot1.toml" in command for command in children.values()):
+            slots = slot_processes(batch.pid)
+            if 1 in slots:
                 break  # the slots start once the broker has said it listens
             assert batch.poll() is None, "the batch ended before its broker started"
             time.sleep(0.05)
-        broker = next(pid for pid, command in children.items()
-                      if b"bench.radio_broker" in command)
-        gone = os.pidfd_open(broker)
+        children = _children(batch.pid)
+        held = {name: next(pid for pid, command in children.items() if name in command)
+                for name in (b"bench.radio_broker", b"bench.zygote")}
+        gone = {name: os.pidfd_open(pid) for name, pid in held.items()}
         batch.kill()
         batch.wait()
-        assert select.select([gone], [], [], 10)[0], f"broker {broker} outlived the batch"
-        os.close(gone)
+        for name, fd in gone.items():  # the zygote too: it would fork slots for nobody
+            assert select.select([fd], [], [], 10)[0], f"{name.decode()} outlived the batch"
+            os.close(fd)
     finally:
         batch.kill()
-        for pid in children:  # the slots run on in their own sessions (docs/lab.md)
+        for pid in slots.values():  # the slots run on in their own sessions (docs/lab.md)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
 

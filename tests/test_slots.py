@@ -260,18 +260,25 @@ def _wait_gone(pid: int) -> None:
         os.close(fd)
 
 
-def _slot_process(number: int) -> int:
-    """The pid of this test's slot process `number` (its profile is slot<number>.toml)."""
+def slot_processes(batch: int) -> dict[int, int]:
+    """Slot number -> pid of the slots process `batch` has started: forks of its zygote
+    (bench/zygote.py), each named `bench-slot<number>`."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(arg.endswith(f"slot{number}.toml".encode()) for arg in command) and \
-                    int((entry / "stat").read_text().split()[3]) == os.getpid():
-                return int(entry.name)
-    raise AssertionError(f"no slot {number} process found")
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = (int((entry / "stat").read_text().rsplit(")", 1)[1]
+                                                .split()[1]), (entry / "comm").read_text())
+    return {int(comm.strip().removeprefix("bench-slot")): pid
+            for pid, (parent, comm) in parents.items()
+            if comm.startswith("bench-slot") and parents.get(parent, (0,))[0] == batch}
+
+
+def _slot_process(number: int) -> int:
+    """The pid of this test's slot process `number`."""
+    found = slot_processes(os.getpid())
+    assert number in found, f"no slot {number} process found: {found}"
+    return found[number]
 
 
 @pytest.mark.plan_run
