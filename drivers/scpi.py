@@ -37,6 +37,7 @@ import fcntl
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -214,6 +215,11 @@ class Instrument:
         self.traffic = TrafficLog(self.resource_name, title="instrument traffic")
         self._unusable = ""  # why nothing more may be asked on this session, once it is so
         self._lock = instrument_lock(self.resource_name)
+        self._sent_at = 0.0  # time.monotonic() as the last message left
+        # ...and as the last setting left (`write`): where a timed step starts its clock, not
+        # before its wait for a shared instrument's lock (a crowded station's slots would
+        # otherwise measure each other's transactions as their board's boot time)
+        self.setting_sent_at = 0.0
 
     @classmethod
     def open(cls, resource_name: str, *, limits: Mapping[str, float] | None = None,
@@ -261,6 +267,7 @@ class Instrument:
 
     def _ask(self, message: str) -> str:
         self.traffic.add(">>", message.replace("\n", " \\n "))  # one log line per write
+        self._sent_at = time.monotonic()
         self.resource.write(message)
         reply = self.resource.read()
         self.traffic.add("<<", reply)
@@ -299,13 +306,16 @@ class Instrument:
             if self._one_write:
                 first = self._request(command, lambda: self._ask(f"{command}\n{ERROR_QUERY}"),
                                       repeat=idempotent)
+                self.setting_sent_at = self._sent_at
                 self.check_errors(command, first)
             else:
                 self._request(command, lambda: self._tell(command), repeat=idempotent)
+                self.setting_sent_at = self._sent_at
                 self.check_errors(command)
 
     def _tell(self, message: str) -> None:
         self.traffic.add(">>", message)
+        self._sent_at = time.monotonic()
         self.resource.write(message)
 
     # --- recovery -------------------------------------------------------------------------------
@@ -581,6 +591,11 @@ class Channel:
         self.instrument_section = instrument.instrument_section
         self.query = instrument.query
         self.write = instrument.write
+
+    @property
+    def setting_sent_at(self) -> float:
+        """`time.monotonic()` as the instrument's last setting left (`Instrument.write`)."""
+        return self.instrument.setting_sent_at
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.number} of {self.resource_name}>"

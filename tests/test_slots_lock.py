@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +118,37 @@ def test_a_capture_holds_the_meter_from_its_configuration_to_its_fetch():
                 assert lengths == [points] * 12, f"{points}-point captures fetched {lengths}"
     finally:
         board.shutdown()
+
+
+@pytest.mark.parametrize("one_write", [True, False], ids=["raw socket", "two messages"])
+def test_a_setting_says_when_it_left_after_another_slots_transaction(supply, one_write):
+    """A timed step starts its clock as its setting leaves (`setting_sent_at`), not as it asks
+    for it: on a crowded station the wait for the shared supply's lock is another slot's time
+    (one slot in twelve 8-board batches failed `boot after brownout` on it)."""
+    from drivers.psu import open_supply
+    from drivers.scpi import instrument_lock
+
+    held = threading.Event()
+    released: list[float] = []
+
+    def other_slot() -> None:
+        with instrument_lock(supply.resource):
+            held.set()
+            # another slot's transaction, 0.2 s long: nothing to wait for but its length (this
+            # thread's setting is asked for meanwhile, and waits for the lock)
+            time.sleep(0.2)
+            released.append(time.monotonic())
+
+    with open_supply(supply.resource, model="E36312A") as psu:
+        psu._one_write = one_write
+        channel = psu.channel(1)
+        holder = threading.Thread(target=other_slot)
+        holder.start()
+        held.wait(10)
+        asked = time.monotonic()
+        channel.voltage = 3.3
+        holder.join()
+        before_error_query = channel.setting_sent_at
+    assert asked < released[0] <= before_error_query
+    commands = list(supply.device.commands)
+    assert commands[-2:] == ["VOLT 3.3,(@1)", "SYST:ERR?"], commands[-3:]

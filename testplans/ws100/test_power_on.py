@@ -54,9 +54,8 @@ def test_power_on(psu: SupplyChannel, current_profiler: CurrentProfiler, dut: Ws
     _switch_off(psu)
     dut.link.clear_console()
     current_profiler.start_capture(BOOT_POINTS, BOOT_INTERVAL_S)
-    start = time.monotonic()
     psu.output = True
-    banner_s = _banner_after(dut, start)
+    banner_s = _banner_after(dut, psu.setting_sent_at)  # not before a shared supply's lock
     capture = current_profiler.fetch_capture()
     amps = capture.amps
     on = next((i for i, a in enumerate(amps) if a > BOOT_PLATEAU_A), None)
@@ -83,9 +82,8 @@ def test_brownout_reset_and_recovery(psu: SupplyChannel, dut: Ws100Driver, spec:
                 break
         measure(spec.limit("brownout_threshold"), threshold)
         dut.link.clear_console()
-        start = time.monotonic()
         psu.voltage = nominal
-        measure(spec.limit("boot_after_brownout"), _banner_after(dut, start))
+        measure(spec.limit("boot_after_brownout"), _banner_after(dut, psu.setting_sent_at))
     finally:
         psu.voltage = nominal
     measure(spec.limit("ping_after_recovery"), _ping(dut))
