@@ -40,7 +40,7 @@ from bench.station import EMULATOR, SlotConfig, StationError, StationProfile
 from bench.watchdog import HELD_FD
 from bench.watchdog import RETRY_FOR_S as WATCHDOG_RETRY_FOR_S
 from bench.watchdog import log_path as watchdog_log
-from bench.zygote import SlotProcess, Zygote
+from bench.zygote import SlotProcess, Zygote, ZygoteError
 from emulators.qemu import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +161,7 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
         with _shared_instruments(profile, shared), _stopped_by_signal() as stopped, \
                 _radio_broker(profile, resources, Path(tmp), folder) as radio:
             processes: dict[int, tuple[SlotProcess, Path]] = {}
+            lost: list[str] = []
             held: list[int] = []  # read ends: end-of-file once a slot and its watchdog are gone
             try:
                 for slot in slots:
@@ -171,14 +172,18 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
                     log = folder / f"slot{slot.number}.log"
                     read_end, write_end = os.pipe()
                     held.append(read_end)
-                    processes[slot.number] = (zygote.spawn(  # own session, as the zygote's
-                        "bench", ["run", f"--station={station}", f"--reports={reports}",
-                                  *run_args],
-                        log=log, env=os.environ, held={HELD_FD: write_end},
-                        name=f"bench-slot{slot.number}"), log)
-                    os.close(write_end)
+                    try:
+                        processes[slot.number] = (zygote.spawn(  # own session, as the zygote's
+                            "bench", ["run", f"--station={station}", f"--reports={reports}",
+                                      *run_args],
+                            log=log, env=os.environ, held={HELD_FD: write_end},
+                            name=f"bench-slot{slot.number}"), log)
+                    finally:
+                        os.close(write_end)
                 for process, _ in processes.values():
                     process.wait()
+            except ZygoteError as error:  # the slots it forked go on alone, ends unknown here
+                lost.append(str(error))
             except KeyboardInterrupt:  # each slot ends its own run: ABORTED, its outputs off
                 stopped.append("batch stopped")
                 forked = list(zygote.slots.values())  # one whose start was interrupted too
@@ -195,7 +200,10 @@ def run_batch(profile: StationProfile, slots: Sequence[SlotConfig], reports: Pat
         print(f"slot {result.number}: {result.verdict} (exit {result.code}) "
               f"{result.report or result.log}"
               + (f"\n  its watchdog: {result.watchdog}" if result.watchdog else ""))
-    codes = [_exit_code(r.code) for r in results] + [ExitCode.ABORTED] * bool(stopped)
+    for error in lost:
+        print(f"batch ERROR: {error}")
+    codes = [_exit_code(r.code) for r in results] + [ExitCode.ABORTED] * bool(stopped) \
+        + [ExitCode.ERROR] * bool(lost)
     code = max(codes, key=_GRAVITY.index)
     print(f"\nbatch: {code.name}\nbatch page: {page}")
     return int(code)

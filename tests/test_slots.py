@@ -237,6 +237,30 @@ def test_a_killed_slot_switches_off_only_its_channel_and_the_batch_says_error(su
                      r"off", page), "the batch page does not say what the watchdog did"
 
 
+@pytest.mark.plan_run
+def test_a_lost_zygote_makes_the_batch_an_error_naming_it_and_its_slots_end_their_runs(
+        supply, tmp_path, capsys):
+    profile = load_station(_profile(tmp_path, STATION.format(psu=supply.resource, second=3)))
+    plan = str(ROOT / "testplans" / "ws100" / "test_sensors.py")
+    result: dict[str, int] = {}
+    batch = threading.Thread(target=lambda: result.setdefault("code", slots.run_batch(
+        profile, profile.slots, tmp_path / "reports", ["--plan", plan, "--no-index"])))
+    batch.start()
+    try:
+        assert supply.device.wait_command("OUTP 1,(@3)", timeout=60), "slot 2 never powered"
+        zygote = _child(os.getpid(), b"bench.zygote")
+        os.kill(zygote, signal.SIGKILL)
+    finally:
+        batch.join(timeout=180)
+    assert result["code"] == 3  # ERROR
+    out = capsys.readouterr().out
+    assert re.search(rf"batch ERROR: the slot zygote \(pid {zygote}\) is gone \(exit -9\), its "
+                     rf"log {tmp_path}/reports/batches/\w+/zygote\.log", out), out
+    assert not any(out.on for out in supply.device.outputs.values())
+    # the batch waited for them (their pipes): each archived its own run, whatever its verdict
+    assert len(list((tmp_path / "reports").glob("CB-WS1-*/*/record.jsonl"))) == 2
+
+
 def _child(parent: int, marker: bytes) -> int:
     """The pid of `parent`'s child process whose command line holds `marker`."""
     for entry in Path("/proc").iterdir():
