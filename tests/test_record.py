@@ -213,7 +213,10 @@ def test_close_releases_the_file_and_a_later_event_reopens_it(tmp_path: Path) ->
         record.close()  # closed here, not left to the garbage collector
         gc.collect()
     assert _open_handles(record.path) == 0
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    # this record's file only: the collection also finds what earlier tests left for it (two
+    # unclosed somethings in one CI run of the whole suite, not reproduced alone)
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)
+                and str(record.path) in str(w.message)]
     record.end(Outcome.ERROR, ["psu lost"], ending={"cause": "resource_lost", "detail": "psu"})
     record.close()
     view = load_record(record.path)
