@@ -198,17 +198,25 @@ def test_a_batch_runs_each_slot_on_its_own_channel_and_ends_with_outputs_off(sup
     assert len(list(reports.glob("CB-WS1-*/*_PASS/report.html"))) == 2
 
 
-@pytest.mark.plan_run
-def test_a_killed_slot_switches_off_only_its_channel_and_the_batch_says_error(supply,
-                                                                             tmp_path):
-    """Its watchdog acts before the batch's own last all-off, however late: here it is held
-    (SIGSTOP) until the other slot has ended, and the batch still waits for it."""
+def _sensors_batch(supply: ScpiServer, tmp_path: Path
+                   ) -> tuple[threading.Thread, dict[str, int]]:
+    """A 2-slot batch of the sensors plan on `supply`, started in a thread; its code lands in
+    the dict once it ends."""
     profile = load_station(_profile(tmp_path, STATION.format(psu=supply.resource, second=3)))
     plan = str(ROOT / "testplans" / "ws100" / "test_sensors.py")
     result: dict[str, int] = {}
     batch = threading.Thread(target=lambda: result.setdefault("code", slots.run_batch(
         profile, profile.slots, tmp_path / "reports", ["--plan", plan, "--no-index"])))
     batch.start()
+    return batch, result
+
+
+@pytest.mark.plan_run
+def test_a_killed_slot_switches_off_only_its_channel_and_the_batch_says_error(supply,
+                                                                             tmp_path):
+    """Its watchdog acts before the batch's own last all-off, however late: here it is held
+    (SIGSTOP) until the other slot has ended, and the batch still waits for it."""
+    batch, result = _sensors_batch(supply, tmp_path)
     watchdog = 0
     try:
         assert supply.device.wait_command("OUTP 1,(@3)", timeout=60), "slot 2 never powered"
@@ -240,12 +248,7 @@ def test_a_killed_slot_switches_off_only_its_channel_and_the_batch_says_error(su
 @pytest.mark.plan_run
 def test_a_lost_zygote_makes_the_batch_an_error_naming_it_and_its_slots_end_their_runs(
         supply, tmp_path, capsys):
-    profile = load_station(_profile(tmp_path, STATION.format(psu=supply.resource, second=3)))
-    plan = str(ROOT / "testplans" / "ws100" / "test_sensors.py")
-    result: dict[str, int] = {}
-    batch = threading.Thread(target=lambda: result.setdefault("code", slots.run_batch(
-        profile, profile.slots, tmp_path / "reports", ["--plan", plan, "--no-index"])))
-    batch.start()
+    batch, result = _sensors_batch(supply, tmp_path)
     try:
         assert supply.device.wait_command("OUTP 1,(@3)", timeout=60), "slot 2 never powered"
         zygote = _child(os.getpid(), b"bench.zygote")
