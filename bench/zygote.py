@@ -153,11 +153,10 @@ class Zygote:
 
 def serve(sock: socket.socket) -> int:
     """Fork a slot per request, report each slot's end; leave once the batch has closed its
-    end and every slot has ended (or at once if the batch is gone: nobody to tell)."""
+    end (its slots go on alone: nobody is left to tell of their ends)."""
     ends: dict[int, int] = {}  # pidfd -> pid
-    listening = True
-    while listening or ends:
-        ready = select.select([sock] * listening + list(ends), [], [])[0]
+    while True:
+        ready = select.select([sock, *ends], [], [])[0]
         for fd in ready:
             if fd is sock:
                 packet, fds, _, _ = socket.recv_fds(sock, PACKET, MAX_FDS)
@@ -174,7 +173,6 @@ def serve(sock: socket.socket) -> int:
                 os.close(fd)
                 _, status = os.waitpid(pid, 0)
                 _send(sock, {"pid": pid, "code": os.waitstatus_to_exitcode(status)})
-    return 0
 
 
 def _send(sock: socket.socket, message: dict) -> None:
