@@ -42,7 +42,7 @@ from emulators.ws100 import radio_identity
 from emulators.ws100_board import BoardModel, Identity
 from protocols import gatt
 from protocols.ws100_messages import Mode
-from tests.test_slots import slot_processes
+from tests.test_slots import processes_of, slot_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 RADIO_SPEC = radio_identity(board_kit("ws100").product_spec().data)
@@ -338,17 +338,6 @@ def test_a_batch_of_two_slots_shares_one_radio_through_the_broker(tmp_path) -> N
     assert len(sessions) == 2 and len(addresses) == 2, logs["radio-broker.log"]
 
 
-def _children(parent: int) -> dict[int, bytes]:
-    """pid -> command line of `parent`'s child processes."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                    found[int(entry.name)] = (entry / "cmdline").read_bytes()
-    return found
-
-
 @pytest.mark.plan_run
 def test_a_batch_killed_with_sigkill_leaves_no_broker_holding_the_radio(air, tmp_path) -> None:
     """The broker holds the station's one radio (here a dongle the batch does not serve, as on
@@ -371,7 +360,7 @@ def test_a_batch_killed_with_sigkill_leaves_no_broker_holding_the_radio(air, tmp
                 break  # the slots start once the broker has said it listens
             assert batch.poll() is None, "the batch ended before its broker started"
             time.sleep(0.05)
-        children = _children(batch.pid)
+        children = processes_of(batch.pid)
         held = {name: next(pid for pid, command in children.items() if name in command)
                 for name in (b"bench.radio_broker", b"bench.zygote")}
         gone = {name: os.pidfd_open(pid) for name, pid in held.items()}

@@ -264,15 +264,22 @@ def test_a_lost_zygote_makes_the_batch_an_error_naming_it_and_its_slots_end_thei
     assert len(list((tmp_path / "reports").glob("CB-WS1-*/*/record.jsonl"))) == 2
 
 
-def _child(parent: int, marker: bytes) -> int:
-    """The pid of `parent`'s child process whose command line holds `marker`."""
+def processes_of(parent: int) -> dict[int, bytes]:
+    """pid -> command line of `parent`'s child processes."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if int((entry / "stat").read_text().split()[3]) == parent and \
-                        marker in (entry / "cmdline").read_bytes():
-                    return int(entry.name)
-    raise AssertionError(f"process {parent} has no child running {marker.decode()}")
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes()
+    return found
+
+
+def _child(parent: int, marker: bytes) -> int:
+    """The pid of `parent`'s child process whose command line holds `marker`."""
+    found = [pid for pid, command in processes_of(parent).items() if marker in command]
+    assert found, f"process {parent} has no child running {marker.decode()}"
+    return found[0]
 
 
 def _wait_gone(pid: int) -> None:
@@ -290,15 +297,13 @@ def _wait_gone(pid: int) -> None:
 def slot_processes(batch: int) -> dict[int, int]:
     """Slot number -> pid of the slots process `batch` has started: forks of its zygote
     (bench/zygote.py), each named `bench-slot<number>`."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                parents[int(entry.name)] = (int((entry / "stat").read_text().rsplit(")", 1)[1]
-                                                .split()[1]), (entry / "comm").read_text())
-    return {int(comm.strip().removeprefix("bench-slot")): pid
-            for pid, (parent, comm) in parents.items()
-            if comm.startswith("bench-slot") and parents.get(parent, (0,))[0] == batch}
+    found = {}
+    for pid in (slot for zygote in processes_of(batch) for slot in processes_of(zygote)):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if comm.startswith("bench-slot"):
+                found[int(comm.removeprefix("bench-slot"))] = pid
+    return found
 
 
 def _slot_process(number: int) -> int:
